@@ -1,0 +1,101 @@
+//! Settings: every one is a flag and a `TICKDESK_*` environment variable (the README lists them all).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The tickdesk relay. With no subcommand it serves.
+#[derive(Debug, Parser)]
+#[command(name = "tickdesk-relay", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the desk (the default).
+    Serve,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on (use port 0 for any free port; the bound address is logged).
+    #[arg(long, env = "TICKDESK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of the built app (trunk's dist/) served at `/`. Not served if the directory does not exist,
+    /// so the app can equally be hosted elsewhere as static files.
+    #[arg(long, env = "TICKDESK_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Browser origins allowed to open the websocket, comma-separated (e.g. `https://desk.example.com`).
+    /// Same-origin pages and non-browser clients (no Origin header) are always allowed. `*` allows any.
+    #[arg(long, env = "TICKDESK_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    #[command(flatten)]
+    pub limits: Limits,
+
+    /// Milliseconds between rates-curve ticks.
+    #[arg(long, env = "TICKDESK_RATES_TICK_MS", default_value_t = 250)]
+    pub rates_tick_ms: u64,
+
+    /// Seed for the simulations, for runs that must repeat. Random when unset.
+    #[arg(long, env = "TICKDESK_SEED")]
+    pub seed: Option<u64>,
+}
+
+/// Per-connection and global limits of the websocket hub.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Milliseconds between heartbeats; clients call the link stale after two missed ones.
+    #[arg(long, env = "TICKDESK_HEARTBEAT_MS", default_value_t = 20_000)]
+    pub heartbeat_ms: u64,
+
+    /// A client that sends nothing (not even a pong) for this long is closed.
+    #[arg(long, env = "TICKDESK_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Deltas kept per topic for resume; a client further behind gets a fresh snapshot.
+    #[arg(long, env = "TICKDESK_HISTORY", default_value_t = 1024)]
+    pub history: usize,
+
+    /// Largest client frame accepted, in bytes; larger ones get an error frame.
+    #[arg(long, env = "TICKDESK_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Subscriptions one client may hold.
+    #[arg(long, env = "TICKDESK_MAX_SUBSCRIPTIONS", default_value_t = 256)]
+    pub max_subscriptions: usize,
+
+    /// Websocket connections in total; more are refused with an `overloaded` error.
+    #[arg(long, env = "TICKDESK_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Bad frames a client may send before it is disconnected.
+    #[arg(long, env = "TICKDESK_MAX_BAD_FRAMES", default_value_t = 20)]
+    pub max_bad_frames: u32,
+}
+
+impl Limits {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms.max(100))
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.max(self.heartbeat_ms))
+    }
+}
+
+impl ServeConfig {
+    /// The defaults, as if run with no flags (`TICKDESK_*` variables still apply). For tests and embedding.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["tickdesk-relay"]).serve
+    }
+}

@@ -1,0 +1,21 @@
+//! The tickdesk relay: keeps the latest state of every topic and fans it out to every browser.
+//!
+//! # Layout
+//! - [`config`]: flags and `TICKDESK_*` settings.
+//! - [`server`]: the HTTP surface (`/ws`, REST views, metrics, static app) and [`server::run`].
+//! - [`store`]: topics, (epoch, seq), history, and the broadcast of pre-encoded deltas.
+//! - [`session`]: one websocket client: subscriptions, conflation, pause, heartbeat, limits.
+//! - [`conflate`]: the per-client outbox that merges pending changes (pure).
+//! - [`rates`]: the simulated rates desk.
+//! - [`metrics`]: counters for `/metrics`.
+
+pub mod config;
+pub mod conflate;
+pub mod metrics;
+pub mod rates;
+pub mod server;
+pub mod session;
+pub mod store;
+
+pub use config::{Cli, ServeConfig};
+pub use server::run;

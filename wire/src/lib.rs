@@ -1,0 +1,19 @@
+//! The contract between the tickdesk relay and its clients.
+//!
+//! Both the native relay and the WebAssembly app depend on this crate, so the two sides can never disagree
+//! about a message. It holds no I/O: only types and pure state machines that are unit-tested natively and
+//! reused unchanged in the browser and in the load tool.
+//!
+//! # Layout
+//! - [`protocol`]: the versioned JSON frames in each direction and the error codes (see `PROTOCOL.md`).
+//! - [`merge`]: applying and conflating deltas (shared by the relay and the replica).
+//! - [`replica`]: a client's copy of the topics it watches: applies snapshots and deltas, detects gaps, and
+//!   yields the resume points to send after a reconnect.
+//! - [`backoff`]: the full-jitter exponential reconnect policy.
+
+pub mod backoff;
+pub mod merge;
+pub mod protocol;
+pub mod replica;
+
+pub use protocol::{ClientMsg, Delta, ErrorCode, Fields, Items, ResumePoint, ServerMsg, PROTOCOL_VERSION};
