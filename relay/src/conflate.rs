@@ -79,7 +79,7 @@ mod tests {
         let merged = o.take("c").unwrap();
         assert_eq!((merged.prev, merged.seq), (0, 50_000));
         assert_eq!(merged.set.len(), 12);
-        assert_eq!(merged.set["T5"]["v"], json!(49_994.0), "latest value wins");
+        assert_eq!(merged.set["T5"]["v"], json!(49_989.0), "latest value wins (49_989 is the last i with i % 11 == 5)");
         assert!(o.is_empty());
     }
 

@@ -1,0 +1,5 @@
+//! The desk's views, one component per file.
+
+pub mod curve_table;
+pub mod error_log;
+pub mod indicator;
