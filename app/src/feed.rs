@@ -106,7 +106,10 @@ pub struct Feed {
 
 impl std::fmt::Debug for Feed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feed").field("url", &self.inner.borrow().url).field("signals", &self.signals).finish()
+        f.debug_struct("Feed")
+            .field("url", &self.inner.borrow().url)
+            .field("signals", &self.signals)
+            .finish()
     }
 }
 
@@ -142,7 +145,11 @@ impl Feed {
     pub fn toggle_pause(&self) {
         let want = !self.signals.want_paused.get_untracked();
         self.signals.want_paused.set(want);
-        self.send(if want { &ClientMsg::Pause } else { &ClientMsg::Resume });
+        self.send(if want {
+            &ClientMsg::Pause
+        } else {
+            &ClientMsg::Resume
+        });
     }
 
     fn send(&self, msg: &ClientMsg) {
@@ -161,7 +168,8 @@ impl Feed {
         let ws = match WebSocket::new(&url) {
             Ok(ws) => ws,
             Err(e) => {
-                self.signals.log(format!("cannot open a websocket to {url}: {e:?}"));
+                self.signals
+                    .log(format!("cannot open a websocket to {url}: {e:?}"));
                 self.schedule_retry();
                 return;
             }
@@ -173,7 +181,10 @@ impl Feed {
         handlers.push(on_open);
         let this = self.clone();
         let on_message = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
-            if let Some(text) = ev.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+            if let Some(text) = ev
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            {
                 this.on_text(&text);
             }
         });
@@ -181,7 +192,10 @@ impl Feed {
         handlers.push(on_message);
         let this = self.clone();
         let on_close = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
-            let (code, reason) = ev.dyn_ref::<CloseEvent>().map(|c| (c.code(), c.reason())).unwrap_or((0, String::new()));
+            let (code, reason) = ev
+                .dyn_ref::<CloseEvent>()
+                .map(|c| (c.code(), c.reason()))
+                .unwrap_or((0, String::new()));
             this.on_close(code, reason);
         });
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -207,8 +221,14 @@ impl Feed {
             let inner = self.inner.borrow();
             (inner.replica.resume_points(), inner.topics.clone())
         };
-        self.send(&ClientMsg::Hello { v: PROTOCOL_VERSION, resume });
-        self.send(&ClientMsg::Subscribe { topics, max_rate: None });
+        self.send(&ClientMsg::Hello {
+            v: PROTOCOL_VERSION,
+            resume,
+        });
+        self.send(&ClientMsg::Subscribe {
+            topics,
+            max_rate: None,
+        });
         if self.signals.want_paused.get_untracked() {
             self.send(&ClientMsg::Pause);
         }
@@ -216,10 +236,18 @@ impl Feed {
 
     fn on_close(&self, code: u16, reason: String) {
         self.inner.borrow_mut().ws = None;
-        let was_live = matches!(self.signals.state.get_untracked(), ConnState::Live | ConnState::Paused);
+        let was_live = matches!(
+            self.signals.state.get_untracked(),
+            ConnState::Live | ConnState::Paused
+        );
         if was_live || code != 1006 {
-            let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
-            self.signals.log(format!("connection to the relay closed (code {code}{why})"));
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            };
+            self.signals
+                .log(format!("connection to the relay closed (code {code}{why})"));
         }
         if self.signals.state.get_untracked() != ConnState::Offline {
             self.schedule_retry();
@@ -233,7 +261,10 @@ impl Feed {
             (d, inner.backoff.attempt())
         };
         self.signals.stale.set(false);
-        self.signals.state.set(ConnState::Reconnecting { attempt, next_at_ms: now_ms() + delay });
+        self.signals.state.set(ConnState::Reconnecting {
+            attempt,
+            next_at_ms: now_ms() + delay,
+        });
         let this = self.clone();
         let cb = Closure::once_into_js(move || {
             this.inner.borrow_mut().retry_timer = None;
@@ -243,7 +274,9 @@ impl Feed {
         if let Some(t) = self.inner.borrow_mut().retry_timer.take() {
             window.clear_timeout_with_handle(t);
         }
-        let handle = window.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), delay as i32).ok();
+        let handle = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), delay as i32)
+            .ok();
         self.inner.borrow_mut().retry_timer = handle;
     }
 
@@ -256,7 +289,8 @@ impl Feed {
         let msg: ServerMsg = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
-                self.signals.log(format!("ignored a frame the app does not understand: {e}"));
+                self.signals
+                    .log(format!("ignored a frame the app does not understand: {e}"));
                 return;
             }
         };
@@ -272,8 +306,15 @@ impl Feed {
             }
             ServerMsg::Paused => self.signals.state.set(ConnState::Paused),
             ServerMsg::Resumed => self.signals.state.set(ConnState::Live),
-            ServerMsg::Error { code, message, fatal } => {
-                self.signals.log(format!("relay: {message} ({code:?}{})", if *fatal { ", closing" } else { "" }));
+            ServerMsg::Error {
+                code,
+                message,
+                fatal,
+            } => {
+                self.signals.log(format!(
+                    "relay: {message} ({code:?}{})",
+                    if *fatal { ", closing" } else { "" }
+                ));
             }
             ServerMsg::Snapshot { .. } | ServerMsg::Deltas { .. } => self.apply(&msg),
             ServerMsg::Heartbeat { .. } | ServerMsg::Pong { .. } => {}
@@ -296,10 +337,16 @@ impl Feed {
         };
         if let Err(gap) = result {
             // Never show a picture with a hole in it: drop the topic and ask for a fresh snapshot.
-            self.signals.log(format!("{gap}; asking the relay for a fresh snapshot"));
+            self.signals
+                .log(format!("{gap}; asking the relay for a fresh snapshot"));
             self.inner.borrow_mut().replica.forget(&gap.topic);
-            self.send(&ClientMsg::Unsubscribe { topics: vec![gap.topic.clone()] });
-            self.send(&ClientMsg::Subscribe { topics: vec![gap.topic], max_rate: None });
+            self.send(&ClientMsg::Unsubscribe {
+                topics: vec![gap.topic.clone()],
+            });
+            self.send(&ClientMsg::Subscribe {
+                topics: vec![gap.topic],
+                max_rate: None,
+            });
         }
         self.schedule_frame();
     }
@@ -327,7 +374,10 @@ impl Feed {
             }
         }
         for (topic, item) in dirty {
-            let (Some(view), Some(t)) = (inner.views.get(&topic), inner.replica.topic(&topic)) else { continue };
+            let (Some(view), Some(t)) = (inner.views.get(&topic), inner.replica.topic(&topic))
+            else {
+                continue;
+            };
             match t.items.get(&item) {
                 Some(fields) => view.write_item(&item, fields, !reset.contains(&topic)),
                 None => view.set_keys(t.items.keys().cloned().collect()),
@@ -349,12 +399,18 @@ impl Feed {
                 (inner.last_frame, inner.heartbeat_ms)
             };
             this.signals.last_frame_ms.set(last);
-            let connected = matches!(this.signals.state.get_untracked(), ConnState::Live | ConnState::Paused);
+            let connected = matches!(
+                this.signals.state.get_untracked(),
+                ConnState::Live | ConnState::Paused
+            );
             let stale = connected && t - last > 2.0 * hb;
             if stale != this.signals.stale.get_untracked() {
                 this.signals.stale.set(stale);
                 if stale {
-                    this.signals.log(format!("no data from the relay for {:.0} s: the picture may be stale", (t - last) / 1000.0));
+                    this.signals.log(format!(
+                        "no data from the relay for {:.0} s: the picture may be stale",
+                        (t - last) / 1000.0
+                    ));
                 }
             }
             // Keeps the relay's idle timer satisfied and proves the link in both directions.
@@ -363,7 +419,10 @@ impl Feed {
             }
         });
         if let Some(w) = web_sys::window() {
-            let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 500);
+            let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+                tick.as_ref().unchecked_ref(),
+                500,
+            );
         }
         tick.forget(); // Lives as long as the page.
     }
@@ -400,14 +459,20 @@ impl Feed {
 pub async fn relay_url() -> String {
     let location = web_sys::window().expect("a window").location();
     let from_query = location.search().ok().and_then(|q| {
-        web_sys::UrlSearchParams::new_with_str(&q).ok().and_then(|p| p.get("relay"))
+        web_sys::UrlSearchParams::new_with_str(&q)
+            .ok()
+            .and_then(|p| p.get("relay"))
     });
     let configured = match from_query {
         Some(r) => Some(r),
         None => config_file_relay().await,
     };
     let base = configured.unwrap_or_else(|| {
-        let proto = if location.protocol().ok().as_deref() == Some("https:") { "wss:" } else { "ws:" };
+        let proto = if location.protocol().ok().as_deref() == Some("https:") {
+            "wss:"
+        } else {
+            "ws:"
+        };
         format!("{proto}//{}", location.host().unwrap_or_default())
     });
     to_ws_url(&base)
@@ -434,12 +499,17 @@ pub fn to_ws_url(base: &str) -> String {
 
 async fn config_file_relay() -> Option<String> {
     let window = web_sys::window()?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("tickdesk.json")).await.ok()?;
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("tickdesk.json"))
+        .await
+        .ok()?;
     let resp: web_sys::Response = resp.dyn_into().ok()?;
     if !resp.ok() {
         return None;
     }
-    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?).await.ok()?.as_string()?;
+    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("relay")?.as_str().map(String::from)
 }

@@ -25,7 +25,8 @@ use model::TopicView;
 #[component]
 pub fn App(url: String) -> impl IntoView {
     let curve = TopicView::default();
-    let views: BTreeMap<String, TopicView> = [("curve".to_string(), curve.clone())].into_iter().collect();
+    let views: BTreeMap<String, TopicView> =
+        [("curve".to_string(), curve.clone())].into_iter().collect();
     let feed = Feed::start(url.clone(), views);
     install_keys(feed.clone());
     view! {
@@ -44,16 +45,22 @@ pub fn App(url: String) -> impl IntoView {
 /// Space pauses/resumes, unless the user is typing in a field.
 fn install_keys(feed: Feed) {
     let Some(w) = web_sys::window() else { return };
-    let cb = Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |ev: web_sys::KeyboardEvent| {
-        let typing = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON"));
-        if ev.code() == "Space" && !typing {
-            ev.prevent_default();
-            feed.toggle_pause();
-        }
-    });
+    let cb =
+        Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |ev: web_sys::KeyboardEvent| {
+            let typing = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| {
+                    matches!(
+                        el.tag_name().as_str(),
+                        "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON"
+                    )
+                });
+            if ev.code() == "Space" && !typing {
+                ev.prevent_default();
+                feed.toggle_pause();
+            }
+        });
     let _ = w.add_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
     cb.forget(); // The desk lives as long as the page.
 }

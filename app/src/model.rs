@@ -49,17 +49,25 @@ pub struct TopicView {
 
 impl Default for TopicView {
     fn default() -> Self {
-        TopicView { keys: RwSignal::new(Vec::new()), cells: Arc::default() }
+        TopicView {
+            keys: RwSignal::new(Vec::new()),
+            cells: Arc::default(),
+        }
     }
 }
 
 impl TopicView {
     /// The cell of `item.field`, created empty if the views ask before data arrives.
     pub fn cell(&self, item: &str, field: &str) -> Cell {
-        *self.cells.lock().unwrap_or_else(|e| e.into_inner()).entry((item.to_string(), field.to_string())).or_insert_with(|| Cell {
-            value: RwSignal::new(None),
-            flash: RwSignal::new(Flash::default()),
-        })
+        *self
+            .cells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((item.to_string(), field.to_string()))
+            .or_insert_with(|| Cell {
+                value: RwSignal::new(None),
+                flash: RwSignal::new(Flash::default()),
+            })
     }
 
     /// Writes an item's current fields; flashes numeric cells that moved. `flash` is false for snapshots, so a
@@ -73,9 +81,20 @@ impl TopicView {
             }
             if flash {
                 if let (Some(a), Some(b)) = (old.as_ref().and_then(Value::as_f64), v.as_f64()) {
-                    let dir = if b > a { 1 } else if b < a { -1 } else { 0 };
+                    let dir = if b > a {
+                        1
+                    } else if b < a {
+                        -1
+                    } else {
+                        0
+                    };
                     if dir != 0 {
-                        cell.flash.update(|f| *f = Flash { dir, generation: f.generation.wrapping_add(1) });
+                        cell.flash.update(|f| {
+                            *f = Flash {
+                                dir,
+                                generation: f.generation.wrapping_add(1),
+                            }
+                        });
                     }
                 }
             }

@@ -51,7 +51,12 @@ impl Outbox {
 
     /// A rough size of what is pending, for the queue-bytes metric (items × fields, 32 bytes each).
     pub fn approx_bytes(&self) -> usize {
-        self.pending.values().map(|d| 64 + d.del.len() * 32 + d.set.values().map(|f| 32 + f.len() * 32).sum::<usize>()).sum()
+        self.pending
+            .values()
+            .map(|d| {
+                64 + d.del.len() * 32 + d.set.values().map(|f| 32 + f.len() * 32).sum::<usize>()
+            })
+            .sum()
     }
 }
 
@@ -63,8 +68,18 @@ mod tests {
 
     fn d(topic: &str, prev: u64, item: &str, v: f64) -> Delta {
         let mut set = Items::new();
-        set.insert(item.into(), [("v".to_string(), json!(v))].into_iter().collect());
-        Delta { topic: topic.into(), epoch: "e".into(), prev, seq: prev + 1, set, del: vec![] }
+        set.insert(
+            item.into(),
+            [("v".to_string(), json!(v))].into_iter().collect(),
+        );
+        Delta {
+            topic: topic.into(),
+            epoch: "e".into(),
+            prev,
+            seq: prev + 1,
+            set,
+            del: vec![],
+        }
     }
 
     #[test]
@@ -75,11 +90,18 @@ mod tests {
         for i in 1..50_000u64 {
             assert!(o.push(d("c", i, &format!("T{}", i % 11), i as f64)));
         }
-        assert!(o.approx_bytes() < small * 16, "bounded by 12 items, not 50k updates");
+        assert!(
+            o.approx_bytes() < small * 16,
+            "bounded by 12 items, not 50k updates"
+        );
         let merged = o.take("c").unwrap();
         assert_eq!((merged.prev, merged.seq), (0, 50_000));
         assert_eq!(merged.set.len(), 12);
-        assert_eq!(merged.set["T5"]["v"], json!(49_989.0), "latest value wins (49_989 is the last i with i % 11 == 5)");
+        assert_eq!(
+            merged.set["T5"]["v"],
+            json!(49_989.0),
+            "latest value wins (49_989 is the last i with i % 11 == 5)"
+        );
         assert!(o.is_empty());
     }
 

@@ -28,22 +28,86 @@ impl Metrics {
     /// Renders the Prometheus exposition text.
     pub fn render(&self) -> String {
         let rows: [(&str, &str, &str, &AtomicU64); 12] = [
-            ("tickdesk_clients", "gauge", "Connected websocket clients.", &self.clients),
-            ("tickdesk_subscriptions", "gauge", "Topic subscriptions over all clients.", &self.subscriptions),
-            ("tickdesk_frames_sent_total", "counter", "Websocket frames sent to clients.", &self.frames_sent),
-            ("tickdesk_bytes_sent_total", "counter", "Payload bytes sent to clients.", &self.bytes_sent),
-            ("tickdesk_frames_shared_total", "counter", "Frames sent as the shared pre-encoded bytes.", &self.frames_shared),
-            ("tickdesk_deltas_conflated_total", "counter", "Deltas merged into a pending one.", &self.deltas_conflated),
-            ("tickdesk_resumes_recovered_total", "counter", "Resumes answered with the missed deltas.", &self.resumes_recovered),
-            ("tickdesk_resumes_snapshot_total", "counter", "Resumes answered with a fresh snapshot.", &self.resumes_snapshot),
-            ("tickdesk_lagged_resyncs_total", "counter", "Sessions re-synchronised after falling behind.", &self.lagged_resyncs),
-            ("tickdesk_errors_bad_frame_total", "counter", "Malformed, unknown or oversized client frames.", &self.bad_frames),
-            ("tickdesk_errors_closed_abuse_total", "counter", "Connections closed for repeated bad frames.", &self.closed_abuse),
-            ("tickdesk_errors_rejected_connections_total", "counter", "Connections refused (limit or origin).", &self.rejected_connections),
+            (
+                "tickdesk_clients",
+                "gauge",
+                "Connected websocket clients.",
+                &self.clients,
+            ),
+            (
+                "tickdesk_subscriptions",
+                "gauge",
+                "Topic subscriptions over all clients.",
+                &self.subscriptions,
+            ),
+            (
+                "tickdesk_frames_sent_total",
+                "counter",
+                "Websocket frames sent to clients.",
+                &self.frames_sent,
+            ),
+            (
+                "tickdesk_bytes_sent_total",
+                "counter",
+                "Payload bytes sent to clients.",
+                &self.bytes_sent,
+            ),
+            (
+                "tickdesk_frames_shared_total",
+                "counter",
+                "Frames sent as the shared pre-encoded bytes.",
+                &self.frames_shared,
+            ),
+            (
+                "tickdesk_deltas_conflated_total",
+                "counter",
+                "Deltas merged into a pending one.",
+                &self.deltas_conflated,
+            ),
+            (
+                "tickdesk_resumes_recovered_total",
+                "counter",
+                "Resumes answered with the missed deltas.",
+                &self.resumes_recovered,
+            ),
+            (
+                "tickdesk_resumes_snapshot_total",
+                "counter",
+                "Resumes answered with a fresh snapshot.",
+                &self.resumes_snapshot,
+            ),
+            (
+                "tickdesk_lagged_resyncs_total",
+                "counter",
+                "Sessions re-synchronised after falling behind.",
+                &self.lagged_resyncs,
+            ),
+            (
+                "tickdesk_errors_bad_frame_total",
+                "counter",
+                "Malformed, unknown or oversized client frames.",
+                &self.bad_frames,
+            ),
+            (
+                "tickdesk_errors_closed_abuse_total",
+                "counter",
+                "Connections closed for repeated bad frames.",
+                &self.closed_abuse,
+            ),
+            (
+                "tickdesk_errors_rejected_connections_total",
+                "counter",
+                "Connections refused (limit or origin).",
+                &self.rejected_connections,
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                v.load(Relaxed)
+            );
         }
         out
     }

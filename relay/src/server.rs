@@ -38,7 +38,11 @@ pub struct AppState {
 ///
 /// # Errors
 /// Only if the listener fails.
-pub async fn run(listener: TcpListener, cfg: ServeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    cfg: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = Arc::new(Store::new(cfg.limits.history, 4096));
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(AppState {
@@ -48,7 +52,11 @@ pub async fn run(listener: TcpListener, cfg: ServeConfig, shutdown: impl Future<
         allowed_origins: cfg.allowed_origins.clone(),
         shutdown: stop_rx.clone(),
     });
-    let sim = tokio::spawn(rates::run(store, rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed), stop_rx));
+    let sim = tokio::spawn(rates::run(
+        store,
+        rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed),
+        stop_rx,
+    ));
     let addr = listener.local_addr()?;
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
@@ -83,25 +91,51 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
 
 /// Same-origin pages, non-browser clients and the allow-list may connect.
 fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
-    if allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
         return true;
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
-async fn ws_upgrade(State(state): State<Arc<AppState>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn ws_upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&headers, &state.allowed_origins) {
         Metrics::add(&state.metrics.rejected_connections, 1);
-        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("?");
-        warn!(origin, "websocket refused: origin not allowed (see TICKDESK_ALLOWED_ORIGINS)");
-        return (StatusCode::FORBIDDEN, "origin not allowed; add it to TICKDESK_ALLOWED_ORIGINS").into_response();
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
+        warn!(
+            origin,
+            "websocket refused: origin not allowed (see TICKDESK_ALLOWED_ORIGINS)"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "origin not allowed; add it to TICKDESK_ALLOWED_ORIGINS",
+        )
+            .into_response();
     }
     if state.metrics.clients.load(Relaxed) as usize >= state.limits.max_connections {
         Metrics::add(&state.metrics.rejected_connections, 1);
-        return (StatusCode::SERVICE_UNAVAILABLE, "connection limit reached; retry with backoff").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "connection limit reached; retry with backoff",
+        )
+            .into_response();
     }
     // The hard cap lets frames a little over the limit through, so they get a readable error frame.
     ws.max_message_size(state.limits.max_frame_bytes.saturating_mul(4).max(1 << 20))
@@ -109,7 +143,10 @@ async fn ws_upgrade(State(state): State<Arc<AppState>>, headers: HeaderMap, ws: 
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,16 +155,27 @@ struct TopicsQuery {
 }
 
 /// `GET /api/snapshot?topics=a,b`: the same state and seq the stream serves (all topics when omitted).
-async fn api_snapshot(State(state): State<Arc<AppState>>, Query(q): Query<TopicsQuery>) -> Response {
+async fn api_snapshot(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<TopicsQuery>,
+) -> Response {
     let names: Vec<String> = match q.topics {
-        Some(t) => t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        Some(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         None => state.store.topic_names(),
     };
     let mut out = serde_json::Map::new();
     for name in names {
         match state.store.snapshot(&name) {
             Some(s) => {
-                out.insert(name, serde_json::json!({"epoch": s.epoch, "seq": s.seq, "items": s.items}));
+                out.insert(
+                    name,
+                    serde_json::json!({"epoch": s.epoch, "seq": s.seq, "items": s.items}),
+                );
             }
             None => {
                 let body = serde_json::json!({"error": "unknown_topic", "message": format!("no topic named {name:?}")});
@@ -140,8 +188,13 @@ async fn api_snapshot(State(state): State<Arc<AppState>>, Query(q): Query<Topics
 
 async fn api_curve(State(state): State<Arc<AppState>>) -> Response {
     match state.store.snapshot(rates::CURVE_TOPIC) {
-        Some(s) => Json(serde_json::json!({"epoch": s.epoch, "seq": s.seq, "items": s.items})).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "the curve is not ready yet").into_response(),
+        Some(s) => Json(serde_json::json!({"epoch": s.epoch, "seq": s.seq, "items": s.items}))
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the curve is not ready yet",
+        )
+            .into_response(),
     }
 }
 
@@ -162,11 +215,26 @@ mod tests {
     #[test]
     fn origin_policy_allows_same_origin_listed_and_non_browser_clients() {
         assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &[]));
-        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &[]));
-        assert!(!origin_allowed(&headers(Some("https://evil.example"), "127.0.0.1:8080"), &[]));
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "127.0.0.1:8080"),
+            &[]
+        ));
         let allowed = vec!["https://desk.example.com".to_string()];
-        assert!(origin_allowed(&headers(Some("https://desk.example.com"), "relay:8080"), &allowed));
-        assert!(!origin_allowed(&headers(Some("https://desk.example.com.evil"), "relay:8080"), &allowed));
-        assert!(origin_allowed(&headers(Some("https://any.where"), "relay:8080"), &["*".to_string()]));
+        assert!(origin_allowed(
+            &headers(Some("https://desk.example.com"), "relay:8080"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://desk.example.com.evil"), "relay:8080"),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://any.where"), "relay:8080"),
+            &["*".to_string()]
+        ));
     }
 }

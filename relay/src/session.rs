@@ -87,7 +87,10 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
     };
     let reason = session.run(stream, events, &out_tx).await;
     info!(client = %id, reason, "client disconnected");
-    state.metrics.subscriptions.fetch_sub(session.subs.len() as u64, Relaxed);
+    state
+        .metrics
+        .subscriptions
+        .fetch_sub(session.subs.len() as u64, Relaxed);
     state.metrics.clients.fetch_sub(1, Relaxed);
     drop(out_tx);
     // The writer ends once it has written what it holds; a stalled peer cannot keep it forever.
@@ -131,7 +134,8 @@ impl Session {
         out: &mpsc::Sender<Message>,
     ) -> &'static str {
         let limits = self.state.limits.clone();
-        let mut heartbeat = tokio::time::interval_at(Instant::now() + limits.heartbeat(), limits.heartbeat());
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + limits.heartbeat(), limits.heartbeat());
         let mut shutdown = self.state.shutdown.clone();
         let flow = loop {
             let now = Instant::now();
@@ -180,12 +184,20 @@ impl Session {
                 }
             }
         };
-        let Flow::Close(code, why) = flow else { return "done" };
+        let Flow::Close(code, why) = flow else {
+            return "done";
+        };
         // Best effort: deliver the queued error and a close frame, bounded in time.
         let deadline = Instant::now() + Duration::from_secs(1);
-        let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(why) }));
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(why),
+        }));
         for m in self.control.drain(..).chain(std::iter::once(close)) {
-            if tokio::time::timeout_at(deadline, out.send(m)).await.is_err() {
+            if tokio::time::timeout_at(deadline, out.send(m))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -195,7 +207,10 @@ impl Session {
     fn has_flushable(&self, now: Instant) -> bool {
         !self.control.is_empty()
             || (!self.paused
-                && self.outbox.topics().any(|t| self.subs.get(t).is_none_or(|s| s.next_allowed <= now)))
+                && self
+                    .outbox
+                    .topics()
+                    .any(|t| self.subs.get(t).is_none_or(|s| s.next_allowed <= now)))
     }
 
     /// When a rate-limited topic becomes flushable, if one is waiting.
@@ -203,7 +218,12 @@ impl Session {
         if self.paused {
             return None;
         }
-        self.outbox.topics().filter_map(|t| self.subs.get(t)).map(|s| s.next_allowed).filter(|at| *at > now).min()
+        self.outbox
+            .topics()
+            .filter_map(|t| self.subs.get(t))
+            .map(|s| s.next_allowed)
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// The next frame to write: control frames first, then every flushable pending delta in one frame.
@@ -243,14 +263,19 @@ impl Session {
                 }
             }
             Event::Delta { delta, frame } => {
-                let Some(sub) = self.subs.get_mut(&delta.topic) else { return };
+                let Some(sub) = self.subs.get_mut(&delta.topic) else {
+                    return;
+                };
                 if delta.epoch != sub.epoch || delta.seq <= sub.seq {
                     return; // Already in the snapshot this client got, or from a reset it was re-sent.
                 }
                 sub.seq = delta.seq;
                 let now = Instant::now();
                 let rate_ok = sub.next_allowed <= now;
-                let direct = !self.paused && rate_ok && self.control.is_empty() && !self.outbox.has(&delta.topic);
+                let direct = !self.paused
+                    && rate_ok
+                    && self.control.is_empty()
+                    && !self.outbox.has(&delta.topic);
                 if direct {
                     if let Ok(permit) = out.try_reserve() {
                         if let Some(iv) = sub.min_interval {
@@ -283,17 +308,31 @@ impl Session {
     fn on_message(&mut self, msg: Message) -> Flow {
         let text = match msg {
             Message::Text(t) => t,
-            Message::Binary(_) => return self.bad_frame(ErrorCode::BadFrame, "binary frames are not part of the protocol; send JSON text".into()),
+            Message::Binary(_) => {
+                return self.bad_frame(
+                    ErrorCode::BadFrame,
+                    "binary frames are not part of the protocol; send JSON text".into(),
+                )
+            }
             Message::Close(_) => return Flow::Close(1000, "client closed"),
             Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
         };
         let max = self.state.limits.max_frame_bytes;
         if text.len() > max {
-            return self.bad_frame(ErrorCode::FrameTooLarge, format!("frame of {} bytes exceeds the limit of {max} bytes", text.len()));
+            return self.bad_frame(
+                ErrorCode::FrameTooLarge,
+                format!(
+                    "frame of {} bytes exceeds the limit of {max} bytes",
+                    text.len()
+                ),
+            );
         }
         match serde_json::from_str::<ClientMsg>(text.as_str()) {
             Ok(m) => self.on_command(m),
-            Err(e) => self.bad_frame(ErrorCode::BadFrame, format!("not a valid client message: {e}")),
+            Err(e) => self.bad_frame(
+                ErrorCode::BadFrame,
+                format!("not a valid client message: {e}"),
+            ),
         }
     }
 
@@ -303,7 +342,11 @@ impl Session {
         debug!(client = %self.id, ?code, %message, "bad client frame");
         if self.bad_frames > self.state.limits.max_bad_frames {
             Metrics::add(&self.state.metrics.closed_abuse, 1);
-            self.queue_error(ErrorCode::TooManyErrors, format!("closing after {} bad frames", self.bad_frames), true);
+            self.queue_error(
+                ErrorCode::TooManyErrors,
+                format!("closing after {} bad frames", self.bad_frames),
+                true,
+            );
             return Flow::Close(CLOSE_POLICY, "too many bad frames");
         }
         self.queue_error(code, message, false);
@@ -312,7 +355,12 @@ impl Session {
 
     fn queue_error(&mut self, code: ErrorCode, message: String, fatal: bool) {
         if fatal || self.control.len() < CONTROL_QUEUE {
-            self.control.push_back(Message::Text(encode(&ServerMsg::Error { code, message, fatal })));
+            self.control
+                .push_back(Message::Text(encode(&ServerMsg::Error {
+                    code,
+                    message,
+                    fatal,
+                })));
         }
     }
 
@@ -340,7 +388,13 @@ impl Session {
                 let min_interval = match max_rate {
                     Some(r) if r.is_finite() && r > 0.0 => Some(Duration::from_secs_f64(1.0 / r)),
                     Some(r) => {
-                        self.queue_error(ErrorCode::BadFrame, format!("max_rate must be a positive number of updates per second, got {r}"), false);
+                        self.queue_error(
+                            ErrorCode::BadFrame,
+                            format!(
+                                "max_rate must be a positive number of updates per second, got {r}"
+                            ),
+                            false,
+                        );
                         return Flow::Continue;
                     }
                     None => None,
@@ -359,16 +413,19 @@ impl Session {
             }
             ClientMsg::Pause => {
                 self.paused = true;
-                self.control.push_back(Message::Text(encode(&ServerMsg::Paused)));
+                self.control
+                    .push_back(Message::Text(encode(&ServerMsg::Paused)));
             }
             ClientMsg::Resume => {
                 self.paused = false;
                 // Queued ahead of the catch-up deltas, which flush right after it.
-                self.control.push_back(Message::Text(encode(&ServerMsg::Resumed)));
+                self.control
+                    .push_back(Message::Text(encode(&ServerMsg::Resumed)));
             }
             ClientMsg::Ping { t } => {
                 if self.control.len() < CONTROL_QUEUE {
-                    self.control.push_back(Message::Text(encode(&ServerMsg::Pong { t })));
+                    self.control
+                        .push_back(Message::Text(encode(&ServerMsg::Pong { t })));
                 }
             }
         }
@@ -377,13 +434,21 @@ impl Session {
 
     fn subscribe(&mut self, topic: String, min_interval: Option<Duration>) {
         if !self.state.store.topic_names().contains(&topic) {
-            self.queue_error(ErrorCode::UnknownTopic, format!("no topic named {topic:?}"), false);
+            self.queue_error(
+                ErrorCode::UnknownTopic,
+                format!("no topic named {topic:?}"),
+                false,
+            );
             return;
         }
         if !self.subs.contains_key(&topic) {
             if self.subs.len() >= self.state.limits.max_subscriptions {
                 let max = self.state.limits.max_subscriptions;
-                self.queue_error(ErrorCode::TooManySubscriptions, format!("at most {max} subscriptions per client"), false);
+                self.queue_error(
+                    ErrorCode::TooManySubscriptions,
+                    format!("at most {max} subscriptions per client"),
+                    false,
+                );
                 return;
             }
             Metrics::add(&self.state.metrics.subscriptions, 1);
@@ -422,7 +487,9 @@ impl Session {
                 (msg, r.epoch, seq)
             }
             None => {
-                let Some(s) = store.snapshot(topic) else { return };
+                let Some(s) = store.snapshot(topic) else {
+                    return;
+                };
                 let msg = ServerMsg::Snapshot {
                     topic: s.topic,
                     epoch: s.epoch.clone(),
@@ -435,12 +502,15 @@ impl Session {
             }
         };
         self.control.push_back(Message::Text(encode(&msg)));
-        let sub = self.subs.entry(topic.to_string()).or_insert_with(|| Subscription {
-            epoch: String::new(),
-            seq: 0,
-            min_interval: None,
-            next_allowed: Instant::now(),
-        });
+        let sub = self
+            .subs
+            .entry(topic.to_string())
+            .or_insert_with(|| Subscription {
+                epoch: String::new(),
+                seq: 0,
+                min_interval: None,
+                next_allowed: Instant::now(),
+            });
         sub.epoch = epoch;
         sub.seq = seq;
     }

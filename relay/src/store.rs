@@ -69,7 +69,11 @@ impl Store {
     /// a session that falls behind is re-synchronised with a snapshot.
     pub fn new(history_len: usize, channel_len: usize) -> Self {
         let (tx, _) = broadcast::channel(channel_len.max(16));
-        Store { topics: RwLock::new(HashMap::new()), tx, history_len: history_len.max(1) }
+        Store {
+            topics: RwLock::new(HashMap::new()),
+            tx,
+            history_len: history_len.max(1),
+        }
     }
 
     /// Receives every change of every topic from now on. Call it *before* reading snapshots.
@@ -101,7 +105,11 @@ impl Store {
     }
 
     fn topic(&self, topic: &str) -> Option<Arc<Mutex<TopicState>>> {
-        self.topics.read().unwrap_or_else(|e| e.into_inner()).get(topic).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+            .cloned()
     }
 
     /// Applies rows to a topic (creating it if needed). Fields equal to the current value are dropped; if nothing
@@ -111,18 +119,30 @@ impl Store {
         let state = self.topic(topic)?;
         let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
         let set = changed_fields(&t.items, rows);
-        let del: Vec<String> = del.into_iter().filter(|k| t.items.contains_key(k)).collect();
+        let del: Vec<String> = del
+            .into_iter()
+            .filter(|k| t.items.contains_key(k))
+            .collect();
         if set.is_empty() && del.is_empty() {
             return None;
         }
-        let delta = Delta { topic: topic.to_string(), epoch: t.epoch.clone(), prev: t.seq, seq: t.seq + 1, set, del };
+        let delta = Delta {
+            topic: topic.to_string(),
+            epoch: t.epoch.clone(),
+            prev: t.seq,
+            seq: t.seq + 1,
+            set,
+            del,
+        };
         merge::apply(&mut t.items, &delta);
         t.seq = delta.seq;
         if t.history.len() == self.history_len {
             t.history.pop_front();
         }
         t.history.push_back(delta.clone());
-        let frame = encode(&ServerMsg::Deltas { updates: vec![delta.clone()] });
+        let frame = encode(&ServerMsg::Deltas {
+            updates: vec![delta.clone()],
+        });
         // No receivers is fine: nobody is watching yet.
         let _ = self.tx.send(Arc::new(Event::Delta { delta, frame }));
         Some(t.seq)
@@ -131,19 +151,28 @@ impl Store {
     /// Replaces a topic's whole state under a new epoch (upstream re-snapshot). Sessions send fresh snapshots.
     pub fn reset(&self, topic: &str, items: Items) {
         self.ensure_topic(topic);
-        let Some(state) = self.topic(topic) else { return };
+        let Some(state) = self.topic(topic) else {
+            return;
+        };
         let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
         t.epoch = new_epoch();
         t.seq = 0;
         t.items = items;
         t.history.clear();
-        let _ = self.tx.send(Arc::new(Event::Reset { topic: topic.to_string() }));
+        let _ = self.tx.send(Arc::new(Event::Reset {
+            topic: topic.to_string(),
+        }));
     }
 
     pub fn snapshot(&self, topic: &str) -> Option<Snapshot> {
         let state = self.topic(topic)?;
         let t = state.lock().unwrap_or_else(|e| e.into_inner());
-        Some(Snapshot { topic: topic.to_string(), epoch: t.epoch.clone(), seq: t.seq, items: t.items.clone() })
+        Some(Snapshot {
+            topic: topic.to_string(),
+            epoch: t.epoch.clone(),
+            seq: t.seq,
+            items: t.items.clone(),
+        })
     }
 
     /// The deltas after `seq` in `epoch`, in order, if the history still holds all of them.
@@ -160,7 +189,12 @@ impl Store {
             return Ok(Vec::new());
         }
         match t.history.front() {
-            Some(first) if first.prev <= seq => Ok(t.history.iter().filter(|d| d.prev >= seq).cloned().collect()),
+            Some(first) if first.prev <= seq => Ok(t
+                .history
+                .iter()
+                .filter(|d| d.prev >= seq)
+                .cloned()
+                .collect()),
             _ => Err(ResumeMiss::HistoryGone),
         }
     }
@@ -182,7 +216,10 @@ fn changed_fields(current: &Items, rows: Items) -> Items {
     for (key, fields) in rows {
         let kept: Fields = match current.get(&key) {
             None => fields,
-            Some(cur) => fields.into_iter().filter(|(f, v)| cur.get(f) != Some(v)).collect(),
+            Some(cur) => fields
+                .into_iter()
+                .filter(|(f, v)| cur.get(f) != Some(v))
+                .collect(),
         };
         if !kept.is_empty() {
             out.insert(key, kept);
@@ -197,7 +234,10 @@ mod tests {
     use serde_json::json;
 
     fn row(key: &str, pairs: &[(&str, f64)]) -> Items {
-        let f: Fields = pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let f: Fields = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         [(key.to_string(), f)].into_iter().collect()
     }
 
@@ -205,11 +245,23 @@ mod tests {
     fn publish_keeps_only_changed_fields_and_counts_seq() {
         let s = Store::new(8, 64);
         let mut rx = s.subscribe();
-        assert_eq!(s.publish("c", row("10Y", &[("y", 4.0), ("chg", 1.0)]), vec![]), Some(1));
-        assert_eq!(s.publish("c", row("10Y", &[("y", 4.0), ("chg", 1.0)]), vec![]), None, "no change, no seq");
-        assert_eq!(s.publish("c", row("10Y", &[("y", 4.1), ("chg", 1.0)]), vec![]), Some(2));
+        assert_eq!(
+            s.publish("c", row("10Y", &[("y", 4.0), ("chg", 1.0)]), vec![]),
+            Some(1)
+        );
+        assert_eq!(
+            s.publish("c", row("10Y", &[("y", 4.0), ("chg", 1.0)]), vec![]),
+            None,
+            "no change, no seq"
+        );
+        assert_eq!(
+            s.publish("c", row("10Y", &[("y", 4.1), ("chg", 1.0)]), vec![]),
+            Some(2)
+        );
         let _first = rx.try_recv().unwrap();
-        let Event::Delta { delta, frame } = &*rx.try_recv().unwrap() else { panic!("expected a delta") };
+        let Event::Delta { delta, frame } = &*rx.try_recv().unwrap() else {
+            panic!("expected a delta")
+        };
         assert_eq!((delta.prev, delta.seq), (1, 2));
         assert_eq!(delta.set["10Y"].keys().collect::<Vec<_>>(), vec!["y"]);
         assert!(frame.as_str().contains(r#""type":"deltas""#));
@@ -244,7 +296,10 @@ mod tests {
         assert_ne!(before.epoch, after.epoch);
         assert_eq!(after.seq, 0);
         assert!(after.items.contains_key("b") && !after.items.contains_key("a"));
-        assert_eq!(s.since("c", &before.epoch, 1), Err(ResumeMiss::EpochChanged));
+        assert_eq!(
+            s.since("c", &before.epoch, 1),
+            Err(ResumeMiss::EpochChanged)
+        );
     }
 
     #[test]

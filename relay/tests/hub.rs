@@ -25,7 +25,10 @@ async fn rest_curve(relay: &Relay) -> (u64, Items) {
     let (status, body) = relay.get("/api/snapshot?topics=curve").await;
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    (v["curve"]["seq"].as_u64().unwrap(), serde_json::from_value(v["curve"]["items"].clone()).unwrap())
+    (
+        v["curve"]["seq"].as_u64().unwrap(),
+        serde_json::from_value(v["curve"]["items"].clone()).unwrap(),
+    )
 }
 
 /// Reads frames until the replica reaches `seq` exactly; false if it jumped past it.
@@ -44,7 +47,11 @@ async fn replica_matches_relay(relay: &Relay, c: &mut Client) {
             continue;
         }
         if reach_seq(c, seq).await {
-            assert_eq!(c.replica.topic("curve").unwrap().items, items, "replica equals the relay at seq {seq}");
+            assert_eq!(
+                c.replica.topic("curve").unwrap().items,
+                items,
+                "replica equals the relay at seq {seq}"
+            );
             return;
         }
     }
@@ -65,11 +72,31 @@ async fn a_resumed_client_gets_exactly_the_deltas_it_missed() {
     c.hello(held).await;
     c.subscribe(&["curve"]).await;
     let m = c.until(|m| matches!(m, ServerMsg::Snapshot { .. })).await;
-    let ServerMsg::Snapshot { recovered, deltas, seq, .. } = m else { unreachable!() };
+    let ServerMsg::Snapshot {
+        recovered,
+        deltas,
+        seq,
+        ..
+    } = m
+    else {
+        unreachable!()
+    };
     assert!(recovered, "history still holds what was missed");
-    assert!(deltas.len() >= 5, "ticks every 20 ms for 400 ms: {} deltas", deltas.len());
-    assert_eq!(deltas[0].prev, held_seq, "starts exactly where the client stood: no gap, no duplicate");
-    assert!(deltas.windows(2).all(|w| w[1].prev == w[0].seq && w[1].seq == w[0].seq + 1), "in order, one by one");
+    assert!(
+        deltas.len() >= 5,
+        "ticks every 20 ms for 400 ms: {} deltas",
+        deltas.len()
+    );
+    assert_eq!(
+        deltas[0].prev, held_seq,
+        "starts exactly where the client stood: no gap, no duplicate"
+    );
+    assert!(
+        deltas
+            .windows(2)
+            .all(|w| w[1].prev == w[0].seq && w[1].seq == w[0].seq + 1),
+        "in order, one by one"
+    );
     assert_eq!(seq, deltas.last().unwrap().seq);
     replica_matches_relay(&relay, &mut c).await;
     relay.stop().await;
@@ -87,7 +114,13 @@ async fn a_client_beyond_the_history_gets_a_fresh_snapshot_flagged_as_such() {
     let mut c = Client::connect(&relay.ws_url()).await;
     c.hello(held.clone()).await;
     c.subscribe(&["curve"]).await;
-    let ServerMsg::Snapshot { recovered, items, seq, .. } = c.until(|m| matches!(m, ServerMsg::Snapshot { .. })).await else {
+    let ServerMsg::Snapshot {
+        recovered,
+        items,
+        seq,
+        ..
+    } = c.until(|m| matches!(m, ServerMsg::Snapshot { .. })).await
+    else {
         unreachable!()
     };
     assert!(!recovered);
@@ -126,12 +159,26 @@ async fn a_paused_client_receives_nothing_until_resume_then_the_current_values()
     while let Some(m) = c.next_within(Duration::from_millis(800)).await {
         during.push(m);
     }
-    assert!(during.iter().all(|m| !matches!(m, ServerMsg::Deltas { .. } | ServerMsg::Snapshot { .. })), "{during:?}");
+    assert!(
+        during
+            .iter()
+            .all(|m| !matches!(m, ServerMsg::Deltas { .. } | ServerMsg::Snapshot { .. })),
+        "{during:?}"
+    );
     c.send(&ClientMsg::Resume).await;
     c.until(|m| matches!(m, ServerMsg::Resumed)).await;
-    let ServerMsg::Deltas { updates } = c.until(|m| matches!(m, ServerMsg::Deltas { .. })).await else { unreachable!() };
-    assert_eq!(updates[0].prev, paused_at, "catch-up starts where the pause left off");
-    assert!(updates[0].seq - updates[0].prev > 10, "one conflated delta spans the ~40 ticks of the pause");
+    let ServerMsg::Deltas { updates } = c.until(|m| matches!(m, ServerMsg::Deltas { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        updates[0].prev, paused_at,
+        "catch-up starts where the pause left off"
+    );
+    assert!(
+        updates[0].seq - updates[0].prev > 10,
+        "one conflated delta spans the ~40 ticks of the pause"
+    );
     assert!(updates[0].set.len() <= 11, "at most one entry per tenor");
     replica_matches_relay(&relay, &mut c).await;
     relay.stop().await;
@@ -148,36 +195,85 @@ async fn bad_frames_get_error_frames_and_everyone_else_keeps_being_served() {
     let expect_error = async |c: &mut Client, frame: Message, code: ErrorCode| {
         c.send_raw(frame).await;
         let m = c.until(|m| matches!(m, ServerMsg::Error { .. })).await;
-        let ServerMsg::Error { code: got, fatal, message } = m else { unreachable!() };
+        let ServerMsg::Error {
+            code: got,
+            fatal,
+            message,
+        } = m
+        else {
+            unreachable!()
+        };
         assert_eq!(got, code, "{message}");
         assert!(!fatal);
         assert!(!message.is_empty());
     };
-    expect_error(&mut bad, Message::Text("{not json".into()), ErrorCode::BadFrame).await;
-    expect_error(&mut bad, Message::Text(r#"{"type":"launch"}"#.into()), ErrorCode::BadFrame).await;
-    expect_error(&mut bad, Message::Binary(vec![1, 2, 3].into()), ErrorCode::BadFrame).await;
-    expect_error(&mut bad, Message::Text("x".repeat(5000).into()), ErrorCode::FrameTooLarge).await;
+    expect_error(
+        &mut bad,
+        Message::Text("{not json".into()),
+        ErrorCode::BadFrame,
+    )
+    .await;
+    expect_error(
+        &mut bad,
+        Message::Text(r#"{"type":"launch"}"#.into()),
+        ErrorCode::BadFrame,
+    )
+    .await;
+    expect_error(
+        &mut bad,
+        Message::Binary(vec![1, 2, 3].into()),
+        ErrorCode::BadFrame,
+    )
+    .await;
+    expect_error(
+        &mut bad,
+        Message::Text("x".repeat(5000).into()),
+        ErrorCode::FrameTooLarge,
+    )
+    .await;
     bad.subscribe(&["no-such-topic"]).await;
-    let ServerMsg::Error { code, .. } = bad.until(|m| matches!(m, ServerMsg::Error { .. })).await else { unreachable!() };
+    let ServerMsg::Error { code, .. } = bad.until(|m| matches!(m, ServerMsg::Error { .. })).await
+    else {
+        unreachable!()
+    };
     assert_eq!(code, ErrorCode::UnknownTopic);
     // Still a working session.
     bad.send(&ClientMsg::Ping { t: 7.0 }).await;
-    assert_eq!(bad.until(|m| matches!(m, ServerMsg::Pong { .. })).await, ServerMsg::Pong { t: 7.0 });
+    assert_eq!(
+        bad.until(|m| matches!(m, ServerMsg::Pong { .. })).await,
+        ServerMsg::Pong { t: 7.0 }
+    );
     // Abuse past the limit: a fatal error, then the close.
     for _ in 0..3 {
         bad.send_raw(Message::Text("nope".into())).await;
     }
-    let fatal = bad.until(|m| matches!(m, ServerMsg::Error { fatal: true, .. })).await;
-    assert!(matches!(fatal, ServerMsg::Error { code: ErrorCode::TooManyErrors, .. }));
-    assert!(bad.next_within(Duration::from_secs(3)).await.is_none(), "then the relay closes");
+    let fatal = bad
+        .until(|m| matches!(m, ServerMsg::Error { fatal: true, .. }))
+        .await;
+    assert!(matches!(
+        fatal,
+        ServerMsg::Error {
+            code: ErrorCode::TooManyErrors,
+            ..
+        }
+    ));
+    assert!(
+        bad.next_within(Duration::from_secs(3)).await.is_none(),
+        "then the relay closes"
+    );
     // The bystander never noticed.
     let before = bystander.seq("curve");
     for _ in 0..5 {
-        bystander.until(|m| matches!(m, ServerMsg::Deltas { .. })).await;
+        bystander
+            .until(|m| matches!(m, ServerMsg::Deltas { .. }))
+            .await;
     }
     assert!(bystander.seq("curve") >= before + 5);
     let (_, metrics) = relay.get("/metrics").await;
-    assert!(metrics.contains("tickdesk_errors_closed_abuse_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("tickdesk_errors_closed_abuse_total 1"),
+        "{metrics}"
+    );
     relay.stop().await;
 }
 

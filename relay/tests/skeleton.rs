@@ -16,9 +16,17 @@ async fn curve_snapshot_then_gapless_deltas() {
     c.hello(BTreeMap::new()).await;
     c.subscribe(&["curve"]).await;
     let welcome = c.next().await.unwrap();
-    assert!(matches!(welcome, ServerMsg::Welcome { v: 1, .. }), "{welcome:?}");
+    assert!(
+        matches!(welcome, ServerMsg::Welcome { v: 1, .. }),
+        "{welcome:?}"
+    );
     let snap = c.until(|m| matches!(m, ServerMsg::Snapshot { .. })).await;
-    let ServerMsg::Snapshot { items, recovered, .. } = snap else { unreachable!() };
+    let ServerMsg::Snapshot {
+        items, recovered, ..
+    } = snap
+    else {
+        unreachable!()
+    };
     assert!(!recovered);
     assert_eq!(items.len(), 11, "one item per tenor");
     assert!(items["10Y"]["yield"].as_f64().unwrap() > 0.0);

@@ -21,7 +21,11 @@ impl Default for Backoff {
 
 impl Backoff {
     pub fn new(min_ms: f64, max_ms: f64) -> Self {
-        Backoff { min_ms, max_ms: max_ms.max(min_ms), attempt: 0 }
+        Backoff {
+            min_ms,
+            max_ms: max_ms.max(min_ms),
+            attempt: 0,
+        }
     }
 
     /// The delay before the next attempt, given a uniform random number in `[0, 1)`; counts the attempt.
@@ -52,7 +56,11 @@ mod tests {
         let mut b = Backoff::default();
         let highs: Vec<f64> = (0..10).map(|_| b.next_delay_ms(0.999_999)).collect();
         assert!(highs.windows(2).all(|w| w[1] >= w[0]), "{highs:?}");
-        assert!((highs[0] - 1000.0).abs() < 1.0, "first high delay is min + min: {}", highs[0]);
+        assert!(
+            (highs[0] - 1000.0).abs() < 1.0,
+            "first high delay is min + min: {}",
+            highs[0]
+        );
         assert_eq!(*highs.last().unwrap(), 20_000.0);
         let mut b = Backoff::default();
         for _ in 0..40 {
@@ -70,7 +78,10 @@ mod tests {
         }
         let lo = b.clone().next_delay_ms(0.1);
         let hi = b.clone().next_delay_ms(0.9);
-        assert!(hi - lo > 10_000.0, "jitter spreads the 6th attempt widely: {lo} vs {hi}");
+        assert!(
+            hi - lo > 10_000.0,
+            "jitter spreads the 6th attempt widely: {lo} vs {hi}"
+        );
         b.reset();
         assert_eq!(b.attempt(), 0);
         assert!(b.next_delay_ms(0.9) <= 1000.0);

@@ -16,4 +16,6 @@ pub mod merge;
 pub mod protocol;
 pub mod replica;
 
-pub use protocol::{ClientMsg, Delta, ErrorCode, Fields, Items, ResumePoint, ServerMsg, PROTOCOL_VERSION};
+pub use protocol::{
+    ClientMsg, Delta, ErrorCode, Fields, Items, ResumePoint, ServerMsg, PROTOCOL_VERSION,
+};

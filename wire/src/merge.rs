@@ -47,7 +47,10 @@ mod tests {
     use serde_json::json;
 
     fn fields(pairs: &[(&str, f64)]) -> Fields {
-        pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect()
     }
 
     fn delta(prev: u64, set: &[(&str, &[(&str, f64)])], del: &[&str]) -> Delta {
@@ -56,7 +59,10 @@ mod tests {
             epoch: "e".into(),
             prev,
             seq: prev + 1,
-            set: set.iter().map(|(k, f)| (k.to_string(), fields(f))).collect(),
+            set: set
+                .iter()
+                .map(|(k, f)| (k.to_string(), fields(f)))
+                .collect(),
             del: del.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -64,7 +70,10 @@ mod tests {
     #[test]
     fn apply_merges_fields_and_missing_means_unchanged() {
         let mut items = Items::new();
-        apply(&mut items, &delta(0, &[("a", &[("x", 1.0), ("y", 2.0)])], &[]));
+        apply(
+            &mut items,
+            &delta(0, &[("a", &[("x", 1.0), ("y", 2.0)])], &[]),
+        );
         apply(&mut items, &delta(1, &[("a", &[("y", 3.0)])], &[]));
         assert_eq!(items["a"], fields(&[("x", 1.0), ("y", 3.0)]));
     }

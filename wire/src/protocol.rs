@@ -99,16 +99,26 @@ pub enum ServerMsg {
         deltas: Vec<Delta>,
     },
     /// Live changes, many per frame (one frame per flush).
-    Deltas { updates: Vec<Delta> },
+    Deltas {
+        updates: Vec<Delta>,
+    },
     /// The relay has stopped sending data for this client (acknowledges `pause`).
     Paused,
     /// The relay is sending again (acknowledges `resume`).
     Resumed,
     /// Sent when nothing else was sent for a heartbeat interval, so silence always means trouble.
-    Heartbeat { t: u64 },
-    Pong { t: f64 },
+    Heartbeat {
+        t: u64,
+    },
+    Pong {
+        t: f64,
+    },
     /// Something the client should know about. `fatal: true` means the relay closes the connection next.
-    Error { code: ErrorCode, message: String, fatal: bool },
+    Error {
+        code: ErrorCode,
+        message: String,
+        fatal: bool,
+    },
 }
 
 /// Error codes, stable across versions. `PROTOCOL.md` says which mean "reconnect" and which mean "stop".
@@ -150,23 +160,54 @@ mod tests {
     #[test]
     fn client_frames_use_snake_case_tags_and_defaults() {
         let hello: ClientMsg = serde_json::from_str(r#"{"type":"hello","v":1}"#).unwrap();
-        assert_eq!(hello, ClientMsg::Hello { v: 1, resume: BTreeMap::new() });
-        let sub: ClientMsg = serde_json::from_value(json!({"type":"subscribe","topics":["curve"],"max_rate":4.0})).unwrap();
-        assert_eq!(sub, ClientMsg::Subscribe { topics: vec!["curve".into()], max_rate: Some(4.0) });
+        assert_eq!(
+            hello,
+            ClientMsg::Hello {
+                v: 1,
+                resume: BTreeMap::new()
+            }
+        );
+        let sub: ClientMsg =
+            serde_json::from_value(json!({"type":"subscribe","topics":["curve"],"max_rate":4.0}))
+                .unwrap();
+        assert_eq!(
+            sub,
+            ClientMsg::Subscribe {
+                topics: vec!["curve".into()],
+                max_rate: Some(4.0)
+            }
+        );
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"launch_missiles"}"#).is_err());
     }
 
     #[test]
     fn delta_omits_empty_parts() {
-        let d = Delta { topic: "curve".into(), epoch: "e".into(), prev: 1, seq: 2, set: Items::new(), del: vec![] };
-        assert_eq!(serde_json::to_value(&d).unwrap(), json!({"topic":"curve","epoch":"e","prev":1,"seq":2}));
+        let d = Delta {
+            topic: "curve".into(),
+            epoch: "e".into(),
+            prev: 1,
+            seq: 2,
+            set: Items::new(),
+            del: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            json!({"topic":"curve","epoch":"e","prev":1,"seq":2})
+        );
     }
 
     #[test]
     fn error_frame_round_trips() {
-        let e = ServerMsg::Error { code: ErrorCode::BadFrame, message: "nope".into(), fatal: false };
+        let e = ServerMsg::Error {
+            code: ErrorCode::BadFrame,
+            message: "nope".into(),
+            fatal: false,
+        };
         let s = serde_json::to_string(&e).unwrap();
-        assert_eq!(s, r#"{"type":"error","code":"bad_frame","message":"nope","fatal":false}"#);
+        assert_eq!(
+            s,
+            r#"{"type":"error","code":"bad_frame","message":"nope","fatal":false}"#
+        );
         assert_eq!(serde_json::from_str::<ServerMsg>(&s).unwrap(), e);
         assert!(!ErrorCode::UnsupportedVersion.should_reconnect());
         assert!(ErrorCode::ShuttingDown.should_reconnect());

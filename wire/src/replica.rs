@@ -36,7 +36,11 @@ impl std::fmt::Display for Gap {
                 "gap on {}: held {}@{}, got a delta from {}@{}",
                 self.topic, h.seq, h.epoch, self.got_prev, self.got_epoch
             ),
-            None => write!(f, "gap on {}: a delta arrived before any snapshot", self.topic),
+            None => write!(
+                f,
+                "gap on {}: a delta arrived before any snapshot",
+                self.topic
+            ),
         }
     }
 }
@@ -84,7 +88,15 @@ impl Replica {
     pub fn resume_points(&self) -> BTreeMap<String, ResumePoint> {
         self.topics
             .iter()
-            .map(|(k, t)| (k.clone(), ResumePoint { epoch: t.epoch.clone(), seq: t.seq }))
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    ResumePoint {
+                        epoch: t.epoch.clone(),
+                        seq: t.seq,
+                    },
+                )
+            })
             .collect()
     }
 
@@ -96,14 +108,27 @@ impl Replica {
     pub fn apply(&mut self, msg: &ServerMsg) -> Result<Changes, Gap> {
         let mut changes = Changes::default();
         match msg {
-            ServerMsg::Snapshot { topic, epoch, seq, recovered: false, items, .. } => {
-                let mut t = TopicReplica { epoch: epoch.clone(), seq: *seq, items: items.clone() };
+            ServerMsg::Snapshot {
+                topic,
+                epoch,
+                seq,
+                recovered: false,
+                items,
+                ..
+            } => {
+                let mut t = TopicReplica {
+                    epoch: epoch.clone(),
+                    seq: *seq,
+                    items: items.clone(),
+                };
                 if let Some(old) = self.topics.get(topic) {
                     for key in old.items.keys().filter(|k| !t.items.contains_key(*k)) {
                         changes.del.push((topic.clone(), key.clone()));
                     }
                 }
-                changes.set.extend(t.items.keys().map(|k| (topic.clone(), k.clone())));
+                changes
+                    .set
+                    .extend(t.items.keys().map(|k| (topic.clone(), k.clone())));
                 changes.reset.push(topic.clone());
                 std::mem::swap(self.topics.entry(topic.clone()).or_default(), &mut t);
             }
@@ -131,7 +156,10 @@ impl Replica {
     fn apply_delta(&mut self, d: &Delta, changes: &mut Changes) -> Result<(), Gap> {
         let gap = |have: Option<&TopicReplica>| Gap {
             topic: d.topic.clone(),
-            have: have.map(|t| ResumePoint { epoch: t.epoch.clone(), seq: t.seq }),
+            have: have.map(|t| ResumePoint {
+                epoch: t.epoch.clone(),
+                seq: t.seq,
+            }),
             got_epoch: d.epoch.clone(),
             got_prev: d.prev,
         };
@@ -150,8 +178,12 @@ impl Replica {
         }
         merge::apply(&mut t.items, d);
         t.seq = d.seq;
-        changes.del.extend(d.del.iter().map(|k| (d.topic.clone(), k.clone())));
-        changes.set.extend(d.set.keys().map(|k| (d.topic.clone(), k.clone())));
+        changes
+            .del
+            .extend(d.del.iter().map(|k| (d.topic.clone(), k.clone())));
+        changes
+            .set
+            .extend(d.set.keys().map(|k| (d.topic.clone(), k.clone())));
         Ok(())
     }
 }
@@ -162,32 +194,63 @@ mod tests {
     use serde_json::json;
 
     fn snap(seq: u64, items: Items) -> ServerMsg {
-        ServerMsg::Snapshot { topic: "c".into(), epoch: "e1".into(), seq, recovered: false, items, deltas: vec![] }
+        ServerMsg::Snapshot {
+            topic: "c".into(),
+            epoch: "e1".into(),
+            seq,
+            recovered: false,
+            items,
+            deltas: vec![],
+        }
     }
 
     fn d(prev: u64, seq: u64, key: &str, v: f64) -> Delta {
         let mut set = Items::new();
-        set.insert(key.into(), [("y".to_string(), json!(v))].into_iter().collect());
-        Delta { topic: "c".into(), epoch: "e1".into(), prev, seq, set, del: vec![] }
+        set.insert(
+            key.into(),
+            [("y".to_string(), json!(v))].into_iter().collect(),
+        );
+        Delta {
+            topic: "c".into(),
+            epoch: "e1".into(),
+            prev,
+            seq,
+            set,
+            del: vec![],
+        }
     }
 
     #[test]
     fn snapshot_then_consecutive_and_conflated_deltas_apply() {
         let mut r = Replica::new();
         r.apply(&snap(5, Items::new())).unwrap();
-        let ch = r.apply(&ServerMsg::Deltas { updates: vec![d(5, 6, "10Y", 4.0), d(6, 9, "2Y", 3.0)] }).unwrap();
+        let ch = r
+            .apply(&ServerMsg::Deltas {
+                updates: vec![d(5, 6, "10Y", 4.0), d(6, 9, "2Y", 3.0)],
+            })
+            .unwrap();
         assert_eq!(ch.set.len(), 2);
         let t = r.topic("c").unwrap();
         assert_eq!(t.seq, 9);
         assert_eq!(t.items["10Y"]["y"], json!(4.0));
-        assert_eq!(r.resume_points()["c"], ResumePoint { epoch: "e1".into(), seq: 9 });
+        assert_eq!(
+            r.resume_points()["c"],
+            ResumePoint {
+                epoch: "e1".into(),
+                seq: 9
+            }
+        );
     }
 
     #[test]
     fn a_gap_is_reported_and_leaves_state_untouched() {
         let mut r = Replica::new();
         r.apply(&snap(5, Items::new())).unwrap();
-        let err = r.apply(&ServerMsg::Deltas { updates: vec![d(6, 7, "10Y", 4.0)] }).unwrap_err();
+        let err = r
+            .apply(&ServerMsg::Deltas {
+                updates: vec![d(6, 7, "10Y", 4.0)],
+            })
+            .unwrap_err();
         assert_eq!(err.got_prev, 6);
         assert_eq!(r.topic("c").unwrap().seq, 5);
         assert!(r.topic("c").unwrap().items.is_empty());
@@ -197,14 +260,29 @@ mod tests {
     fn duplicates_are_skipped_and_other_epochs_are_gaps() {
         let mut r = Replica::new();
         r.apply(&snap(5, Items::new())).unwrap();
-        r.apply(&ServerMsg::Deltas { updates: vec![d(5, 6, "a", 1.0)] }).unwrap();
-        let ch = r.apply(&ServerMsg::Deltas { updates: vec![d(5, 6, "a", 2.0)] }).unwrap();
+        r.apply(&ServerMsg::Deltas {
+            updates: vec![d(5, 6, "a", 1.0)],
+        })
+        .unwrap();
+        let ch = r
+            .apply(&ServerMsg::Deltas {
+                updates: vec![d(5, 6, "a", 2.0)],
+            })
+            .unwrap();
         assert_eq!(ch.duplicates, 1);
         assert_eq!(r.topic("c").unwrap().items["a"]["y"], json!(1.0));
         let mut other = d(6, 7, "a", 3.0);
         other.epoch = "e2".into();
-        assert!(r.apply(&ServerMsg::Deltas { updates: vec![other] }).is_err());
-        assert!(Replica::new().apply(&ServerMsg::Deltas { updates: vec![d(0, 1, "a", 1.0)] }).is_err());
+        assert!(r
+            .apply(&ServerMsg::Deltas {
+                updates: vec![other]
+            })
+            .is_err());
+        assert!(Replica::new()
+            .apply(&ServerMsg::Deltas {
+                updates: vec![d(0, 1, "a", 1.0)]
+            })
+            .is_err());
     }
 
     #[test]

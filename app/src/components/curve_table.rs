@@ -16,7 +16,13 @@ fn fmt_num(v: Option<Value>, decimals: usize, signed: bool) -> String {
 
 /// One live numeric cell.
 #[component]
-fn NumCell(view: TopicView, item: String, field: &'static str, decimals: usize, #[prop(optional)] signed: bool) -> impl IntoView {
+fn NumCell(
+    view: TopicView,
+    item: String,
+    field: &'static str,
+    decimals: usize,
+    #[prop(optional)] signed: bool,
+) -> impl IntoView {
     let cell = view.cell(&item, field);
     let class = move || format!("num {field} {}", cell.flash.get().class());
     view! { <td class=class>{move || fmt_num(cell.value.get(), decimals, signed)}</td> }
@@ -30,7 +36,13 @@ pub fn CurveTable(view: TopicView) -> impl IntoView {
     let ordered = move || {
         let mut k = keys.get();
         k.sort_by(|a, b| {
-            let y = |t: &String| v.cell(t, "years").value.get_untracked().and_then(|x| x.as_f64()).unwrap_or(f64::MAX);
+            let y = |t: &String| {
+                v.cell(t, "years")
+                    .value
+                    .get_untracked()
+                    .and_then(|x| x.as_f64())
+                    .unwrap_or(f64::MAX)
+            };
             y(a).total_cmp(&y(b))
         });
         k

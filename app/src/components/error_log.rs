@@ -14,7 +14,12 @@ pub fn ErrorLog(signals: FeedSignals) -> impl IntoView {
             .rev()
             .map(|(t, msg)| {
                 let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(t));
-                let at = format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds());
+                let at = format!(
+                    "{:02}:{:02}:{:02}",
+                    d.get_hours(),
+                    d.get_minutes(),
+                    d.get_seconds()
+                );
                 view! { <li><time>{at}</time>" " {msg}</li> }
             })
             .collect_view()

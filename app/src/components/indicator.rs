@@ -10,13 +10,25 @@ fn describe(s: &FeedSignals) -> (&'static str, String) {
     let now = s.now_ms.get();
     match s.state.get() {
         ConnState::Connecting => ("connecting", "Connecting…".into()),
-        ConnState::Live if s.stale.get() => ("stale", format!("Stale: no data for {:.0} s", (now - s.last_frame_ms.get()) / 1000.0)),
+        ConnState::Live if s.stale.get() => (
+            "stale",
+            format!(
+                "Stale: no data for {:.0} s",
+                (now - s.last_frame_ms.get()) / 1000.0
+            ),
+        ),
         ConnState::Live => ("live", "Live".into()),
         ConnState::Paused if s.stale.get() => ("stale", "Paused, and the relay is silent".into()),
         ConnState::Paused => ("paused", "Paused".into()),
-        ConnState::Reconnecting { attempt, next_at_ms } => {
+        ConnState::Reconnecting {
+            attempt,
+            next_at_ms,
+        } => {
             let secs = ((next_at_ms - now) / 1000.0).max(0.0);
-            ("reconnecting", format!("Reconnecting (attempt {attempt}, next try in {secs:.1} s)"))
+            (
+                "reconnecting",
+                format!("Reconnecting (attempt {attempt}, next try in {secs:.1} s)"),
+            )
         }
         ConnState::Offline => ("offline", "Offline: waiting for the network".into()),
     }
@@ -34,9 +46,20 @@ pub fn Indicator(feed: Feed) -> impl IntoView {
             return "—".to_string();
         }
         let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(t));
-        format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds())
+        format!(
+            "{:02}:{:02}:{:02}",
+            d.get_hours(),
+            d.get_minutes(),
+            d.get_seconds()
+        )
     };
-    let label = move || if s.want_paused.get() { "Resume (Space)" } else { "Pause (Space)" };
+    let label = move || {
+        if s.want_paused.get() {
+            "Resume (Space)"
+        } else {
+            "Pause (Space)"
+        }
+    };
     view! {
         <div class="indicator">
             <span id="conn-state" class="conn" data-state=state>

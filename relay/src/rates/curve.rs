@@ -55,9 +55,24 @@ impl Default for NelsonSiegel {
     /// Volatilities are scaled up from real ones (~1%/sqrt(yr)) so a demo moves visibly within seconds.
     fn default() -> Self {
         NelsonSiegel {
-            level: Factor { value: 4.7, mean: 4.7, kappa: 0.5, sigma: 1.2 },
-            slope: Factor { value: -0.4, mean: -0.4, kappa: 0.8, sigma: 1.0 },
-            curvature: Factor { value: -0.5, mean: -0.5, kappa: 1.0, sigma: 1.5 },
+            level: Factor {
+                value: 4.7,
+                mean: 4.7,
+                kappa: 0.5,
+                sigma: 1.2,
+            },
+            slope: Factor {
+                value: -0.4,
+                mean: -0.4,
+                kappa: 0.8,
+                sigma: 1.0,
+            },
+            curvature: Factor {
+                value: -0.5,
+                mean: -0.5,
+                kappa: 1.0,
+                sigma: 1.5,
+            },
             tau: 2.0,
         }
     }
@@ -98,10 +113,20 @@ mod tests {
 
     #[test]
     fn factors_mean_revert() {
-        let mut f = Factor { value: 9.0, mean: 4.0, kappa: 2.0, sigma: 0.0 };
+        let mut f = Factor {
+            value: 9.0,
+            mean: 4.0,
+            kappa: 2.0,
+            sigma: 0.0,
+        };
         f.step(1.0, 0.0);
         assert!((f.value - (4.0 + 5.0 * (-2.0f64).exp())).abs() < 1e-12);
-        let mut g = Factor { value: 9.0, mean: 4.0, kappa: 2.0, sigma: 0.0 };
+        let mut g = Factor {
+            value: 9.0,
+            mean: 4.0,
+            kappa: 2.0,
+            sigma: 0.0,
+        };
         for _ in 0..1000 {
             g.step(0.01, 0.0);
         }

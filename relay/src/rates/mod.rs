@@ -31,7 +31,11 @@ pub struct SimConfig {
 
 impl SimConfig {
     pub fn new(tick_ms: u64, seed: Option<u64>) -> Self {
-        SimConfig { tick: Duration::from_millis(tick_ms.max(10)), seed, dt_years: 1.0 / 252.0 / 400.0 }
+        SimConfig {
+            tick: Duration::from_millis(tick_ms.max(10)),
+            seed,
+            dt_years: 1.0 / 252.0 / 400.0,
+        }
     }
 }
 
@@ -60,7 +64,10 @@ pub fn curve_rows(model: &NelsonSiegel, prior: &[f64; 11], ts_ms: u64) -> Items 
                 ("years".to_string(), json!(years)),
                 ("yield".to_string(), json!(y)),
                 ("prior_close".to_string(), json!(round_yield(prior[i]))),
-                ("chg_bp".to_string(), json!(((y - round_yield(prior[i])) * 1000.0).round() / 10.0)),
+                (
+                    "chg_bp".to_string(),
+                    json!(((y - round_yield(prior[i])) * 1000.0).round() / 10.0),
+                ),
                 ("ts".to_string(), json!(ts_ms)),
             ]
             .into_iter()
@@ -71,7 +78,10 @@ pub fn curve_rows(model: &NelsonSiegel, prior: &[f64; 11], ts_ms: u64) -> Items 
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Ticks the curve into the store until shutdown.
@@ -109,7 +119,12 @@ mod tests {
         let path = |seed| {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut m = NelsonSiegel::default();
-            (0..50).map(|_| { m.step(0.01, [normal(&mut rng), normal(&mut rng), normal(&mut rng)]); m.curve()[8] }).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| {
+                    m.step(0.01, [normal(&mut rng), normal(&mut rng), normal(&mut rng)]);
+                    m.curve()[8]
+                })
+                .collect::<Vec<_>>()
         };
         assert_eq!(path(7), path(7));
         assert_ne!(path(7), path(8));

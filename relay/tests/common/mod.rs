@@ -43,7 +43,11 @@ impl Relay {
             .await
             .unwrap();
         });
-        Relay { addr, stop: Some(tx), task: Some(task) }
+        Relay {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub fn ws_url(&self) -> String {
@@ -56,20 +60,33 @@ impl Relay {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), t).await.expect("relay stops within 10 s").unwrap();
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("relay stops within 10 s")
+                .unwrap();
         }
     }
 
     /// A plain HTTP GET on the relay; returns (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
         let mut s = TcpStream::connect(self.addr).await.unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.unwrap();
         let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         // Bodies may be chunked; tests only call this for JSON and text, so unchunk naively.
         (status, dechunk(&body))
     }
@@ -79,8 +96,12 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     loop {
-        let Some((size, after)) = rest.split_once("\r\n") else { return body.to_string() };
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_string() };
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_string();
+        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_string();
+        };
         if n == 0 {
             return out;
         }
@@ -112,12 +133,21 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-        Client { ws, replica: Replica::new(), frames: Vec::new() }
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        Client {
+            ws,
+            replica: Replica::new(),
+            frames: Vec::new(),
+        }
     }
 
     pub async fn send(&mut self, msg: &ClientMsg) {
-        self.ws.send(Message::Text(serde_json::to_string(msg).unwrap().into())).await.unwrap();
+        self.ws
+            .send(Message::Text(serde_json::to_string(msg).unwrap().into()))
+            .await
+            .unwrap();
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -125,11 +155,19 @@ impl Client {
     }
 
     pub async fn hello(&mut self, resume: BTreeMap<String, ResumePoint>) {
-        self.send(&ClientMsg::Hello { v: PROTOCOL_VERSION, resume }).await;
+        self.send(&ClientMsg::Hello {
+            v: PROTOCOL_VERSION,
+            resume,
+        })
+        .await;
     }
 
     pub async fn subscribe(&mut self, topics: &[&str]) {
-        self.send(&ClientMsg::Subscribe { topics: topics.iter().map(|s| s.to_string()).collect(), max_rate: None }).await;
+        self.send(&ClientMsg::Subscribe {
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+            max_rate: None,
+        })
+        .await;
     }
 
     /// The next protocol frame (skipping websocket pings), applied to the replica. Panics on a gap.
@@ -140,10 +178,13 @@ impl Client {
     pub async fn next_within(&mut self, d: Duration) -> Option<ServerMsg> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
-            let m = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let m = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match m.ok()? {
                 Message::Text(t) => {
-                    let msg: ServerMsg = serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("bad frame {t}: {e}"));
+                    let msg: ServerMsg = serde_json::from_str(t.as_str())
+                        .unwrap_or_else(|e| panic!("bad frame {t}: {e}"));
                     self.replica.apply(&msg).unwrap_or_else(|g| panic!("{g}"));
                     self.frames.push(msg.clone());
                     return Some(msg);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The second of the README's two commands: installs what is missing, then runs every check and test:
+# formatting, clippy (native and wasm32), the Rust unit and integration tests, and the browser end-to-end tests
+# in headless Chromium against the real built app and a real relay.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+
+step "setup"
+scripts/setup.sh --test
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native, all targets)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo clippy (app, wasm32)"
+cargo clippy -p tickdesk-app --target wasm32-unknown-unknown --quiet -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+step "build the app (trunk) and the relay"
+scripts/build-app.sh
+cargo build -p tickdesk-relay --quiet
+
+step "browser end-to-end tests (headless Chromium)"
+mkdir -p test-output
+TICKDESK_RELAY_BIN="$root/target/debug/tickdesk-relay" TICKDESK_DIST="$root/dist" \
+  node --test --test-concurrency=1 tests/e2e/
