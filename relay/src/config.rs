@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::secret::Secret;
+
 /// The tickdesk relay. With no subcommand it serves.
 #[derive(Debug, Parser)]
 #[command(name = "tickdesk-relay", version, about)]
@@ -41,6 +43,18 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    /// Bearer token trading bots must present to `POST /api/publish/*`. Publishing is off when unset.
+    #[arg(long, env = "TICKDESK_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<Secret>,
+
+    /// Signals and trades kept (and sent to a new subscriber) per topic.
+    #[arg(long, env = "TICKDESK_EVENT_HISTORY", default_value_t = 500)]
+    pub event_history: usize,
+
+    /// Milliseconds between frames on `/ws/stream`.
+    #[arg(long, env = "TICKDESK_STREAM_INTERVAL_MS", default_value_t = 2000)]
+    pub stream_interval_ms: u64,
 
     /// Milliseconds between rates-curve ticks.
     #[arg(long, env = "TICKDESK_RATES_TICK_MS", default_value_t = 250)]

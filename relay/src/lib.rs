@@ -2,6 +2,9 @@
 //!
 //! # Layout
 //! - [`config`]: flags and `TICKDESK_*` settings.
+//! - [`api`]: REST views and the publish API; [`events`]: signal/trade validation (pure).
+//! - [`stream`]: `/ws/stream`, the plain periodic desk snapshot for scripts.
+//! - [`secret`]: settings that must never be printed.
 //! - [`server`]: the HTTP surface (`/ws`, REST views, metrics, static app) and [`server::run`].
 //! - [`store`]: topics, (epoch, seq), history, and the broadcast of pre-encoded deltas.
 //! - [`session`]: one websocket client: subscriptions, conflation, pause, heartbeat, limits.
@@ -9,13 +12,17 @@
 //! - [`rates`]: the simulated rates desk.
 //! - [`metrics`]: counters for `/metrics`.
 
+pub mod api;
 pub mod config;
 pub mod conflate;
+pub mod events;
 pub mod metrics;
 pub mod rates;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod stream;
 
 pub use config::{Cli, ServeConfig};
 pub use server::run;

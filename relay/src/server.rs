@@ -6,22 +6,27 @@ use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use axum::extract::{Query, State, WebSocketUpgrade};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
+use axum::routing::{get, post};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{info, warn};
 
+use crate::api;
 use crate::config::{Limits, ServeConfig};
+use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
 use crate::metrics::Metrics;
 use crate::rates;
+use crate::secret::Secret;
 use crate::session;
 use crate::store::Store;
+use crate::stream;
 
 /// Shared by every request and session.
 #[derive(Debug)]
@@ -30,6 +35,9 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: Metrics,
     pub allowed_origins: Vec<String>,
+    pub publish_token: Option<Secret>,
+    pub event_history: usize,
+    pub stream_interval: Duration,
     /// Flips to true once on shutdown; sessions close their sockets with a close frame.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -50,8 +58,15 @@ pub async fn run(
         limits: cfg.limits.clone(),
         metrics: Metrics::default(),
         allowed_origins: cfg.allowed_origins.clone(),
+        publish_token: cfg.publish_token.clone(),
+        event_history: cfg.event_history.max(1),
+        stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
         shutdown: stop_rx.clone(),
     });
+    for topic in [SIGNALS_TOPIC, TRADES_TOPIC] {
+        store.ensure_topic(topic);
+    }
+    publish_status(&store, "rates", "live", "simulated rates desk");
     let sim = tokio::spawn(rates::run(
         store,
         rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed),
@@ -77,8 +92,36 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .route("/api/snapshot", get(api_snapshot))
-        .route("/api/curve", get(api_curve))
+        .route("/ws/stream", get(stream::upgrade))
+        .route("/api/snapshot", get(api::snapshot))
+        .route("/api/topic/{name}", get(api::topic))
+        .route(
+            "/api/curve",
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::CURVE_TOPIC.into()))),
+        )
+        .route(
+            "/api/positions",
+            get(|s: State<Arc<AppState>>| api::topic(s, Path("positions".into()))),
+        )
+        .route(
+            "/api/pnl",
+            get(|s: State<Arc<AppState>>| api::topic(s, Path("pnl".into()))),
+        )
+        .route(
+            "/api/signals",
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(SIGNALS_TOPIC.into()))),
+        )
+        .route(
+            "/api/trades",
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(TRADES_TOPIC.into()))),
+        )
+        .route(
+            "/api/status",
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
+        )
+        .route("/api/publish/signal", post(api::publish_signal))
+        .route("/api/publish/trade", post(api::publish_trade))
+        .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state);
     if cfg.static_dir.is_dir() {
         let index = cfg.static_dir.join("index.html");
@@ -149,53 +192,29 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct TopicsQuery {
-    topics: Option<String>,
-}
+/// The per-source status topic: one item per upstream (`rates`, later `schwab`) with `source`, `state`, `since`
+/// (ms), `detail`.
+pub const STATUS_TOPIC: &str = "status";
 
-/// `GET /api/snapshot?topics=a,b`: the same state and seq the stream serves (all topics when omitted).
-async fn api_snapshot(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<TopicsQuery>,
-) -> Response {
-    let names: Vec<String> = match q.topics {
-        Some(t) => t
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        None => state.store.topic_names(),
-    };
-    let mut out = serde_json::Map::new();
-    for name in names {
-        match state.store.snapshot(&name) {
-            Some(s) => {
-                out.insert(
-                    name,
-                    serde_json::json!({"epoch": s.epoch, "seq": s.seq, "items": s.items}),
-                );
-            }
-            None => {
-                let body = serde_json::json!({"error": "unknown_topic", "message": format!("no topic named {name:?}")});
-                return (StatusCode::NOT_FOUND, Json(body)).into_response();
-            }
-        }
-    }
-    Json(serde_json::Value::Object(out)).into_response()
-}
-
-async fn api_curve(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.snapshot(rates::CURVE_TOPIC) {
-        Some(s) => Json(serde_json::json!({"epoch": s.epoch, "seq": s.seq, "items": s.items}))
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the curve is not ready yet",
-        )
-            .into_response(),
-    }
+/// Records a source's state in the status topic.
+pub fn publish_status(store: &Store, source: &str, state: &str, detail: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let fields: tickdesk_wire::Fields = [
+        ("source".to_string(), serde_json::json!(source)),
+        ("state".to_string(), serde_json::json!(state)),
+        ("since".to_string(), serde_json::json!(now)),
+        ("detail".to_string(), serde_json::json!(detail)),
+    ]
+    .into_iter()
+    .collect();
+    store.publish(
+        STATUS_TOPIC,
+        [(source.to_string(), fields)].into_iter().collect(),
+        vec![],
+    );
 }
 
 #[cfg(test)]

@@ -123,6 +123,28 @@ impl Store {
             .into_iter()
             .filter(|k| t.items.contains_key(k))
             .collect();
+        self.commit(topic, &mut t, set, del)
+    }
+
+    /// Appends an event to an append-only topic (signals, trades), keeping the newest `keep` events.
+    ///
+    /// Keys are the seq at insertion, zero-padded, so key order is arrival order and the oldest event is the first
+    /// key. Returns the event's key.
+    pub fn append(&self, topic: &str, mut fields: Fields, keep: usize) -> Option<String> {
+        self.ensure_topic(topic);
+        let state = self.topic(topic)?;
+        let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = format!("{:012}", t.seq + 1);
+        fields.insert("id".into(), serde_json::Value::String(key.clone()));
+        let excess = (t.items.len() + 1).saturating_sub(keep.max(1));
+        let del: Vec<String> = t.items.keys().take(excess).cloned().collect();
+        let set: Items = [(key.clone(), fields)].into_iter().collect();
+        self.commit(topic, &mut t, set, del).map(|_| key)
+    }
+
+    /// Records a change: bumps the seq, keeps it in the history and broadcasts it, all under the topic's lock so
+    /// sessions see each topic's deltas in seq order.
+    fn commit(&self, topic: &str, t: &mut TopicState, set: Items, del: Vec<String>) -> Option<u64> {
         if set.is_empty() && del.is_empty() {
             return None;
         }
@@ -299,6 +321,32 @@ mod tests {
         assert_eq!(
             s.since("c", &before.epoch, 1),
             Err(ResumeMiss::EpochChanged)
+        );
+    }
+
+    #[test]
+    fn append_keeps_the_newest_events_in_arrival_order() {
+        let s = Store::new(16, 64);
+        let keys: Vec<String> = (0..5)
+            .map(|i| {
+                s.append(
+                    "trades",
+                    [("n".to_string(), json!(i))].into_iter().collect(),
+                    3,
+                )
+                .unwrap()
+            })
+            .collect();
+        let snap = s.snapshot("trades").unwrap();
+        assert_eq!(
+            snap.items.keys().cloned().collect::<Vec<_>>(),
+            keys[2..].to_vec()
+        );
+        assert_eq!(snap.items[&keys[4]]["n"], json!(4));
+        assert_eq!(snap.items[&keys[4]]["id"], json!(keys[4]));
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "keys sort in arrival order"
         );
     }
 

@@ -69,10 +69,32 @@ impl Relay {
 
     /// A plain HTTP GET on the relay; returns (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[], "").await
+    }
+
+    /// A plain HTTP POST of a JSON body with extra headers; returns (status, body).
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let mut h: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+        h.extend_from_slice(headers);
+        self.request("POST", path, &h, body).await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(self.addr).await.unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+            self.addr,
+            body.len()
         );
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
