@@ -83,11 +83,11 @@ pub(crate) async fn topic(
     }
 }
 
-/// The bearer check for the publish API. Constant-time comparison, and the token never appears in an answer or a
+/// The bearer check for the publish API: `Some(answer)` when the request is refused. Constant-time comparison, and the token never appears in an answer or a
 /// log line.
-fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = state.publish_token.as_ref() else {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "publishing_disabled",
             "publishing is off: start the relay with TICKDESK_PUBLISH_TOKEN set",
@@ -98,15 +98,13 @@ fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if expected.matches(given) {
-        Ok(())
-    } else {
-        Err(error(
+    (!expected.matches(given)).then(|| {
+        error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong bearer token",
-        ))
-    }
+        )
+    })
 }
 
 fn now_rfc3339() -> String {
@@ -120,7 +118,7 @@ async fn publish(
     topic: &'static str,
     validate: fn(&[u8], &str) -> Result<tickdesk_wire::Fields, Invalid>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refusal(&state, &headers) {
         return r;
     }
     let fields = match validate(&body, &now_rfc3339()) {

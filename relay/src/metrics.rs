@@ -18,6 +18,8 @@ pub struct Metrics {
     pub bad_frames: AtomicU64,
     pub closed_abuse: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// The largest conflation outbox any client has had, in approximate bytes.
+    pub client_queue_bytes_max: AtomicU64,
 }
 
 impl Metrics {
@@ -27,7 +29,7 @@ impl Metrics {
 
     /// Renders the Prometheus exposition text.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 12] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
             (
                 "tickdesk_clients",
                 "gauge",
@@ -93,6 +95,12 @@ impl Metrics {
                 "counter",
                 "Connections closed for repeated bad frames.",
                 &self.closed_abuse,
+            ),
+            (
+                "tickdesk_client_queue_bytes_max",
+                "gauge",
+                "Largest per-client pending (conflated) state seen, approximate bytes.",
+                &self.client_queue_bytes_max,
             ),
             (
                 "tickdesk_errors_rejected_connections_total",

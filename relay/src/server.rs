@@ -63,15 +63,22 @@ pub async fn run(
         stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
         shutdown: stop_rx.clone(),
     });
-    for topic in [SIGNALS_TOPIC, TRADES_TOPIC] {
+    // Known topics exist before the first connection, so an early subscriber gets a (possibly empty) snapshot
+    // and then every change, rather than an unknown-topic error.
+    for topic in [
+        rates::CURVE_TOPIC,
+        rates::SPREADS_TOPIC,
+        rates::POSITIONS_TOPIC,
+        rates::PNL_TOPIC,
+        SIGNALS_TOPIC,
+        TRADES_TOPIC,
+    ] {
         store.ensure_topic(topic);
     }
     publish_status(&store, "rates", "live", "simulated rates desk");
-    let sim = tokio::spawn(rates::run(
-        store,
-        rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed),
-        stop_rx,
-    ));
+    let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
+    sim_cfg.trade_history = cfg.event_history.max(1);
+    let sim = tokio::spawn(rates::run(store, sim_cfg, stop_rx));
     let addr = listener.local_addr()?;
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
@@ -101,11 +108,11 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         )
         .route(
             "/api/positions",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path("positions".into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::POSITIONS_TOPIC.into()))),
         )
         .route(
             "/api/pnl",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path("pnl".into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::PNL_TOPIC.into()))),
         )
         .route(
             "/api/signals",

@@ -290,6 +290,11 @@ impl Session {
                 if self.outbox.push(delta.clone()) {
                     Metrics::add(&self.state.metrics.deltas_conflated, 1);
                 }
+                let queued = self.outbox.approx_bytes() as u64;
+                self.state
+                    .metrics
+                    .client_queue_bytes_max
+                    .fetch_max(queued, Relaxed);
             }
         }
     }

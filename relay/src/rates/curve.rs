@@ -134,6 +134,28 @@ mod tests {
     }
 
     #[test]
+    fn with_noise_a_factor_wanders_around_its_mean_with_the_stationary_spread() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut f = NelsonSiegel::default().level;
+        let (mean, sd) = (f.mean, f.sigma / (2.0 * f.kappa).sqrt());
+        f.value = mean + 4.0 * sd;
+        let path: Vec<f64> = (0..40_000)
+            .map(|_| {
+                f.step(0.05, crate::rates::desk::normal(&mut rng));
+                f.value
+            })
+            .collect();
+        // Pulled back from four standard deviations out within a few half-lives (ln 2 / κ ≈ 1.4 years).
+        assert!((path[200] - mean).abs() < 3.0 * sd, "{}", path[200]);
+        let tail = &path[1000..];
+        let m = tail.iter().sum::<f64>() / tail.len() as f64;
+        let s = (tail.iter().map(|x| (x - m).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+        assert!((m - mean).abs() < 0.15, "long-run mean {m} vs {mean}");
+        assert!((s / sd - 1.0).abs() < 0.15, "long-run sd {s} vs {sd}");
+    }
+
+    #[test]
     fn a_level_shock_moves_every_tenor_by_the_same_amount() {
         let mut ns = NelsonSiegel::default();
         let before = ns.curve();

@@ -1,24 +1,52 @@
-//! The simulated rates desk: a drifting yield curve, published as the `curve` topic.
+//! The simulated rates desk: a drifting yield curve, a book of Treasuries and swaps priced off it, DV01 and PnL
+//! that add up, published as the `curve`, `spreads`, `positions` and `pnl` topics.
 //!
-//! The model is in [`curve`] (pure); this module owns the clock and the random numbers, and turns each tick into
-//! rows for the store. Only tenors whose rounded yield changed produce a delta (the store drops equal fields).
+//! One module per concern, all pure but this one:
+//! - [`curve`]: the Nelson–Siegel factor model and its mean-reverting factors;
+//! - [`pricing`]: discounting (continuously compounded zero curve), Treasuries, swaps, price ↔ yield;
+//! - [`book`]: positions, DV01 and key-rate DV01 by bumping, the default book;
+//! - [`pnl`]: day/total PnL per position, bucket and total in integer cents, and the PnL explain;
+//! - [`rows`]: all of it as topic rows, rounded to display precision;
+//! - [`desk`]: the simulation state, stepped once per tick.
+//!
+//! This module owns the clock and the random numbers and hands each tick's rows to the store, every topic of a
+//! tick from the same curve and back to back. REST views read the same store, so a REST answer and the stream
+//! agree at the same seq. A seed makes the whole day repeat: curve path, trades, PnL.
+//!
+//! # Topics
+//! | topic | items | fields |
+//! |---|---|---|
+//! | `curve` | tenor (`1M` … `30Y`) | `tenor`, `years`, `yield` (%, cont. comp. zero), `prior_close` (%), `chg_bp`, `ts` (ms) |
+//! | `spreads` | `2s10s`, `5s30s`, `2s5s10s` | `bp`, `chg_bp` |
+//! | `positions` | position id (`P001` …) | `id`, `kind` (`UST`/`IRS`), `description`, `bucket`, `maturity` (years), `notional` (signed $), `coupon` (%), `price` (clean per 100; `null` for swaps), `yield` (%: YTM or par swap rate), `mv`, `dv01`, `dv01_buckets` ({tenor: $/bp}), `day_pnl`, `total_pnl` |
+//! | `pnl` | `total`, `bucket:<tenor>` | `bucket`, `positions`, `day_pnl`, `total_pnl`, `realized_pnl`, `explain_pnl`, `residual`, `dv01`, `key_dv01` |
 
+pub mod book;
 pub mod curve;
+pub mod desk;
+pub mod pnl;
+pub mod pricing;
+pub mod rows;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use serde_json::json;
-use tickdesk_wire::{Fields, Items};
+use rand::SeedableRng;
 use tokio::sync::watch;
 
 use crate::store::Store;
-use curve::{NelsonSiegel, TENORS};
+use book::PositionSpec;
+use desk::{Desk, TickOutput};
 
-/// The topic carrying one item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
+/// One item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
 pub const CURVE_TOPIC: &str = "curve";
+/// Items `2s10s`, `5s30s`, `2s5s10s`: `bp`, `chg_bp`.
+pub const SPREADS_TOPIC: &str = "spreads";
+/// One item per open position, keyed by its id.
+pub const POSITIONS_TOPIC: &str = "positions";
+/// Items `total` and `bucket:<tenor>`.
+pub const PNL_TOPIC: &str = "pnl";
 
 /// How the simulation runs.
 #[derive(Debug, Clone)]
@@ -27,6 +55,19 @@ pub struct SimConfig {
     pub seed: Option<u64>,
     /// Simulated years per tick. A real day is 1/252 years; the demo runs the market faster so it visibly moves.
     pub dt_years: f64,
+    /// Simulated years between the prior close and the open (the overnight gap).
+    pub overnight_years: f64,
+    /// Expected client trades per minute of wall-clock time (each tick trades with the matching probability).
+    pub trades_per_minute: f64,
+    /// Trades kept on the `trades` topic (the relay's `TICKDESK_EVENT_HISTORY`).
+    pub trade_history: usize,
+    /// The most positions the book holds; past it, trades unwind today's oldest ticket.
+    pub max_positions: usize,
+    /// The as-of year, for naming bonds by maturity year (`UST 4.25% 2035`). Valuation itself counts years from
+    /// the as-of date, so this changes names only.
+    pub as_of_year: i32,
+    /// The book at the prior close.
+    pub book: Vec<PositionSpec>,
 }
 
 impl SimConfig {
@@ -35,46 +76,26 @@ impl SimConfig {
             tick: Duration::from_millis(tick_ms.max(10)),
             seed,
             dt_years: 1.0 / 252.0 / 400.0,
+            overnight_years: 0.5 / 252.0,
+            trades_per_minute: 3.0,
+            trade_history: 500,
+            max_positions: 40,
+            as_of_year: year_of(now_ms()),
+            book: book::default_book(),
         }
     }
 }
 
-/// Standard normal draw by Box–Muller (two uniforms; the second value is discarded for simplicity).
-fn normal(rng: &mut StdRng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
-/// Rounds to a tenth of a basis point, the precision a desk quotes yields at.
-fn round_yield(y: f64) -> f64 {
-    (y * 1000.0).round() / 1000.0
-}
-
-/// The curve's rows at this instant.
-pub fn curve_rows(model: &NelsonSiegel, prior: &[f64; 11], ts_ms: u64) -> Items {
-    let now = model.curve();
-    TENORS
-        .iter()
-        .enumerate()
-        .map(|(i, (tenor, years))| {
-            let y = round_yield(now[i]);
-            let f: Fields = [
-                ("tenor".to_string(), json!(tenor)),
-                ("years".to_string(), json!(years)),
-                ("yield".to_string(), json!(y)),
-                ("prior_close".to_string(), json!(round_yield(prior[i]))),
-                (
-                    "chg_bp".to_string(),
-                    json!(((y - round_yield(prior[i])) * 1000.0).round() / 10.0),
-                ),
-                ("ts".to_string(), json!(ts_ms)),
-            ]
-            .into_iter()
-            .collect();
-            (tenor.to_string(), f)
-        })
-        .collect()
+/// The UTC calendar year of a Unix time in ms (days-from-civil inverted, after H. Hinnant).
+fn year_of(ms: u64) -> i32 {
+    let days = (ms / 86_400_000) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month_from_march = mp + 3;
+    (yoe + era * 400 + i64::from(month_from_march > 12)) as i32
 }
 
 fn now_ms() -> u64 {
@@ -84,27 +105,46 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Ticks the curve into the store until shutdown.
+/// Hands one tick's rows to the store: the curve first, then what is priced off it.
+fn publish(store: &Store, out: TickOutput) {
+    if !out.curve.is_empty() {
+        store.publish(CURVE_TOPIC, out.curve, vec![]);
+    }
+    if !out.spreads.is_empty() {
+        store.publish(SPREADS_TOPIC, out.spreads, vec![]);
+    }
+    if !out.positions.is_empty() || !out.closed.is_empty() {
+        store.publish(POSITIONS_TOPIC, out.positions, out.closed);
+    }
+    if !out.pnl.is_empty() {
+        store.publish(PNL_TOPIC, out.pnl, vec![]);
+    }
+}
+
+/// Ticks the desk into the store until shutdown.
 pub async fn run(store: Arc<Store>, cfg: SimConfig, mut shutdown: watch::Receiver<bool>) {
     let mut rng = match cfg.seed {
         Some(s) => StdRng::seed_from_u64(s),
         None => StdRng::from_os_rng(),
     };
-    let mut model = NelsonSiegel::default();
-    let prior = model.curve();
-    store.publish(CURVE_TOPIC, curve_rows(&model, &prior, now_ms()), vec![]);
+    let mut desk = Desk::new(&cfg, &mut rng);
+    publish(&store, desk.open(now_ms()));
     let mut tick = tokio::time::interval(cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,
             _ = tick.tick() => {
-                model.step(cfg.dt_years, [normal(&mut rng), normal(&mut rng), normal(&mut rng)]);
-                let mut rows = curve_rows(&model, &prior, now_ms());
-                // The timestamp alone is not a change: keep `ts` only on tenors whose yield moved.
-                let cur = store.snapshot(CURVE_TOPIC).map(|s| s.items).unwrap_or_default();
-                rows.retain(|k, f| cur.get(k).and_then(|c| c.get("yield")) != f.get("yield"));
-                store.publish(CURVE_TOPIC, rows, vec![]);
+                let out = desk.step(&mut rng, now_ms());
+                if let Some(t) = &out.trade {
+                    tracing::debug!(symbol = %t.symbol, side = t.side, quantity = t.quantity, price = t.price,
+                        position = %t.position, unwind = t.unwind, "rates desk trade");
+                    // The desk's own tickets go on the trades tape beside what bots publish.
+                    let mut fields = t.fields();
+                    fields.insert("source".into(), serde_json::json!("rates desk"));
+                    store.append(crate::events::TRADES_TOPIC, fields, cfg.trade_history);
+                }
+                publish(&store, out);
             }
         }
     }
@@ -113,6 +153,8 @@ pub async fn run(store: Arc<Store>, cfg: SimConfig, mut shutdown: watch::Receive
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve::NelsonSiegel;
+    use desk::normal;
 
     #[test]
     fn same_seed_same_path() {
@@ -131,12 +173,30 @@ mod tests {
     }
 
     #[test]
-    fn rows_carry_change_in_bp_against_prior_close() {
-        let mut m = NelsonSiegel::default();
-        let prior = m.curve();
-        m.level.value += 0.05;
-        let rows = curve_rows(&m, &prior, 1);
-        assert_eq!(rows.len(), 11);
-        assert_eq!(rows["10Y"]["chg_bp"], json!(5.0));
+    fn the_calendar_year_is_right_across_new_year() {
+        assert_eq!(year_of(0), 1970);
+        // 2024-12-31T23:59:59Z and 2025-01-01T00:00:00Z.
+        assert_eq!(year_of(1_735_689_599_000), 2024);
+        assert_eq!(year_of(1_735_689_600_000), 2025);
+        // 2028-02-29T12:00:00Z (a leap day).
+        assert_eq!(year_of(1_835_438_400_000), 2028);
+    }
+
+    #[tokio::test]
+    async fn run_publishes_every_topic_from_the_first_tick() {
+        let store = Arc::new(Store::new(64, 256));
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(run(store.clone(), SimConfig::new(10, Some(1)), rx));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tx.send(true);
+        task.await.unwrap();
+        let counts: Vec<usize> = [CURVE_TOPIC, SPREADS_TOPIC, POSITIONS_TOPIC, PNL_TOPIC]
+            .iter()
+            .map(|t| store.snapshot(t).map_or(0, |s| s.items.len()))
+            .collect();
+        assert_eq!(counts[..2], [11, 3]);
+        assert!(counts[2] >= book::default_book().len());
+        assert_eq!(counts[3], 12);
+        assert!(store.snapshot(CURVE_TOPIC).unwrap().seq > 1, "it ticks");
     }
 }

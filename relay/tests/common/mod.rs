@@ -149,8 +149,6 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct Client {
     pub ws: Ws,
     pub replica: Replica,
-    /// Every frame received, in order.
-    pub frames: Vec<ServerMsg>,
 }
 
 impl Client {
@@ -161,7 +159,6 @@ impl Client {
         Client {
             ws,
             replica: Replica::new(),
-            frames: Vec::new(),
         }
     }
 
@@ -208,7 +205,6 @@ impl Client {
                     let msg: ServerMsg = serde_json::from_str(t.as_str())
                         .unwrap_or_else(|e| panic!("bad frame {t}: {e}"));
                     self.replica.apply(&msg).unwrap_or_else(|g| panic!("{g}"));
-                    self.frames.push(msg.clone());
                     return Some(msg);
                 }
                 Message::Close(_) => return None,
@@ -217,10 +213,15 @@ impl Client {
         }
     }
 
-    /// Reads frames until `pred` holds for one; returns it.
+    /// Reads frames until `pred` holds for one (within 15 s in all); returns it.
     pub async fn until(&mut self, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let m = self.next().await.expect("a frame before the timeout");
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let m = self
+                .next_within(left)
+                .await
+                .expect("the awaited frame within 15 s");
             if pred(&m) {
                 return m;
             }
