@@ -44,6 +44,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub limits: Limits,
 
+    #[command(flatten)]
+    pub schwab: SchwabConfig,
+
     /// Bearer token trading bots must present to `POST /api/publish/*`. Publishing is off when unset.
     #[arg(long, env = "TICKDESK_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: Option<Secret>,
@@ -63,6 +66,39 @@ pub struct ServeConfig {
     /// Seed for the simulations, for runs that must repeat. Random when unset.
     #[arg(long, env = "TICKDESK_SEED")]
     pub seed: Option<u64>,
+}
+
+/// The Schwab Trader API. With no app key, the relay starts the built-in simulator on loopback and points the
+/// same client at it.
+#[derive(Debug, Clone, Args)]
+pub struct SchwabConfig {
+    /// The app key (client id) of your Schwab developer app. Unset: use the built-in simulator.
+    #[arg(long = "schwab-app-key", env = "TICKDESK_SCHWAB_APP_KEY", hide_env_values = true)]
+    pub app_key: Option<Secret>,
+
+    /// The app secret of your Schwab developer app.
+    #[arg(long = "schwab-app-secret", env = "TICKDESK_SCHWAB_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<Secret>,
+
+    /// The callback URL registered with the app, exactly (trailing slash included).
+    #[arg(long = "schwab-callback", env = "TICKDESK_SCHWAB_CALLBACK", default_value = "https://127.0.0.1:8182")]
+    pub callback: String,
+
+    /// The token file, in schwab-py's format (a file schwab-py wrote works as is). Written atomically, mode 0600.
+    #[arg(long = "schwab-token-file", env = "TICKDESK_SCHWAB_TOKEN_FILE", default_value = "schwab-token.json")]
+    pub token_file: PathBuf,
+
+    /// The REST base URL: token endpoint, user preferences and market data.
+    #[arg(long = "schwab-api", env = "TICKDESK_SCHWAB_API", default_value = "https://api.schwabapi.com")]
+    pub api: String,
+
+    /// Underlyings watched from start (comma-separated): their nearest expiry streams even before a browser connects.
+    #[arg(long, env = "TICKDESK_SYMBOLS", value_delimiter = ',', default_value = "$SPX,SPY,AAPL")]
+    pub symbols: Vec<String>,
+
+    /// Most streamer keys (contracts + underlyings) subscribed at once; Schwab's limit is about 500.
+    #[arg(long, env = "TICKDESK_SCHWAB_KEY_BUDGET", default_value_t = 500)]
+    pub key_budget: usize,
 }
 
 /// Per-connection and global limits of the websocket hub.

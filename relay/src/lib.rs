@@ -8,6 +8,7 @@
 //! - [`server`]: the HTTP surface (`/ws`, REST views, metrics, static app) and [`server::run`].
 //! - [`store`]: topics, (epoch, seq), history, and the broadcast of pre-encoded deltas.
 //! - [`session`]: one websocket client: subscriptions, conflation, pause, heartbeat, limits.
+//! - [`demand`]: subscriber counts per topic, for upstreams that stream only what is watched.
 //! - [`conflate`]: the per-client outbox that merges pending changes (pure).
 //! - [`rates`]: the simulated rates desk.
 //! - [`metrics`]: counters for `/metrics`.
@@ -15,9 +16,11 @@
 pub mod api;
 pub mod config;
 pub mod conflate;
+pub mod demand;
 pub mod events;
 pub mod metrics;
 pub mod rates;
+pub mod schwab;
 pub mod secret;
 pub mod server;
 pub mod session;

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::config::{Limits, ServeConfig};
+use crate::demand::Demand;
 use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
 use crate::metrics::Metrics;
 use crate::rates;
@@ -32,6 +33,8 @@ use crate::stream;
 #[derive(Debug)]
 pub struct AppState {
     pub store: Arc<Store>,
+    /// Who watches what, for upstreams that stream only watched topics.
+    pub demand: Arc<Demand>,
     pub limits: Limits,
     pub metrics: Metrics,
     pub allowed_origins: Vec<String>,
@@ -55,6 +58,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(AppState {
         store: store.clone(),
+        demand: Arc::new(Demand::default()),
         limits: cfg.limits.clone(),
         metrics: Metrics::default(),
         allowed_origins: cfg.allowed_origins.clone(),

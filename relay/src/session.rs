@@ -91,6 +91,9 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
         .metrics
         .subscriptions
         .fetch_sub(session.subs.len() as u64, Relaxed);
+    for topic in session.subs.keys() {
+        state.demand.remove(topic);
+    }
     state.metrics.clients.fetch_sub(1, Relaxed);
     drop(out_tx);
     // The writer ends once it has written what it holds; a stalled peer cannot keep it forever.
@@ -412,6 +415,7 @@ impl Session {
                 for t in topics {
                     if self.subs.remove(&t).is_some() {
                         self.state.metrics.subscriptions.fetch_sub(1, Relaxed);
+                        self.state.demand.remove(&t);
                     }
                     self.outbox.take(&t);
                 }
@@ -438,13 +442,17 @@ impl Session {
     }
 
     fn subscribe(&mut self, topic: String, min_interval: Option<Duration>) {
-        if !self.state.store.topic_names().contains(&topic) {
-            self.queue_error(
-                ErrorCode::UnknownTopic,
-                format!("no topic named {topic:?}"),
-                false,
-            );
-            return;
+        if !self.state.store.has_topic(&topic) {
+            if !self.state.demand.is_dynamic(&topic) {
+                self.queue_error(
+                    ErrorCode::UnknownTopic,
+                    format!("no topic named {topic:?}"),
+                    false,
+                );
+                return;
+            }
+            // An on-demand topic: it starts empty; the upstream fills it (a reset sends the snapshot).
+            self.state.store.ensure_topic(&topic);
         }
         if !self.subs.contains_key(&topic) {
             if self.subs.len() >= self.state.limits.max_subscriptions {
@@ -457,6 +465,7 @@ impl Session {
                 return;
             }
             Metrics::add(&self.state.metrics.subscriptions, 1);
+            self.state.demand.add(&topic);
         }
         self.outbox.take(&topic);
         let resume = self.resume.remove(&topic);

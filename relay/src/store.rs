@@ -96,6 +96,10 @@ impl Store {
         }
     }
 
+    pub fn has_topic(&self, topic: &str) -> bool {
+        self.topic(topic).is_some()
+    }
+
     /// The names of all topics, sorted.
     pub fn topic_names(&self) -> Vec<String> {
         let map = self.topics.read().unwrap_or_else(|e| e.into_inner());

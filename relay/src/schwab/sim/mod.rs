@@ -1,0 +1,1 @@
+//! The built-in Schwab simulator (REST + streamer) on loopback.
