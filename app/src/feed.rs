@@ -31,7 +31,15 @@ pub enum ConnState {
     Reconnecting { attempt: u32, next_at_ms: f64 },
     /// The browser says it has no network; we wait for it to come back.
     Offline,
+    /// The websocket cannot connect (a proxy may block it): data comes from polling the REST views, slower. The
+    /// websocket keeps being retried, and takes over as soon as it works.
+    Polling,
 }
+
+/// Consecutive websocket attempts that never opened before the app falls back to polling REST.
+const POLL_AFTER_FAILED_ATTEMPTS: u32 = 2;
+/// How often the REST views are polled in fallback.
+const POLL_MS: f64 = 2_000.0;
 
 /// Signals the views read. `Copy`: hand it to any component.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +55,8 @@ pub struct FeedSignals {
     pub log: RwSignal<Vec<(f64, String)>>,
     /// Whether the user wants the stream paused (the indicator shows paused only once the relay agrees).
     pub want_paused: RwSignal<bool>,
+    /// Page-clock time of each topic's last change, refreshed by the clock (for panel staleness).
+    pub topic_updated: RwSignal<BTreeMap<String, f64>>,
 }
 
 const LOG_LINES: usize = 50;
@@ -60,6 +70,7 @@ impl FeedSignals {
             now_ms: RwSignal::new(now_ms()),
             log: RwSignal::new(Vec::new()),
             want_paused: RwSignal::new(false),
+            topic_updated: RwSignal::new(BTreeMap::new()),
         }
     }
 
@@ -93,6 +104,11 @@ struct Inner {
     reset: BTreeSet<String>,
     frame_scheduled: bool,
     retry_timer: Option<i32>,
+    /// Websocket attempts in a row that never opened; at [`POLL_AFTER_FAILED_ATTEMPTS`] the app polls REST.
+    failed_opens: u32,
+    opened: bool,
+    polling: bool,
+    topic_updated: BTreeMap<String, f64>,
     /// Keeps the current socket's handlers alive; replaced on each connect.
     handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
 }
@@ -131,6 +147,10 @@ impl Feed {
                 reset: BTreeSet::new(),
                 frame_scheduled: false,
                 retry_timer: None,
+                failed_opens: 0,
+                opened: false,
+                polling: false,
+                topic_updated: BTreeMap::new(),
                 handlers: Vec::new(),
             })),
             signals: FeedSignals::new(),
@@ -164,7 +184,9 @@ impl Feed {
     fn connect(&self) {
         self.detach_socket();
         let url = self.inner.borrow().url.clone();
-        self.signals.state.set(ConnState::Connecting);
+        if !self.inner.borrow().polling {
+            self.signals.state.set(ConnState::Connecting);
+        }
         let ws = match WebSocket::new(&url) {
             Ok(ws) => ws,
             Err(e) => {
@@ -202,6 +224,7 @@ impl Feed {
         handlers.push(on_close);
         let mut inner = self.inner.borrow_mut();
         inner.ws = Some(ws);
+        inner.opened = false;
         inner.handlers = handlers;
     }
 
@@ -218,7 +241,9 @@ impl Feed {
 
     fn on_open(&self) {
         let (resume, topics) = {
-            let inner = self.inner.borrow();
+            let mut inner = self.inner.borrow_mut();
+            inner.opened = true;
+            inner.failed_opens = 0;
             (inner.replica.resume_points(), inner.topics.clone())
         };
         self.send(&ClientMsg::Hello {
@@ -235,7 +260,21 @@ impl Feed {
     }
 
     fn on_close(&self, code: u16, reason: String) {
-        self.inner.borrow_mut().ws = None;
+        let start_polling = {
+            let mut inner = self.inner.borrow_mut();
+            inner.ws = None;
+            if !inner.opened {
+                inner.failed_opens += 1;
+            }
+            let start = inner.failed_opens >= POLL_AFTER_FAILED_ATTEMPTS && !inner.polling;
+            inner.polling |= start;
+            start
+        };
+        if start_polling {
+            self.signals
+                .log("the websocket cannot connect: polling the relay's REST views instead");
+            self.poll_loop();
+        }
         let was_live = matches!(
             self.signals.state.get_untracked(),
             ConnState::Live | ConnState::Paused
@@ -260,11 +299,14 @@ impl Feed {
             let d = inner.backoff.next_delay_ms(js_sys::Math::random());
             (d, inner.backoff.attempt())
         };
-        self.signals.stale.set(false);
-        self.signals.state.set(ConnState::Reconnecting {
-            attempt,
-            next_at_ms: now_ms() + delay,
-        });
+        // While polling works, the indicator keeps saying so; the websocket is retried quietly behind it.
+        if !self.inner.borrow().polling {
+            self.signals.stale.set(false);
+            self.signals.state.set(ConnState::Reconnecting {
+                attempt,
+                next_at_ms: now_ms() + delay,
+            });
+        }
         let this = self.clone();
         let cb = Closure::once_into_js(move || {
             this.inner.borrow_mut().retry_timer = None;
@@ -299,7 +341,13 @@ impl Feed {
                 let mut inner = self.inner.borrow_mut();
                 inner.heartbeat_ms = *heartbeat_ms as f64;
                 inner.backoff.reset();
-                drop(inner);
+                if std::mem::take(&mut inner.polling) {
+                    drop(inner);
+                    self.signals
+                        .log("the websocket works again: live streaming resumed");
+                } else {
+                    drop(inner);
+                }
                 if !self.signals.want_paused.get_untracked() {
                     self.signals.state.set(ConnState::Live);
                 }
@@ -330,6 +378,10 @@ impl Feed {
                 Err(_) => None,
             };
             if let Some(c) = changes {
+                let t = now_ms();
+                for (topic, _) in c.set.iter().chain(c.del.iter()) {
+                    inner.topic_updated.insert(topic.clone(), t);
+                }
                 inner.dirty.extend(c.set.into_iter().chain(c.del));
                 inner.reset.extend(c.reset);
             }
@@ -394,16 +446,27 @@ impl Feed {
         let tick = Closure::<dyn FnMut()>::new(move || {
             let t = now_ms();
             this.signals.now_ms.set(t);
-            let (last, hb) = {
+            let (last, hb, updated) = {
                 let inner = this.inner.borrow();
-                (inner.last_frame, inner.heartbeat_ms)
+                (
+                    inner.last_frame,
+                    inner.heartbeat_ms,
+                    inner.topic_updated.clone(),
+                )
             };
             this.signals.last_frame_ms.set(last);
-            let connected = matches!(
-                this.signals.state.get_untracked(),
-                ConnState::Live | ConnState::Paused
-            );
-            let stale = connected && t - last > 2.0 * hb;
+            if this.signals.topic_updated.with_untracked(|m| *m != updated) {
+                this.signals.topic_updated.set(updated);
+            }
+            let state = this.signals.state.get_untracked();
+            let connected = matches!(state, ConnState::Live | ConnState::Paused);
+            // Polling answers come every POLL_MS, not every heartbeat.
+            let limit = if state == ConnState::Polling {
+                3.0 * POLL_MS
+            } else {
+                2.0 * hb
+            };
+            let stale = (connected || state == ConnState::Polling) && t - last > limit;
             if stale != this.signals.stale.get_untracked() {
                 this.signals.stale.set(stale);
                 if stale {
@@ -452,6 +515,120 @@ impl Feed {
         offline.forget();
         online.forget();
     }
+}
+
+impl Feed {
+    /// Polls `/api/snapshot` every [`POLL_MS`] while the websocket cannot connect. Each answer is applied as
+    /// snapshots (only topics whose (epoch, seq) moved), so the replica stays consistent and the websocket can resume
+    /// from it when it comes back.
+    fn poll_loop(&self) {
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            while this.inner.borrow().polling {
+                match this.poll_once().await {
+                    Ok(()) => {
+                        this.inner.borrow_mut().last_frame = now_ms();
+                        if this.inner.borrow().polling {
+                            this.signals.state.set(ConnState::Polling);
+                        }
+                    }
+                    Err(e) => {
+                        if this.signals.state.get_untracked() == ConnState::Polling {
+                            this.signals.log(format!("polling the relay failed: {e}"));
+                            let attempt = this.inner.borrow().backoff.attempt();
+                            this.signals.state.set(ConnState::Reconnecting {
+                                attempt,
+                                next_at_ms: now_ms() + POLL_MS,
+                            });
+                        }
+                    }
+                }
+                sleep_ms(POLL_MS).await;
+            }
+        });
+    }
+
+    async fn poll_once(&self) -> Result<(), String> {
+        let (url, topics) = {
+            let inner = self.inner.borrow();
+            (
+                format!(
+                    "{}/api/snapshot?topics={}",
+                    http_base(&inner.url),
+                    inner.topics.join(",")
+                ),
+                inner.topics.clone(),
+            )
+        };
+        let window = web_sys::window().ok_or("no window")?;
+        let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(&url))
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response")?;
+        if !resp.ok() {
+            return Err(format!("HTTP {}", resp.status()));
+        }
+        let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?)
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .as_string()
+            .ok_or("no body")?;
+        let all: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        for topic in topics {
+            let Some(t) = all.get(&topic) else { continue };
+            let epoch = t["epoch"].as_str().unwrap_or_default().to_string();
+            let seq = t["seq"].as_u64().unwrap_or(0);
+            let same = self
+                .inner
+                .borrow()
+                .replica
+                .topic(&topic)
+                .is_some_and(|r| r.epoch == epoch && r.seq == seq);
+            if same {
+                continue;
+            }
+            let items = serde_json::from_value(t["items"].clone()).map_err(|e| e.to_string())?;
+            self.apply_polled(ServerMsg::Snapshot {
+                topic,
+                epoch,
+                seq,
+                recovered: false,
+                items,
+                deltas: vec![],
+            });
+        }
+        Ok(())
+    }
+
+    /// A polled snapshot: applied like a streamed one, but cells still flash (values moved since the last poll).
+    fn apply_polled(&self, msg: ServerMsg) {
+        self.apply(&msg);
+        if let ServerMsg::Snapshot { topic, .. } = &msg {
+            self.inner.borrow_mut().reset.remove(topic);
+        }
+    }
+}
+
+/// `ws://host:port/ws` → `http://host:port`.
+fn http_base(ws_url: &str) -> String {
+    let base = ws_url.trim_end_matches("/ws");
+    if let Some(rest) = base.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = base.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// Resolves after `ms` milliseconds (a `setTimeout` promise).
+async fn sleep_ms(ms: f64) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// The relay's websocket URL: `?relay=` on the page URL, else `relay` in `tickdesk.json` beside `index.html`

@@ -7,6 +7,7 @@
 
 pub mod components;
 pub mod feed;
+pub mod format;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -18,26 +19,67 @@ use wasm_bindgen::JsCast;
 use components::curve_table::CurveTable;
 use components::error_log::ErrorLog;
 use components::indicator::Indicator;
+use components::rates::{CurveChart, PnlSummary, Positions, Spreads};
+use components::status::{Panel, SourceStatus};
+use components::tape::Tape;
 use feed::Feed;
 use model::TopicView;
+
+/// The topics the desk watches, and the view model of each.
+fn views() -> BTreeMap<String, TopicView> {
+    [
+        "curve",
+        "spreads",
+        "positions",
+        "pnl",
+        "signals",
+        "trades",
+        "status",
+    ]
+    .into_iter()
+    .map(|t| (t.to_string(), TopicView::default()))
+    .collect()
+}
 
 /// The whole desk, connected to `url`.
 #[component]
 pub fn App(url: String) -> impl IntoView {
-    let curve = TopicView::default();
-    let views: BTreeMap<String, TopicView> =
-        [("curve".to_string(), curve.clone())].into_iter().collect();
-    let feed = Feed::start(url.clone(), views);
+    let views = views();
+    let feed = Feed::start(url.clone(), views.clone());
+    let v = |t: &str| views[t].clone();
+    let (curve, spreads, positions, pnl) = (v("curve"), v("spreads"), v("positions"), v("pnl"));
+    let (signals, trades, status) = (v("signals"), v("trades"), v("status"));
     install_keys(feed.clone());
+    let s = feed.signals;
     view! {
         <header class="topbar">
             <h1>"tickdesk"</h1>
             <Indicator feed=feed.clone() />
+            <SourceStatus status=status />
             <span class="relay-url" title="relay">{url}</span>
         </header>
         <main class="desk">
-            <CurveTable view=curve />
-            <ErrorLog signals=feed.signals />
+            <div class="col">
+                <Panel title="Yield curve" topic="curve" signals=s>
+                    <CurveChart curve=curve.clone() />
+                    <CurveTable view=curve />
+                </Panel>
+                <Panel title="Spreads" topic="spreads" signals=s>
+                    <Spreads spreads=spreads />
+                </Panel>
+            </div>
+            <div class="col wide">
+                <Panel title="PnL by bucket" topic="pnl" signals=s>
+                    <PnlSummary pnl=pnl />
+                </Panel>
+                <Panel title="Positions" topic="positions" signals=s>
+                    <Positions positions=positions />
+                </Panel>
+                <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>
+                    <Tape signals=signals trades=trades />
+                </Panel>
+                <ErrorLog signals=s />
+            </div>
         </main>
     }
 }

@@ -48,9 +48,7 @@ pub fn CurveTable(view: TopicView) -> impl IntoView {
         k
     };
     view! {
-        <section class="panel curve">
-            <h2>"Yield curve"</h2>
-            <table id="curve-table">
+        <table id="curve-table">
                 <thead><tr><th>"Tenor"</th><th class="num">"Yield %"</th><th class="num">"Chg bp"</th></tr></thead>
                 <tbody>
                     <For each=ordered key=|t| t.clone() children=move |tenor| {
@@ -65,7 +63,6 @@ pub fn CurveTable(view: TopicView) -> impl IntoView {
                         }
                     } />
                 </tbody>
-            </table>
-        </section>
+        </table>
     }
 }

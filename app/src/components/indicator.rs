@@ -31,6 +31,10 @@ fn describe(s: &FeedSignals) -> (&'static str, String) {
             )
         }
         ConnState::Offline => ("offline", "Offline: waiting for the network".into()),
+        ConnState::Polling if s.stale.get() => {
+            ("stale", "Polling, but the relay does not answer".into())
+        }
+        ConnState::Polling => ("polling", "Polling REST: websocket unavailable".into()),
     }
 }
 

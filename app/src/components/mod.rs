@@ -3,3 +3,6 @@
 pub mod curve_table;
 pub mod error_log;
 pub mod indicator;
+pub mod rates;
+pub mod status;
+pub mod tape;

@@ -1,0 +1,208 @@
+//! The rates blotter: the curve as an SVG chart (today vs prior close), spreads, positions and the PnL summary.
+//! Every number is its own signal; a tick re-renders only what moved.
+
+use leptos::prelude::*;
+
+use crate::format::{mm, num, or_dash, sign_class, signed_money, thousands};
+use crate::model::TopicView;
+
+/// Chart geometry: a 600×220 viewBox, scaled to the panel's width by CSS.
+const W: f64 = 600.0;
+const H: f64 = 220.0;
+const PAD_L: f64 = 44.0;
+const PAD_R: f64 = 12.0;
+const PAD_T: f64 = 12.0;
+const PAD_B: f64 = 26.0;
+const TENORS: [(&str, f64); 11] = [
+    ("1M", 1.0 / 12.0),
+    ("3M", 0.25),
+    ("6M", 0.5),
+    ("1Y", 1.0),
+    ("2Y", 2.0),
+    ("3Y", 3.0),
+    ("5Y", 5.0),
+    ("7Y", 7.0),
+    ("10Y", 10.0),
+    ("20Y", 20.0),
+    ("30Y", 30.0),
+];
+
+/// x on a log scale of maturity, so the front end is not crushed.
+fn x_of(years: f64) -> f64 {
+    let (lo, hi) = ((1.0f64 / 12.0).ln(), 30f64.ln());
+    PAD_L + (years.ln() - lo) / (hi - lo) * (W - PAD_L - PAD_R)
+}
+
+/// The curve chart. Points are computed from the 22 yield cells (today and prior close).
+#[component]
+pub fn CurveChart(curve: TopicView) -> impl IntoView {
+    let cells: Vec<_> = TENORS
+        .iter()
+        .map(|(t, y)| (*y, curve.cell(t, "yield"), curve.cell(t, "prior_close")))
+        .collect();
+    let geometry = Memo::new(move |_| {
+        let today: Vec<(f64, f64)> = cells
+            .iter()
+            .filter_map(|(y, c, _)| num(&c.value.get()).map(|v| (*y, v)))
+            .collect();
+        let prior: Vec<(f64, f64)> = cells
+            .iter()
+            .filter_map(|(y, _, p)| num(&p.value.get()).map(|v| (*y, v)))
+            .collect();
+        let all = today.iter().chain(prior.iter()).map(|p| p.1);
+        let (mut lo, mut hi) = all.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        if lo > hi {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.1).max(0.02);
+        (lo, hi) = (lo - pad, hi + pad);
+        let y_of = move |v: f64| PAD_T + (hi - v) / (hi - lo) * (H - PAD_T - PAD_B);
+        let pts = |s: &[(f64, f64)]| {
+            s.iter()
+                .map(|(x, v)| format!("{:.1},{:.1}", x_of(*x), y_of(*v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let ticks: Vec<(f64, String)> = (0..=4)
+            .map(|i| {
+                let v = lo + (hi - lo) * i as f64 / 4.0;
+                (y_of(v), format!("{v:.2}"))
+            })
+            .collect();
+        (pts(&today), pts(&prior), ticks)
+    });
+    view! {
+        <svg id="curve-chart" class="curve-chart" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label="yield curve, today and prior close">
+            {move || geometry.get().2.into_iter().map(|(y, label)| view! {
+                <line class="grid" x1=PAD_L x2=W - PAD_R y1=y y2=y />
+                <text class="axis" x=PAD_L - 6.0 y=y + 4.0 text-anchor="end">{label}</text>
+            }).collect_view()}
+            {TENORS.iter().map(|(t, y)| view! {
+                <text class="axis" x=x_of(*y) y=H - 8.0 text-anchor="middle">{*t}</text>
+            }).collect_view()}
+            <polyline class="prior" points=move || geometry.get().1 />
+            <polyline id="curve-today" class="today" points=move || geometry.get().0 />
+        </svg>
+        <div class="legend"><span class="today-key">"today"</span><span class="prior-key">"prior close"</span></div>
+    }
+}
+
+/// One live numeric cell with a flash on change.
+#[component]
+pub fn Num(
+    view: TopicView,
+    item: String,
+    field: &'static str,
+    fmt: fn(f64) -> String,
+    #[prop(optional)] colour: bool,
+) -> impl IntoView {
+    let cell = view.cell(&item, field);
+    let class = move || {
+        let v = num(&cell.value.get());
+        let tone = if colour { sign_class(v) } else { "" };
+        format!("num {field} {tone} {}", cell.flash.get().class())
+    };
+    view! { <td class=class>{move || or_dash(num(&cell.value.get()), fmt)}</td> }
+}
+
+/// A live text cell.
+#[component]
+pub fn Text(view: TopicView, item: String, field: &'static str) -> impl IntoView {
+    let cell = view.cell(&item, field);
+    view! {
+        <td class=field>{move || cell.value.get().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).unwrap_or_default()}</td>
+    }
+}
+
+fn f3(x: f64) -> String {
+    format!("{x:.3}")
+}
+fn bp1(x: f64) -> String {
+    format!("{x:+.1}")
+}
+fn money0(x: f64) -> String {
+    thousands(x, 0)
+}
+
+#[component]
+pub fn Spreads(spreads: TopicView) -> impl IntoView {
+    let item = |name: &'static str| {
+        let (a, b) = (spreads.clone(), spreads.clone());
+        view! {
+            <tr data-spread=name><td>{name}</td>
+                <Num view=a item=name.to_string() field="bp" fmt=|x| format!("{x:.1}") />
+                <Num view=b item=name.to_string() field="chg_bp" fmt=bp1 colour=true />
+            </tr>
+        }
+    };
+    view! {
+        <table id="spreads-table" class="compact">
+            <thead><tr><th>"Spread"</th><th class="num">"bp"</th><th class="num">"Chg"</th></tr></thead>
+            <tbody>{item("2s10s")}{item("5s30s")}{item("2s5s10s")}</tbody>
+        </table>
+    }
+}
+
+#[component]
+pub fn Positions(positions: TopicView) -> impl IntoView {
+    let keys = positions.keys;
+    view! {
+        <table id="positions-table">
+            <thead><tr>
+                <th>"Instrument"</th><th>"Bucket"</th><th class="num">"Notional"</th><th class="num">"Price"</th>
+                <th class="num">"Yield %"</th><th class="num">"DV01"</th><th class="num">"Day PnL"</th><th class="num">"Total PnL"</th>
+            </tr></thead>
+            <tbody>
+                <For each=move || keys.get() key=|k| k.clone() children=move |id| {
+                    let v = positions.clone();
+                    let c = |f: &'static str, fmt: fn(f64) -> String, colour: bool| {
+                        view! { <Num view=v.clone() item=id.clone() field=f fmt=fmt colour=colour /> }
+                    };
+                    view! {
+                        <tr data-position=id.clone()>
+                            <Text view=v.clone() item=id.clone() field="description" />
+                            <Text view=v.clone() item=id.clone() field="bucket" />
+                            {c("notional", mm, false)}
+                            {c("price", f3, false)}
+                            {c("yield", f3, false)}
+                            {c("dv01", money0, false)}
+                            {c("day_pnl", signed_money, true)}
+                            {c("total_pnl", signed_money, true)}
+                        </tr>
+                    }
+                } />
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+pub fn PnlSummary(pnl: TopicView) -> impl IntoView {
+    let rows = std::iter::once(("total".to_string(), "Total".to_string()))
+        .chain(TENORS.iter().map(|(t, _)| (format!("bucket:{t}"), t.to_string())))
+        .map(|(item, label)| {
+            let v = pnl.clone();
+            let c = |f: &'static str, fmt: fn(f64) -> String, colour: bool| view! { <Num view=v.clone() item=item.clone() field=f fmt=fmt colour=colour /> };
+            let class = if item == "total" { "total" } else { "" };
+            view! {
+                <tr data-pnl=item.clone() class=class>
+                    <td>{label}</td>
+                    {c("day_pnl", signed_money, true)}
+                    {c("total_pnl", signed_money, true)}
+                    {c("dv01", money0, false)}
+                    {c("explain_pnl", signed_money, true)}
+                    {c("residual", signed_money, true)}
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table id="pnl-table">
+            <thead><tr>
+                <th>"Bucket"</th><th class="num">"Day PnL"</th><th class="num">"Total PnL"</th><th class="num">"DV01"</th>
+                <th class="num" title="−DV01 × Δy per bucket">"Explain"</th><th class="num" title="full revaluation − explain (convexity)">"Residual"</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}

@@ -1,0 +1,101 @@
+// The rates blotter and tape in a real browser: the curve chart, spreads, positions and PnL render and update;
+// a signal published by a bot appears on the tape; a panel whose topic stops updating says stale; and with the
+// websocket refused the desk falls back to polling the REST views and says so.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { freePort, startRelay, stopRelay, launchBrowser, screenshot, sleep } = require('./harness.cjs');
+
+const TOKEN = 'e2e-publish-token';
+
+async function open(browser, port) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  return { page, errors };
+}
+
+test('rates blotter renders and updates, and a published signal reaches the tape', async (t) => {
+  const port = await freePort();
+  const relay = await startRelay(port, ['--rates-tick-ms', '200', '--publish-token', TOKEN, '--seed', '7']);
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await stopRelay(relay);
+  });
+  const { page, errors } = await open(browser, port);
+  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+
+  // The chart: 11 points today, 11 at the prior close, and they move.
+  await page.waitForFunction(() => {
+    const p = document.querySelector('#curve-today')?.getAttribute('points') || '';
+    return p.trim().split(/\s+/).length === 11;
+  });
+  const before = await page.getAttribute('#curve-today', 'points');
+  await page.waitForFunction((b) => document.querySelector('#curve-today').getAttribute('points') !== b, before, { timeout: 8000 });
+  assert.equal((await page.getAttribute('#curve-chart .prior', 'points')).trim().split(/\s+/).length, 11);
+
+  // Spreads, positions and PnL are populated with numbers.
+  await page.waitForFunction(() => document.querySelectorAll('#positions-table tr[data-position]').length >= 8);
+  const pos = await page.$$eval('#positions-table tr[data-position]', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  for (const cells of pos) {
+    assert.match(cells[0], /^(UST|IRS)/, `instrument: ${cells}`);
+    assert.match(cells[5], /^-?[\d,]+$/, `DV01 is a number: ${cells}`);
+  }
+  const total = await page.textContent('#pnl-table tr[data-pnl="total"] td.day_pnl');
+  assert.match(total, /^[+-]?[\d,]+$/, `total day PnL: ${total}`);
+  assert.match(await page.textContent('#spreads-table tr[data-spread="2s10s"] td.bp'), /^-?\d+\.\d$/);
+  await page.waitForSelector('#sources .source[data-source="rates"][data-state="live"]');
+
+  // A bot publishes a signal: it appears on the tape without a reload.
+  const r = await fetch(`http://127.0.0.1:${port}/api/publish/signal`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ signal_type: 'BUY', symbol: 'NVDA', price: 187.25, confidence: 0.91 }),
+  });
+  assert.equal(r.status, 202, await r.text());
+  await page.waitForFunction(() => [...document.querySelectorAll('#signals-table tr[data-signal]')].some((tr) => tr.textContent.includes('NVDA')), null, { timeout: 5000 });
+  const row = await page.$eval('#signals-table tr[data-signal]', (tr) => tr.textContent);
+  assert.match(row, /NVDA.*BUY.*187\.25.*0\.91/, `newest first, all fields: ${row}`);
+  await screenshot(page, 'rates-blotter');
+  await page.setViewportSize({ width: 640, height: 900 });
+  await screenshot(page, 'rates-blotter-narrow');
+  assert.equal(await page.getAttribute('#conn-state', 'data-state'), 'live');
+  assert.deepEqual(errors, []);
+});
+
+test('a panel whose data stops updating says stale', async (t) => {
+  const port = await freePort();
+  // The curve ticks only every 7 s: the curve panel (stale after 5 s) must say so between ticks.
+  const relay = await startRelay(port, ['--rates-tick-ms', '7000']);
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await stopRelay(relay);
+  });
+  const { page } = await open(browser, port);
+  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+  await page.waitForSelector('section[data-topic="curve"] .age[data-stale="true"]', { timeout: 12000 });
+  assert.match(await page.textContent('section[data-topic="curve"] .age'), /stale: last update \d+ s ago/);
+  await screenshot(page, 'panel-stale');
+});
+
+test('with the websocket refused, the desk polls the REST views and says so', async (t) => {
+  const port = await freePort();
+  // No websocket connection is ever accepted; HTTP works: like a proxy that blocks websockets.
+  const relay = await startRelay(port, ['--rates-tick-ms', '200', '--max-connections', '0']);
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await stopRelay(relay);
+  });
+  const { page } = await open(browser, port);
+  await page.waitForSelector('#conn-state[data-state="polling"]', { timeout: 20000 });
+  assert.match(await page.textContent('#conn-state'), /Polling REST/);
+  await page.waitForFunction(() => document.querySelectorAll('#curve-table tr[data-tenor]').length === 11);
+  const first = await page.$$eval('#curve-table td.yield', (tds) => tds.map((td) => td.textContent).join());
+  await page.waitForFunction((f) => [...document.querySelectorAll('#curve-table td.yield')].map((td) => td.textContent).join() !== f, first, { timeout: 10000 });
+  assert.match(await page.textContent('#error-log'), /polling the relay's REST views/);
+  await screenshot(page, 'rest-fallback');
+});
