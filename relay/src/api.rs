@@ -171,3 +171,150 @@ pub(crate) async fn publish_trade(
 ) -> Response {
     publish(state, headers, body, TRADES_TOPIC, events::trade).await
 }
+
+/// Filters for `GET /api/chain/{underlying}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChainQuery {
+    /// `YYYY-MM-DD`; the nearest expiry the relay holds when omitted.
+    expiry: Option<String>,
+    /// Strikes kept on each side of the money (all when omitted).
+    strikes: Option<usize>,
+    /// Minimum open interest (0 when omitted: the upstream's own filter applies).
+    min_oi: Option<f64>,
+}
+
+/// Keeps contracts within `strikes` strikes of the money and with at least `min_oi` open interest. Pure.
+///
+/// The money is `spot` when known, else the middle strike. Both calls and puts at a kept strike are kept.
+pub fn filter_chain(
+    items: &tickdesk_wire::Items,
+    spot: Option<f64>,
+    strikes: Option<usize>,
+    min_oi: f64,
+) -> tickdesk_wire::Items {
+    let strike_of = |f: &tickdesk_wire::Fields| f.get("strike").and_then(serde_json::Value::as_f64);
+    let mut all: Vec<f64> = items.values().filter_map(strike_of).collect();
+    all.sort_by(f64::total_cmp);
+    all.dedup();
+    let kept: Vec<f64> = match (strikes, all.is_empty()) {
+        (Some(n), false) => {
+            let money = spot.unwrap_or(all[all.len() / 2]);
+            let atm = all
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - money).abs().total_cmp(&(b.1 - money).abs()))
+                .map_or(0, |(i, _)| i);
+            all[atm.saturating_sub(n)..(atm + n + 1).min(all.len())].to_vec()
+        }
+        _ => all,
+    };
+    items
+        .iter()
+        .filter(|(_, f)| strike_of(f).is_some_and(|k| kept.contains(&k)))
+        .filter(|(_, f)| {
+            f.get("open_interest")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0)
+                >= min_oi
+        })
+        .map(|(k, f)| (k.clone(), f.clone()))
+        .collect()
+}
+
+/// `GET /api/chain/{underlying}?expiry=&strikes=&min_oi=`: one expiry of an underlying's chain, from the same
+/// `chain:{underlying}:{expiry}` topic the stream serves (same epoch and seq), filtered.
+pub(crate) async fn chain(
+    State(state): State<Arc<AppState>>,
+    Path(underlying): Path<String>,
+    Query(q): Query<ChainQuery>,
+) -> Response {
+    let underlying = underlying.to_ascii_uppercase();
+    let prefix = format!("chain:{underlying}:");
+    let expiries: Vec<String> = state
+        .store
+        .topic_names()
+        .into_iter()
+        .filter_map(|t| t.strip_prefix(&prefix).map(String::from))
+        .collect();
+    let Some(expiry) = q.expiry.clone().or_else(|| expiries.first().cloned()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_underlying",
+            format!("no chain for {underlying:?} yet: watch it from the desk or add it to TICKDESK_SYMBOLS"),
+        );
+    };
+    let Some(snap) = state.store.snapshot(&format!("{prefix}{expiry}")) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_expiry",
+            format!(
+                "no {underlying} chain for {expiry:?}; the relay holds {}",
+                expiries.join(", ")
+            ),
+        );
+    };
+    let spot = state
+        .store
+        .snapshot(crate::stream::QUOTES_TOPIC)
+        .and_then(|s| {
+            s.items
+                .get(&underlying)
+                .and_then(|f| f.get("last"))
+                .and_then(serde_json::Value::as_f64)
+        });
+    let items = filter_chain(&snap.items, spot, q.strikes, q.min_oi.unwrap_or(0.0));
+    Json(json!({
+        "underlying": underlying,
+        "expiry": expiry,
+        "expiries": expiries,
+        "underlying_price": spot,
+        "epoch": snap.epoch,
+        "seq": snap.seq,
+        "items": items,
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract(strike: f64, oi: f64) -> tickdesk_wire::Fields {
+        [
+            ("strike".to_string(), json!(strike)),
+            ("open_interest".to_string(), json!(oi)),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn chain_filter_keeps_a_window_around_the_money_and_the_oi_floor() {
+        let items: tickdesk_wire::Items = (0..21)
+            .flat_map(|i| {
+                let k = 200.0 + 5.0 * i as f64;
+                [
+                    (format!("C{k}"), contract(k, i as f64)),
+                    (format!("P{k}"), contract(k, 1.0)),
+                ]
+            })
+            .collect();
+        let kept = filter_chain(&items, Some(251.0), Some(2), 0.0);
+        let mut strikes: Vec<f64> = kept.values().filter_map(|f| f["strike"].as_f64()).collect();
+        strikes.sort_by(f64::total_cmp);
+        strikes.dedup();
+        assert_eq!(
+            strikes,
+            vec![240.0, 245.0, 250.0, 255.0, 260.0],
+            "two each side of 250, the strike nearest 251"
+        );
+        assert_eq!(kept.len(), 10, "calls and puts");
+        let liquid = filter_chain(&items, Some(251.0), None, 15.0);
+        assert_eq!(liquid.len(), 6, "calls with OI 15..=20");
+        assert_eq!(
+            filter_chain(&items, None, Some(0), 0.0).len(),
+            2,
+            "the middle strike when spot is unknown"
+        );
+    }
+}

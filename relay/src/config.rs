@@ -73,27 +73,52 @@ pub struct ServeConfig {
 #[derive(Debug, Clone, Args)]
 pub struct SchwabConfig {
     /// The app key (client id) of your Schwab developer app. Unset: use the built-in simulator.
-    #[arg(long = "schwab-app-key", env = "TICKDESK_SCHWAB_APP_KEY", hide_env_values = true)]
+    #[arg(
+        long = "schwab-app-key",
+        env = "TICKDESK_SCHWAB_APP_KEY",
+        hide_env_values = true
+    )]
     pub app_key: Option<Secret>,
 
     /// The app secret of your Schwab developer app.
-    #[arg(long = "schwab-app-secret", env = "TICKDESK_SCHWAB_APP_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "schwab-app-secret",
+        env = "TICKDESK_SCHWAB_APP_SECRET",
+        hide_env_values = true
+    )]
     pub app_secret: Option<Secret>,
 
     /// The callback URL registered with the app, exactly (trailing slash included).
-    #[arg(long = "schwab-callback", env = "TICKDESK_SCHWAB_CALLBACK", default_value = "https://127.0.0.1:8182")]
+    #[arg(
+        long = "schwab-callback",
+        env = "TICKDESK_SCHWAB_CALLBACK",
+        default_value = "https://127.0.0.1:8182"
+    )]
     pub callback: String,
 
     /// The token file, in schwab-py's format (a file schwab-py wrote works as is). Written atomically, mode 0600.
-    #[arg(long = "schwab-token-file", env = "TICKDESK_SCHWAB_TOKEN_FILE", default_value = "schwab-token.json")]
+    #[arg(
+        long = "schwab-token-file",
+        env = "TICKDESK_SCHWAB_TOKEN_FILE",
+        default_value = "schwab-token.json"
+    )]
     pub token_file: PathBuf,
 
     /// The REST base URL: token endpoint, user preferences and market data.
-    #[arg(long = "schwab-api", env = "TICKDESK_SCHWAB_API", default_value = "https://api.schwabapi.com")]
+    #[arg(
+        long = "schwab-api",
+        env = "TICKDESK_SCHWAB_API",
+        default_value = "https://api.schwabapi.com"
+    )]
     pub api: String,
 
     /// Underlyings watched from start (comma-separated): their nearest expiry streams even before a browser connects.
-    #[arg(long, env = "TICKDESK_SYMBOLS", value_delimiter = ',', default_value = "$SPX,SPY,AAPL")]
+    #[arg(
+        long,
+        env = "TICKDESK_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "$SPX,SPY,AAPL"
+    )]
     pub symbols: Vec<String>,
 
     /// Most streamer keys (contracts + underlyings) subscribed at once; Schwab's limit is about 500.

@@ -19,23 +19,34 @@ pub struct Demand {
 
 impl Default for Demand {
     fn default() -> Self {
-        Demand { counts: watch::channel(BTreeMap::new()).0, prefixes: Mutex::new(Vec::new()) }
+        Demand {
+            counts: watch::channel(BTreeMap::new()).0,
+            prefixes: Mutex::new(Vec::new()),
+        }
     }
 }
 
 impl Demand {
     /// Lets clients subscribe to not-yet-existing topics that start with `prefix` (an upstream creates them).
     pub fn allow_prefix(&self, prefix: &str) {
-        self.prefixes.lock().unwrap_or_else(|e| e.into_inner()).push(prefix.to_string());
+        self.prefixes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(prefix.to_string());
     }
 
     /// Whether `topic` is an on-demand topic.
     pub fn is_dynamic(&self, topic: &str) -> bool {
-        self.prefixes.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|p| topic.starts_with(p.as_str()))
+        self.prefixes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|p| topic.starts_with(p.as_str()))
     }
 
     pub fn add(&self, topic: &str) {
-        self.counts.send_modify(|m| *m.entry(topic.to_string()).or_default() += 1);
+        self.counts
+            .send_modify(|m| *m.entry(topic.to_string()).or_default() += 1);
     }
 
     pub fn remove(&self, topic: &str) {

@@ -45,6 +45,23 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
 }
 
+impl AppState {
+    /// The shared state for `cfg`; `shutdown` flips to true when the relay stops.
+    pub fn new(cfg: &ServeConfig, shutdown: watch::Receiver<bool>) -> AppState {
+        AppState {
+            store: Arc::new(Store::new(cfg.limits.history, 4096)),
+            demand: Arc::new(Demand::default()),
+            limits: cfg.limits.clone(),
+            metrics: Metrics::default(),
+            allowed_origins: cfg.allowed_origins.clone(),
+            publish_token: cfg.publish_token.clone(),
+            event_history: cfg.event_history.max(1),
+            stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
+            shutdown,
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then closes every websocket with a close frame and returns.
 ///
 /// # Errors
@@ -54,19 +71,9 @@ pub async fn run(
     cfg: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(Store::new(cfg.limits.history, 4096));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(AppState {
-        store: store.clone(),
-        demand: Arc::new(Demand::default()),
-        limits: cfg.limits.clone(),
-        metrics: Metrics::default(),
-        allowed_origins: cfg.allowed_origins.clone(),
-        publish_token: cfg.publish_token.clone(),
-        event_history: cfg.event_history.max(1),
-        stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
-        shutdown: stop_rx.clone(),
-    });
+    let state = Arc::new(AppState::new(&cfg, stop_rx.clone()));
+    let store = state.store.clone();
     // Known topics exist before the first connection, so an early subscriber gets a (possibly empty) snapshot
     // and then every change, rather than an unknown-topic error.
     for topic in [
@@ -130,6 +137,7 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
             "/api/status",
             get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
         )
+        .route("/api/chain/{underlying}", get(api::chain))
         .route("/api/publish/signal", post(api::publish_signal))
         .route("/api/publish/trade", post(api::publish_trade))
         .layer(DefaultBodyLimit::max(16 * 1024))

@@ -94,3 +94,36 @@ async fn run(socket: WebSocket, state: Arc<AppState>) {
     }
     let _ = sink.send(Message::Close(None)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeConfig;
+    use crate::server::AppState;
+
+    #[test]
+    fn price_update_has_the_shape_dashboards_expect() {
+        let state = AppState::new(
+            &ServeConfig::defaults(),
+            tokio::sync::watch::channel(false).1,
+        );
+        assert!(price_update(&state).is_none(), "no quotes, no message");
+        let row: tickdesk_wire::Fields = [
+            ("last", 231.5),
+            ("net_change", 1.25),
+            ("net_change_pct", 0.54),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+        state.store.publish(
+            QUOTES_TOPIC,
+            [("AAPL".to_string(), row)].into_iter().collect(),
+            vec![],
+        );
+        assert_eq!(
+            price_update(&state).unwrap(),
+            json!({"type": "price_update", "symbols": {"AAPL": {"price": 231.5, "change": 1.25, "change_pct": 0.54}}})
+        );
+    }
+}
