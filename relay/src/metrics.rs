@@ -18,6 +18,7 @@ pub struct Metrics {
     pub bad_frames: AtomicU64,
     pub closed_abuse: AtomicU64,
     pub rejected_connections: AtomicU64,
+    pub idle_timeouts: AtomicU64,
     /// The largest conflation outbox any client has had, in approximate bytes.
     pub client_queue_bytes_max: AtomicU64,
 }
@@ -29,7 +30,7 @@ impl Metrics {
 
     /// Renders the Prometheus exposition text.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
             (
                 "tickdesk_clients",
                 "gauge",
@@ -101,6 +102,12 @@ impl Metrics {
                 "gauge",
                 "Largest per-client pending (conflated) state seen, approximate bytes.",
                 &self.client_queue_bytes_max,
+            ),
+            (
+                "tickdesk_errors_idle_timeout_total",
+                "counter",
+                "Clients closed for sending nothing within the idle timeout.",
+                &self.idle_timeouts,
             ),
             (
                 "tickdesk_errors_rejected_connections_total",

@@ -175,6 +175,7 @@ impl Session {
                 _ = tokio::time::sleep_until(wake_at.unwrap_or(now)), if wake_at.is_some() => {}
                 _ = heartbeat.tick() => {
                     if self.last_recv.elapsed() > limits.idle_timeout() {
+                        Metrics::add(&self.state.metrics.idle_timeouts, 1);
                         self.queue_error(ErrorCode::IdleTimeout, "no frame from the client within the idle timeout".into(), true);
                         break Flow::Close(CLOSE_POLICY, "idle");
                     }

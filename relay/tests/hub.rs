@@ -290,3 +290,49 @@ async fn rest_and_stream_agree_on_seq_and_content() {
     assert!(body.contains("unknown_topic"));
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let mut cfg = test_config();
+    cfg.limits.heartbeat_ms = 300;
+    cfg.limits.idle_timeout_ms = 900;
+    let relay = Relay::start(cfg).await;
+    let mut c = Client::connect(&relay.ws_url()).await;
+    c.hello(BTreeMap::new()).await;
+    // Not reading means not answering the relay's pings either: the client looks dead. (Its error frame cannot be
+    // checked from here: our pending pongs hit the closed socket, and the reset discards unread data.)
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (_, metrics) = relay.get("/metrics").await;
+    assert!(
+        metrics.contains("tickdesk_clients 0"),
+        "the relay dropped the silent client: {metrics}"
+    );
+    assert!(
+        metrics.contains("tickdesk_errors_idle_timeout_total 1"),
+        "{metrics}"
+    );
+    drop(c);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_answers_pings_stays_connected_while_idle() {
+    let mut cfg = test_config();
+    cfg.limits.heartbeat_ms = 300;
+    cfg.limits.idle_timeout_ms = 900;
+    let relay = Relay::start(cfg).await;
+    let mut c = Client::connect(&relay.ws_url()).await;
+    c.hello(BTreeMap::new()).await;
+    // Reading lets tungstenite answer pings, as a browser does; no frame of our own is sent.
+    let mut heartbeats = 0;
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        match c.next_within(Duration::from_millis(500)).await {
+            Some(ServerMsg::Heartbeat { .. }) => heartbeats += 1,
+            Some(ServerMsg::Error { code, .. }) => panic!("unexpected error {code:?}"),
+            _ => {}
+        }
+    }
+    assert!(heartbeats >= 5, "heartbeats keep coming: {heartbeats}");
+    relay.stop().await;
+}
