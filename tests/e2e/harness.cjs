@@ -29,7 +29,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the relay on `port` and waits until /healthz answers. Returns the child process. */
 async function startRelay(port, extraArgs = []) {
-  const args = ['--listen', `127.0.0.1:${port}`, '--static-dir', DIST, ...extraArgs];
+  const dir = extraArgs.includes('--static-dir') ? [] : ['--static-dir', DIST];
+  const args = ['--listen', `127.0.0.1:${port}`, ...dir, ...extraArgs];
   const child = spawn(RELAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
   child.logs = '';
   child.stdout.on('data', (d) => (child.logs += d));
