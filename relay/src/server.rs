@@ -213,7 +213,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// The per-source status topic: one item per upstream (`rates`, later `schwab`) with `source`, `state`, `since`
 /// (ms), `detail`.
-pub const STATUS_TOPIC: &str = "status";
+pub use tickdesk_wire::topics::STATUS as STATUS_TOPIC;
 
 /// Records a source's state in the status topic.
 pub fn publish_status(store: &Store, source: &str, state: &str, detail: &str) {

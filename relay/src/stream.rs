@@ -14,7 +14,7 @@ use tickdesk_wire::Items;
 use crate::server::AppState;
 
 /// The topic of underlying quotes: item per symbol with `last`, `net_change`, `net_change_pct`.
-pub const QUOTES_TOPIC: &str = "quotes";
+pub use tickdesk_wire::topics::QUOTES as QUOTES_TOPIC;
 
 /// Rows sorted by a numeric field (then key), as a JSON array.
 fn rows_by(items: &Items, field: &str) -> Vec<Value> {

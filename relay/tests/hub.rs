@@ -291,14 +291,20 @@ async fn rest_and_stream_agree_on_seq_and_content() {
     relay.stop().await;
 }
 
-#[tokio::test]
-async fn a_silent_client_is_closed_after_the_idle_timeout() {
+/// A relay with a 300 ms heartbeat and a 900 ms idle timeout, and a client that said hello.
+async fn idle_fixture() -> (Relay, Client) {
     let mut cfg = test_config();
     cfg.limits.heartbeat_ms = 300;
     cfg.limits.idle_timeout_ms = 900;
     let relay = Relay::start(cfg).await;
     let mut c = Client::connect(&relay.ws_url()).await;
     c.hello(BTreeMap::new()).await;
+    (relay, c)
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let (relay, c) = idle_fixture().await;
     // Not reading means not answering the relay's pings either: the client looks dead. (Its error frame cannot be
     // checked from here: our pending pongs hit the closed socket, and the reset discards unread data.)
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -317,12 +323,7 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_client_that_answers_pings_stays_connected_while_idle() {
-    let mut cfg = test_config();
-    cfg.limits.heartbeat_ms = 300;
-    cfg.limits.idle_timeout_ms = 900;
-    let relay = Relay::start(cfg).await;
-    let mut c = Client::connect(&relay.ws_url()).await;
-    c.hello(BTreeMap::new()).await;
+    let (relay, mut c) = idle_fixture().await;
     // Reading lets tungstenite answer pings, as a browser does; no frame of our own is sent.
     let mut heartbeats = 0;
     let start = tokio::time::Instant::now();

@@ -43,6 +43,9 @@ async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again(
     cfg.rates_tick_ms = 1; // the simulator's highest rate: a desk tick every millisecond, as fast as it can go
                            // A short resume history fills within the warm-up, so what is measured is the stalled client alone.
     cfg.limits.history = 64;
+    // A client that reads nothing also answers no pings; keep the idle timeout (which would rightly close it as
+    // dead) longer than the stall, so what is tested is conflation, not the idle policy.
+    cfg.limits.idle_timeout_ms = (secs + 60) * 1000;
     let relay = Relay::start(cfg).await;
     let topics = ["curve", "positions", "pnl"];
     let mut stalled = Client::connect(&relay.ws_url()).await;

@@ -9,12 +9,14 @@
 //! - [`merge`]: applying and conflating deltas (shared by the relay and the replica).
 //! - [`replica`]: a client's copy of the topics it watches: applies snapshots and deltas, detects gaps, and
 //!   yields the resume points to send after a reconnect.
+//! - [`topics`]: the fixed topic names and the curve's tenors.
 //! - [`backoff`]: the full-jitter exponential reconnect policy.
 
 pub mod backoff;
 pub mod merge;
 pub mod protocol;
 pub mod replica;
+pub mod topics;
 
 pub use protocol::{
     ClientMsg, Delta, ErrorCode, Fields, Items, ResumePoint, ServerMsg, PROTOCOL_VERSION,

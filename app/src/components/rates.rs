@@ -13,19 +13,7 @@ const PAD_L: f64 = 44.0;
 const PAD_R: f64 = 12.0;
 const PAD_T: f64 = 12.0;
 const PAD_B: f64 = 26.0;
-const TENORS: [(&str, f64); 11] = [
-    ("1M", 1.0 / 12.0),
-    ("3M", 0.25),
-    ("6M", 0.5),
-    ("1Y", 1.0),
-    ("2Y", 2.0),
-    ("3Y", 3.0),
-    ("5Y", 5.0),
-    ("7Y", 7.0),
-    ("10Y", 10.0),
-    ("20Y", 20.0),
-    ("30Y", 30.0),
-];
+use tickdesk_wire::topics::CURVE_TENORS as TENORS;
 
 /// x on a log scale of maturity, so the front end is not crushed.
 fn x_of(years: f64) -> f64 {

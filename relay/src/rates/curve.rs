@@ -5,20 +5,8 @@
 //! (curvature); three factors reproduce that with a handful of parameters, and mean reversion keeps a long run
 //! from wandering off to implausible rates. Pure: the caller supplies the random normals.
 
-/// The tenors the desk shows, with their maturity in years.
-pub const TENORS: [(&str, f64); 11] = [
-    ("1M", 1.0 / 12.0),
-    ("3M", 0.25),
-    ("6M", 0.5),
-    ("1Y", 1.0),
-    ("2Y", 2.0),
-    ("3Y", 3.0),
-    ("5Y", 5.0),
-    ("7Y", 7.0),
-    ("10Y", 10.0),
-    ("20Y", 20.0),
-    ("30Y", 30.0),
-];
+/// The tenors the desk shows, with their maturity in years (the contract's list).
+pub use tickdesk_wire::topics::CURVE_TENORS as TENORS;
 
 /// One mean-reverting factor (in percent).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -40,13 +40,13 @@ use book::PositionSpec;
 use desk::{Desk, TickOutput};
 
 /// One item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
-pub const CURVE_TOPIC: &str = "curve";
-/// Items `2s10s`, `5s30s`, `2s5s10s`: `bp`, `chg_bp`.
-pub const SPREADS_TOPIC: &str = "spreads";
-/// One item per open position, keyed by its id.
-pub const POSITIONS_TOPIC: &str = "positions";
+pub use tickdesk_wire::topics::CURVE as CURVE_TOPIC;
 /// Items `total` and `bucket:<tenor>`.
-pub const PNL_TOPIC: &str = "pnl";
+pub use tickdesk_wire::topics::PNL as PNL_TOPIC;
+/// One item per open position, keyed by its id.
+pub use tickdesk_wire::topics::POSITIONS as POSITIONS_TOPIC;
+/// Items `2s10s`, `5s30s`, `2s5s10s`: `bp`, `chg_bp`.
+pub use tickdesk_wire::topics::SPREADS as SPREADS_TOPIC;
 
 /// How the simulation runs.
 #[derive(Debug, Clone)]
