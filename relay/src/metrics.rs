@@ -24,6 +24,33 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// `tickdesk_upstream_state{source,state} 1` for each upstream's current state (from the `status` topic), and
+    /// `tickdesk_upstream_live{source}` as 1/0, so an alert can fire on "not live".
+    pub fn render_upstreams(status: &tickdesk_wire::Items) -> String {
+        let mut out = String::from(
+            "# HELP tickdesk_upstream_state The state of each upstream source.\n# TYPE tickdesk_upstream_state gauge\n",
+        );
+        let mut live = String::from(
+            "# HELP tickdesk_upstream_live 1 when the source is live.\n# TYPE tickdesk_upstream_live gauge\n",
+        );
+        for (source, fields) in status {
+            let state = fields
+                .get("state")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown");
+            let _ = writeln!(
+                out,
+                "tickdesk_upstream_state{{source=\"{source}\",state=\"{state}\"}} 1"
+            );
+            let _ = writeln!(
+                live,
+                "tickdesk_upstream_live{{source=\"{source}\"}} {}",
+                u8::from(state == "live")
+            );
+        }
+        out + &live
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
@@ -125,5 +152,33 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn upstream_states_render_as_labelled_gauges() {
+        let mut status = tickdesk_wire::Items::new();
+        status.insert(
+            "rates".into(),
+            [("state".to_string(), json!("live"))].into_iter().collect(),
+        );
+        status.insert(
+            "schwab".into(),
+            [("state".to_string(), json!("reconnecting"))]
+                .into_iter()
+                .collect(),
+        );
+        let text = Metrics::render_upstreams(&status);
+        assert!(
+            text.contains("tickdesk_upstream_state{source=\"schwab\",state=\"reconnecting\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("tickdesk_upstream_live{source=\"rates\"} 1"));
+        assert!(text.contains("tickdesk_upstream_live{source=\"schwab\"} 0"));
     }
 }

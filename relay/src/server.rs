@@ -205,10 +205,14 @@ async fn ws_upgrade(
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    let sources = state
+        .store
+        .snapshot(STATUS_TOPIC)
+        .map(|s| s.items)
+        .unwrap_or_default();
+    text.push_str(&Metrics::render_upstreams(&sources));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// The per-source status topic: one item per upstream (`rates`, later `schwab`) with `source`, `state`, `since`
