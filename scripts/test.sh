@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The second of the README's two commands: installs what is missing, then runs every check and test:
-# formatting, clippy (native and wasm32), the Rust unit and integration tests, and the browser end-to-end tests
-# in headless Chromium against the real built app and a real relay.
+# formatting, clippy (native and wasm32), the Rust unit and integration tests, schwab-py (PyPI) against the Schwab
+# simulator, and the browser end-to-end tests in headless Chromium against the real built app and a real relay.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,6 +25,9 @@ cargo test --workspace
 step "build the app (trunk) and the relay"
 scripts/build-app.sh
 cargo build -p tickdesk-relay --quiet
+
+step "schwab-py (from PyPI) against the built-in Schwab simulator"
+TICKDESK_SIM_CMD="$root/target/debug/tickdesk-relay simulator" scripts/test-schwab-py.sh
 
 step "browser end-to-end tests (headless Chromium)"
 mkdir -p test-output

@@ -22,6 +22,46 @@ pub struct Cli {
 pub enum Command {
     /// Serve the desk (the default).
     Serve,
+    /// Schwab authorisation. Settings come from the `TICKDESK_SCHWAB_*` environment variables.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+    /// Run the built-in Schwab simulator on its own (REST + streamer), for scripts and third-party clients.
+    Simulator(SimulatorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// The OAuth authorization-code flow: prints the authorize URL, reads the URL your browser was redirected to,
+    /// exchanges the code and writes the token file (schwab-py's format, mode 0600).
+    Login,
+}
+
+/// The standalone simulator's settings. It accepts any app key, secret and authorization code.
+#[derive(Debug, Clone, Args)]
+pub struct SimulatorArgs {
+    /// Address to listen on; the bound address is printed as `schwab simulator listening on http://ADDR/`.
+    #[arg(long, default_value = "127.0.0.1:8900")]
+    pub listen: SocketAddr,
+    /// Seed for a market that repeats. Random when unset.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Milliseconds between market ticks.
+    #[arg(long, default_value_t = 250)]
+    pub tick_ms: u64,
+    /// Load mode: this many extra synthetic contracts tick on every tick (for benchmarks).
+    #[arg(long, default_value_t = 0)]
+    pub load_contracts: usize,
+    /// Code 30 after this long logged in with nothing subscribed.
+    #[arg(long, default_value_t = 30_000)]
+    pub idle_code30_ms: u64,
+    /// Most streamer keys one connection may subscribe (code 19 past it).
+    #[arg(long, default_value_t = 500)]
+    pub key_cap: usize,
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub access_token_ttl_s: u64,
 }
 
 /// Everything `serve` needs.
@@ -46,6 +86,10 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub schwab: SchwabConfig,
+
+    /// Run without Schwab options (no client, no simulator): the rates desk and the tape only.
+    #[arg(long, env = "TICKDESK_NO_SCHWAB")]
+    pub no_schwab: bool,
 
     /// Bearer token trading bots must present to `POST /api/publish/*`. Publishing is off when unset.
     #[arg(long, env = "TICKDESK_PUBLISH_TOKEN", hide_env_values = true)]

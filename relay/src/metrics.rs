@@ -25,13 +25,14 @@ pub struct Metrics {
 
 impl Metrics {
     /// `tickdesk_upstream_state{source,state} 1` for each upstream's current state (from the `status` topic), and
-    /// `tickdesk_upstream_live{source}` as 1/0, so an alert can fire on "not live".
+    /// `tickdesk_upstream_streaming{source}` as 1/0 (live or delayed data flowing), so an alert can fire on "not
+    /// streaming".
     pub fn render_upstreams(status: &tickdesk_wire::Items) -> String {
         let mut out = String::from(
             "# HELP tickdesk_upstream_state The state of each upstream source.\n# TYPE tickdesk_upstream_state gauge\n",
         );
         let mut live = String::from(
-            "# HELP tickdesk_upstream_live 1 when the source is live.\n# TYPE tickdesk_upstream_live gauge\n",
+            "# HELP tickdesk_upstream_streaming 1 when the source streams (live or delayed).\n# TYPE tickdesk_upstream_streaming gauge\n",
         );
         for (source, fields) in status {
             let state = fields
@@ -44,8 +45,8 @@ impl Metrics {
             );
             let _ = writeln!(
                 live,
-                "tickdesk_upstream_live{{source=\"{source}\"}} {}",
-                u8::from(state == "live")
+                "tickdesk_upstream_streaming{{source=\"{source}\"}} {}",
+                u8::from(matches!(state, "live" | "delayed"))
             );
         }
         out + &live
@@ -178,7 +179,7 @@ mod tests {
             text.contains("tickdesk_upstream_state{source=\"schwab\",state=\"reconnecting\"} 1"),
             "{text}"
         );
-        assert!(text.contains("tickdesk_upstream_live{source=\"rates\"} 1"));
-        assert!(text.contains("tickdesk_upstream_live{source=\"schwab\"} 0"));
+        assert!(text.contains("tickdesk_upstream_streaming{source=\"rates\"} 1"));
+        assert!(text.contains("tickdesk_upstream_streaming{source=\"schwab\"} 0"));
     }
 }

@@ -24,6 +24,7 @@ use crate::demand::Demand;
 use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
 use crate::metrics::Metrics;
 use crate::rates;
+use crate::schwab;
 use crate::secret::Secret;
 use crate::session;
 use crate::store::Store;
@@ -89,7 +90,13 @@ pub async fn run(
     publish_status(&store, "rates", "live", "simulated rates desk");
     let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
-    let sim = tokio::spawn(rates::run(store, sim_cfg, stop_rx));
+    let rates_task = tokio::spawn(rates::run(store.clone(), sim_cfg, stop_rx.clone()));
+    let schwab_tasks = if cfg.no_schwab {
+        info!("Schwab options are off (--no-schwab)");
+        None
+    } else {
+        Some(start_schwab(&state, &cfg, stop_rx).await?)
+    };
     let addr = listener.local_addr()?;
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
@@ -100,8 +107,45 @@ pub async fn run(
             let _ = stop_tx.send(true);
         })
         .await?;
-    sim.abort();
+    rates_task.abort();
+    if let Some((client, simulator)) = schwab_tasks {
+        // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
+        let _ = tokio::time::timeout(Duration::from_secs(3), client).await;
+        if let Some(simulator) = simulator {
+            let _ = tokio::time::timeout(Duration::from_secs(3), simulator).await;
+        }
+    }
     Ok(())
+}
+
+type SimTask = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// Starts the Schwab client: against Schwab when an app key is set, else against the built-in simulator, started
+/// here on a loopback port, through the very same client code.
+async fn start_schwab(
+    state: &AppState,
+    cfg: &ServeConfig,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
+    let mut schwab_cfg = cfg.schwab.clone();
+    let simulator = if schwab_cfg.app_key.is_none() {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let opts = schwab::sim::SimOptions {
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        let mut sim_stop = stop.clone();
+        let (handle, task) = schwab::sim::start(listener, opts, async move {
+            let _ = sim_stop.wait_for(|s| *s).await;
+        })?;
+        info!(api = %handle.base_url(), "no TICKDESK_SCHWAB_APP_KEY: using the built-in Schwab simulator");
+        schwab_cfg.api = handle.base_url();
+        Some(task)
+    } else {
+        None
+    };
+    let client = schwab::spawn(state.store.clone(), state.demand.clone(), schwab_cfg, stop);
+    Ok((client, simulator))
 }
 
 /// The routes, apart from the listener so they can be exercised directly.

@@ -47,6 +47,8 @@ test('rates blotter renders and updates, and a published signal reaches the tape
   assert.match(total, /^[+-]?[\d,]+$/, `total day PnL: ${total}`);
   assert.match(await page.textContent('#spreads-table tr[data-spread="2s10s"] td.bp'), /^-?\d+\.\d$/);
   await page.waitForSelector('#sources .source[data-source="rates"][data-state="live"]');
+  // The Schwab client, against the built-in simulator, through the real client path.
+  await page.waitForSelector('#sources .source[data-source="schwab"][data-state="live"]', { timeout: 15000 });
 
   // A bot publishes a signal: it appears on the tape without a reload.
   const r = await fetch(`http://127.0.0.1:${port}/api/publish/signal`, {

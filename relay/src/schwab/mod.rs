@@ -1,4 +1,86 @@
 //! Schwab options: the Trader API client (OAuth, REST chain, streamer session) and the built-in simulator that
 //! speaks the same protocol on loopback.
+//!
+//! One module per responsibility:
+//! - [`token`]: the token file (schwab-py's format, atomic 0600 writes) and expiry maths;
+//! - [`auth`]: the OAuth code flow (`auth login`), refresh, and the [`auth::TokenManager`];
+//! - [`rest`]: user preferences, chains, expirations, quotes;
+//! - [`fields`]: the streamer's numbered fields ↔ the relay's names;
+//! - [`chain`]: the chain model: parsing, filters (open interest, strike window, DTE), OSI symbols;
+//! - [`dates`]: calendar dates and "today" in New York;
+//! - [`plan`]: which keys to stream within the budget, and the ADD/UNSUBS that get there (pure);
+//! - [`streamer`]: one streamer connection: LOGIN, one command at a time, defensive frame parsing;
+//! - [`status`]: the `schwab` item of the `status` topic;
+//! - [`upstream`]: the orchestrator tying them together;
+//! - [`sim`]: the built-in simulator.
+//!
+//! # Topics
+//!
+//! | topic | items | fields |
+//! |---|---|---|
+//! | `chain:{UNDERLYING}:{YYYY-MM-DD}` (e.g. `chain:AAPL:2026-12-18`, `chain:$SPX:2026-11-21`) | one per contract, keyed by the 21-char OSI symbol exactly as Schwab sends it (`AAPL  261218C00230000`, padding spaces included) | `put_call` (`"C"`/`"P"`), `strike`, `expiry` (`"YYYY-MM-DD"`), `dte`, `bid`, `ask`, `last`, `mark`, `bid_size`, `ask_size`, `volume`, `open_interest`, `iv` (%), `delta`, `gamma`, `theta`, `vega`, `rho`, `itm` (bool), `live` (bool: streamed now, or only the REST picture), `ts` (ms of the last update). A value Schwab cannot compute (−999) is `null`. |
+//! | `expirations:{UNDERLYING}` | one per expiry date `YYYY-MM-DD` within the DTE window | `date`, `dte`, `type` (Schwab's `expirationType`: `S`, `W`, `Q`…), `zero_dte` (bool) |
+//! | `quotes` | one per underlying symbol (`AAPL`, `$SPX`) | `last`, `bid`, `ask`, `net_change`, `net_change_pct`, `mark`, `volume`, `ts` (ms), `delayed` (bool) |
+//! | `status` | `schwab` | `source`, `state` (`connecting`, `live`, `reconnecting`, `delayed`, `stopped`, `error`), `since` (ms), `last_msg` (ms), `delayed` (bool), `detail` (words for a user), `error` (last error or `null`) |
+//!
+//! Chain and expirations topics are on demand: subscribing to one asks the relay to load it (the first picture
+//! comes over REST as a fresh snapshot; the chain then streams `LEVELONE_OPTIONS` deltas carrying only what
+//! changed). The start symbols' (`TICKDESK_SYMBOLS`) nearest expiry and expirations are loaded and streamed from
+//! the start, before any browser connects. Which contracts a chain shows: open interest at least
+//! [`chain::DEFAULT_MIN_OPEN_INTEREST`], [`chain::DEFAULT_STRIKE_WINDOW`] strikes either side of the money,
+//! expiries within [`chain::DEFAULT_MIN_DTE`]–[`chain::DEFAULT_MAX_DTE`] days.
 
+pub mod auth;
+pub mod chain;
+pub mod dates;
+pub mod fields;
+pub mod plan;
+pub mod rest;
 pub mod sim;
+pub mod status;
+pub mod streamer;
+pub mod token;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::SchwabConfig;
+use crate::demand::Demand;
+use crate::store::Store;
+
+pub use auth::{login_interactive, sim_tokens};
+pub use upstream::{Auth, Options, Timing};
+
+/// Prefix of the on-demand chain topics: `chain:{UNDERLYING}:{YYYY-MM-DD}`.
+pub const CHAIN_PREFIX: &str = "chain:";
+/// Prefix of the on-demand expirations topics: `expirations:{UNDERLYING}`.
+pub const EXPIRATIONS_PREFIX: &str = "expirations:";
+/// Underlying quotes, one item per symbol.
+pub const QUOTES_TOPIC: &str = tickdesk_wire::topics::QUOTES;
+
+/// Starts the Schwab client with the relay's settings: the real Schwab when an app key is set, else the built-in
+/// simulator at `cfg.api` (tokens from its token endpoint, kept in memory). Runs until `shutdown` turns true.
+pub fn spawn(
+    store: Arc<Store>,
+    demand: Arc<Demand>,
+    cfg: SchwabConfig,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    spawn_with(store, demand, Options::from_config(&cfg), shutdown)
+}
+
+/// Starts the Schwab client with explicit options (tests shorten the timings).
+pub fn spawn_with(
+    store: Arc<Store>,
+    demand: Arc<Demand>,
+    opts: Options,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    // Registered here, synchronously, so that no browser can subscribe before the relay knows these topics.
+    demand.allow_prefix(CHAIN_PREFIX);
+    demand.allow_prefix(EXPIRATIONS_PREFIX);
+    store.ensure_topic(QUOTES_TOPIC);
+    tokio::spawn(upstream::run(store, demand, opts, shutdown))
+}

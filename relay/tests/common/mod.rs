@@ -28,6 +28,8 @@ pub fn test_config() -> ServeConfig {
     cfg.static_dir = "/nonexistent-tickdesk-test".into();
     cfg.rates_tick_ms = 20;
     cfg.seed = Some(42);
+    // The hub's tests are about the hub: no Schwab client or simulator (their own tests cover them).
+    cfg.no_schwab = true;
     cfg
 }
 

@@ -1,0 +1,208 @@
+//! Schwab's REST calls: user preferences (the streamer's address and ids), option chains, expirations, quotes.
+//!
+//! Every call sends `Authorization: Bearer <access token>` from the [`TokenManager`] (refreshed if due). An HTTP
+//! 401 gets one forced refresh and one retry: a token can be revoked before its time. Errors carry the HTTP status
+//! and Schwab's own message, never the token (reqwest errors are stripped of their URL; bodies are redacted).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tracing::debug;
+
+use super::auth::{redact, schwab_message, AuthError, TokenManager};
+use super::dates::Date;
+use super::streamer::StreamerInfo;
+use crate::secret::Secret;
+
+/// A failed REST call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RestError {
+    #[error("GET {path}: HTTP {status}: {message}")]
+    Http {
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GET {path}: {message}")]
+    Network { path: String, message: String },
+    #[error("GET {path}: the reply was not understood: {message}")]
+    BadReply { path: String, message: String },
+    #[error("no Schwab access token: {0}")]
+    Auth(#[from] AuthError),
+}
+
+/// The REST client.
+#[derive(Debug, Clone)]
+pub struct Rest {
+    http: reqwest::Client,
+    api: String,
+    tokens: Arc<TokenManager>,
+}
+
+impl Rest {
+    pub fn new(http: reqwest::Client, api: &str, tokens: Arc<TokenManager>) -> Self {
+        Rest {
+            http,
+            api: api.trim_end_matches('/').to_string(),
+            tokens,
+        }
+    }
+
+    /// `GET {api}{path}?query` as JSON.
+    pub async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, RestError> {
+        let mut retried = false;
+        loop {
+            let token = self.tokens.access_token().await?;
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.api))
+                .query(query)
+                .bearer_auth(token.expose())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| RestError::Network {
+                    path: path.to_string(),
+                    message: redact(&e.without_url().to_string(), &[&token]),
+                })?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !retried {
+                retried = true;
+                debug!(
+                    path,
+                    "HTTP 401 from Schwab: refreshing the access token and retrying once"
+                );
+                self.tokens.refresh_now().await?;
+                continue;
+            }
+            let body = resp.text().await.map_err(|e| RestError::Network {
+                path: path.to_string(),
+                message: redact(&e.without_url().to_string(), &[&token]),
+            })?;
+            if !status.is_success() {
+                return Err(RestError::Http {
+                    path: path.to_string(),
+                    status: status.as_u16(),
+                    message: redact(&schwab_message(&body), &[&token]),
+                });
+            }
+            return serde_json::from_str(&body).map_err(|e| RestError::BadReply {
+                path: path.to_string(),
+                message: e.to_string(),
+            });
+        }
+    }
+
+    /// `GET /trader/v1/userPreference` → the streamer's address and ids, and whether market data is delayed
+    /// (`offers[0].mktDataPermission`, when present).
+    pub async fn user_preference(&self) -> Result<(StreamerInfo, Option<String>), RestError> {
+        const PATH: &str = "/trader/v1/userPreference";
+        let v = self.get_json(PATH, &[]).await?;
+        parse_user_preference(&v).ok_or_else(|| RestError::BadReply {
+            path: PATH.into(),
+            message: "no streamerInfo with streamerSocketUrl, schwabClientCustomerId and schwabClientCorrelId".into(),
+        })
+    }
+
+    /// `GET /marketdata/v1/chains` for one expiry (`fromDate = toDate`, which is also how a 0DTE chain is asked
+    /// for), all contract types, with the underlying's quote. `strike_count` bounds the reply's size (a whole
+    /// `$SPX` chain overflows Schwab's buffer); the relay filters the window itself after.
+    pub async fn chain(
+        &self,
+        symbol: &str,
+        expiry: Date,
+        strike_count: Option<usize>,
+    ) -> Result<Value, RestError> {
+        let mut q = vec![
+            ("symbol", symbol.to_string()),
+            ("contractType", "ALL".to_string()),
+            ("includeUnderlyingQuote", "true".to_string()),
+            ("strategy", "SINGLE".to_string()),
+            ("fromDate", expiry.to_string()),
+            ("toDate", expiry.to_string()),
+        ];
+        if let Some(n) = strike_count {
+            q.push(("strikeCount", n.to_string()));
+        }
+        self.get_json("/marketdata/v1/chains", &q).await
+    }
+
+    /// `GET /marketdata/v1/expirationchain?symbol=…`.
+    pub async fn expiration_chain(&self, symbol: &str) -> Result<Value, RestError> {
+        self.get_json(
+            "/marketdata/v1/expirationchain",
+            &[("symbol", symbol.to_string())],
+        )
+        .await
+    }
+
+    /// `GET /marketdata/v1/quotes?symbols=A,B` → `{SYMBOL: {"quote": {…}, …}}`.
+    pub async fn quotes(&self, symbols: &[String]) -> Result<Value, RestError> {
+        self.get_json(
+            "/marketdata/v1/quotes",
+            &[
+                ("symbols", symbols.join(",")),
+                ("fields", "quote".to_string()),
+            ],
+        )
+        .await
+    }
+}
+
+/// Reads `streamerInfo[0]` from a preferences reply: an object (what Schwab really sends) or, as the published
+/// spec shows, an array of them.
+pub fn parse_user_preference(v: &Value) -> Option<(StreamerInfo, Option<String>)> {
+    let obj = match v {
+        Value::Array(a) => a.iter().find(|x| x.get("streamerInfo").is_some())?,
+        other => other,
+    };
+    let si = match obj.get("streamerInfo")? {
+        Value::Array(a) => a.first()?,
+        o @ Value::Object(_) => o,
+        _ => return None,
+    };
+    let s = |k: &str| si.get(k).and_then(Value::as_str).map(str::to_string);
+    let info = StreamerInfo {
+        socket_url: s("streamerSocketUrl")?,
+        customer_id: Secret::new(s("schwabClientCustomerId")?),
+        correl_id: Secret::new(s("schwabClientCorrelId")?),
+        channel: s("schwabClientChannel").unwrap_or_else(|| "N9".into()),
+        function_id: s("schwabClientFunctionId").unwrap_or_else(|| "APIAPP".into()),
+    };
+    let permission = obj
+        .get("offers")
+        .and_then(|o| o.get(0))
+        .and_then(|o| o.get("mktDataPermission"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some((info, permission))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn preferences_as_object_or_array() {
+        let obj = json!({"accounts":[{"accountNumber":"12345678"}],
+            "streamerInfo":[{"streamerSocketUrl":"wss://streamer-api.schwab.com/ws","schwabClientCustomerId":"abc",
+              "schwabClientCorrelId":"def","schwabClientChannel":"N9","schwabClientFunctionId":"APIAPP"}],
+            "offers":[{"level2Permissions":true,"mktDataPermission":"NP"}]});
+        let (info, perm) = parse_user_preference(&obj).unwrap();
+        assert_eq!(info.socket_url, "wss://streamer-api.schwab.com/ws");
+        assert_eq!(info.customer_id.expose(), "abc");
+        assert_eq!(
+            format!("{info:?}").matches("[redacted]").count(),
+            2,
+            "ids never print"
+        );
+        assert_eq!(perm.as_deref(), Some("NP"));
+        let (info, _) = parse_user_preference(&json!([obj])).unwrap();
+        assert_eq!(info.channel, "N9");
+        assert!(parse_user_preference(&json!({"streamerInfo":[]})).is_none());
+        assert!(
+            parse_user_preference(&json!({"streamerInfo":[{"streamerSocketUrl":"x"}]})).is_none()
+        );
+    }
+}
