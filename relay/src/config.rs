@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::schwab::chain;
 use crate::secret::Secret;
 
 /// The tickdesk relay. With no subcommand it serves.
@@ -168,6 +169,18 @@ pub struct SchwabConfig {
     /// Most streamer keys (contracts + underlyings) subscribed at once; Schwab's limit is about 500.
     #[arg(long, env = "TICKDESK_SCHWAB_KEY_BUDGET", default_value_t = 500)]
     pub key_budget: usize,
+
+    /// Contracts with open interest below this are left out of the chains (1 drops OI = 0).
+    #[arg(long, env = "TICKDESK_SCHWAB_MIN_OI", default_value_t = chain::DEFAULT_MIN_OPEN_INTEREST)]
+    pub min_oi: i64,
+
+    /// Strikes kept on each side of the money in a chain (0 keeps all).
+    #[arg(long, env = "TICKDESK_SCHWAB_STRIKE_WINDOW", default_value_t = chain::DEFAULT_STRIKE_WINDOW)]
+    pub strike_window: usize,
+
+    /// Latest expiry served, in days to expiration (0DTE is always included).
+    #[arg(long, env = "TICKDESK_SCHWAB_MAX_DTE", default_value_t = chain::DEFAULT_MAX_DTE)]
+    pub max_dte: i64,
 }
 
 /// Per-connection and global limits of the websocket hub.

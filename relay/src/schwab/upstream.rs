@@ -138,7 +138,12 @@ impl Options {
             auth,
             symbols: normalize_symbols(&cfg.symbols),
             key_budget: cfg.key_budget.max(1),
-            filter: ChainFilter::default(),
+            filter: ChainFilter {
+                min_open_interest: cfg.min_oi,
+                strike_window: (cfg.strike_window > 0).then_some(cfg.strike_window),
+                max_dte: cfg.max_dte.max(0),
+                ..ChainFilter::default()
+            },
             timing: Timing::default(),
         }
     }
@@ -1231,6 +1236,21 @@ impl Upstream {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn settings_reach_the_chain_filter() {
+        let mut cfg = crate::config::ServeConfig::defaults().schwab;
+        cfg.min_oi = 100;
+        cfg.strike_window = 0;
+        cfg.max_dte = 7;
+        let f = super::Options::from_config(&cfg).filter;
+        assert_eq!(
+            (f.min_open_interest, f.strike_window, f.max_dte),
+            (100, None, 7)
+        );
+        let d = super::Options::from_config(&crate::config::ServeConfig::defaults().schwab).filter;
+        assert_eq!(d, crate::schwab::chain::ChainFilter::default());
+    }
+
     use super::*;
 
     #[test]
