@@ -1,6 +1,7 @@
 //! The tickdesk relay: keeps the latest state of every topic and fans it out to every browser.
 //!
 //! # Layout
+//! - [`calendar`]: civil dates, New York time and the clock (pure but for `now_ms`).
 //! - [`config`]: flags and `TICKDESK_*` settings.
 //! - [`api`]: REST views and the publish API; [`events`]: signal/trade validation (pure).
 //! - [`stream`]: `/ws/stream`, the plain periodic desk snapshot for scripts.
@@ -14,6 +15,7 @@
 //! - [`metrics`]: counters for `/metrics`.
 
 pub mod api;
+pub mod calendar;
 pub mod config;
 pub mod conflate;
 pub mod demand;

@@ -265,10 +265,7 @@ pub use tickdesk_wire::topics::STATUS as STATUS_TOPIC;
 
 /// Records a source's state in the status topic.
 pub fn publish_status(store: &Store, source: &str, state: &str, detail: &str) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now = crate::calendar::now_ms();
     let fields: tickdesk_wire::Fields = [
         ("source".to_string(), serde_json::json!(source)),
         ("state".to_string(), serde_json::json!(state)),

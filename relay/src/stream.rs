@@ -76,7 +76,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>) {
                 _ => continue,
             },
             _ = tick.tick() => {
-                let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                let ts = crate::calendar::now_ms().max(0) as u64;
                 let mut frames = vec![desk_snapshot(&state, ts)];
                 frames.extend(price_update(&state));
                 frames

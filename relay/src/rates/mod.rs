@@ -86,23 +86,13 @@ impl SimConfig {
     }
 }
 
-/// The UTC calendar year of a Unix time in ms (days-from-civil inverted, after H. Hinnant).
+/// The UTC calendar year of a Unix time in ms.
 fn year_of(ms: u64) -> i32 {
-    let days = (ms / 86_400_000) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month_from_march = mp + 3;
-    (yoe + era * 400 + i64::from(month_from_march > 12)) as i32
+    crate::calendar::civil_from_days(ms as i64 / crate::calendar::DAY_MS).0
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::calendar::now_ms().max(0) as u64
 }
 
 /// Hands one tick's rows to the store: the curve first, then what is priced off it.

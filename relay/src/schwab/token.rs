@@ -346,10 +346,7 @@ impl ClassifyMsg for serde_json::Error {
 
 /// Unix time in seconds now.
 pub fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::calendar::now_ms() / 1000
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
 
-pub mod calendar;
+/// The relay's calendar (shared with the Schwab client and the rates desk).
+pub use crate::calendar;
 pub mod chain_json;
 pub mod fields;
 pub mod market;

@@ -1,4 +1,5 @@
-//! Dates and US Eastern time for the simulated market, without a time-zone database (pure).
+//! Dates and US Eastern time, without a time-zone database (pure): one calendar for the Schwab client, the
+//! Schwab simulator and the rates desk.
 //!
 //! The listed options market runs on New York time: expiries are dates in ET, the session is 09:30–16:00 ET and
 //! PM-settled contracts expire at 16:00 ET. The US daylight-saving rule (since 2007: from the second Sunday of
