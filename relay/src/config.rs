@@ -88,6 +88,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub schwab: SchwabConfig,
 
+    #[command(flatten)]
+    pub sim: SimConfig,
+
     /// Run without Schwab options (no client, no simulator): the rates desk and the tape only.
     #[arg(long, env = "TICKDESK_NO_SCHWAB")]
     pub no_schwab: bool,
@@ -112,6 +115,9 @@ pub struct ServeConfig {
     #[arg(long, env = "TICKDESK_SEED")]
     pub seed: Option<u64>,
 }
+
+/// Schwab's REST base URL, the default of `--schwab-api`.
+pub const SCHWAB_API: &str = "https://api.schwabapi.com";
 
 /// The Schwab Trader API. With no app key, the relay starts the built-in simulator on loopback and points the
 /// same client at it.
@@ -150,10 +156,12 @@ pub struct SchwabConfig {
     pub token_file: PathBuf,
 
     /// The REST base URL: token endpoint, user preferences and market data.
+    /// With no app key, a URL other than Schwab's names a Schwab simulator that is already running
+    /// (`tickdesk-relay simulator`), used instead of starting the built-in one.
     #[arg(
         long = "schwab-api",
         env = "TICKDESK_SCHWAB_API",
-        default_value = "https://api.schwabapi.com"
+        default_value = SCHWAB_API
     )]
     pub api: String,
 
@@ -181,6 +189,42 @@ pub struct SchwabConfig {
     /// Latest expiry served, in days to expiration (0DTE is always included).
     #[arg(long, env = "TICKDESK_SCHWAB_MAX_DTE", default_value_t = chain::DEFAULT_MAX_DTE)]
     pub max_dte: i64,
+}
+
+impl SchwabConfig {
+    /// No app key and an API URL other than Schwab's: a simulator already running there is used (the relay
+    /// starts none of its own). Lets the simulator outlive relay restarts, e.g. for reconnect benchmarks.
+    pub fn external_simulator(&self) -> bool {
+        self.app_key.is_none() && self.api.trim_end_matches('/') != SCHWAB_API
+    }
+}
+
+/// The built-in Schwab simulator that the relay starts when no app key is set (load mode for benchmarks).
+#[derive(Debug, Clone, Args)]
+pub struct SimConfig {
+    /// Milliseconds between the built-in simulator's market ticks (every tick moves prices and streams changes).
+    #[arg(
+        long = "sim-tick-ms",
+        env = "TICKDESK_SIM_TICK_MS",
+        default_value_t = 250
+    )]
+    pub tick_ms: u64,
+
+    /// Load mode: the built-in simulator also lists `SIMX` with this many option contracts (0 = no `SIMX`).
+    #[arg(
+        long = "sim-load-contracts",
+        env = "TICKDESK_SIM_LOAD_CONTRACTS",
+        default_value_t = 0
+    )]
+    pub load_contracts: usize,
+
+    /// Streamer keys the built-in simulator lets one connection subscribe before refusing with code 19.
+    #[arg(
+        long = "sim-key-cap",
+        env = "TICKDESK_SIM_KEY_CAP",
+        default_value_t = 500
+    )]
+    pub key_cap: usize,
 }
 
 /// Per-connection and global limits of the websocket hub.

@@ -120,18 +120,25 @@ pub async fn run(
 
 type SimTask = tokio::task::JoinHandle<anyhow::Result<()>>;
 
-/// Starts the Schwab client: against Schwab when an app key is set, else against the built-in simulator, started
-/// here on a loopback port, through the very same client code.
+/// Starts the Schwab client: against Schwab when an app key is set, else against a simulator through the very same
+/// client code — the one at `--schwab-api` when that is not Schwab's URL, else the built-in one, started here on a
+/// loopback port with the `--sim-*` settings.
 async fn start_schwab(
     state: &AppState,
     cfg: &ServeConfig,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
     let mut schwab_cfg = cfg.schwab.clone();
-    let simulator = if schwab_cfg.app_key.is_none() {
+    let simulator = if schwab_cfg.external_simulator() {
+        info!(api = %schwab_cfg.api, "no TICKDESK_SCHWAB_APP_KEY and a simulator URL: using the Schwab simulator there");
+        None
+    } else if schwab_cfg.app_key.is_none() {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let opts = schwab::sim::SimOptions {
             seed: cfg.seed,
+            tick_ms: cfg.sim.tick_ms.max(1),
+            load_contracts: cfg.sim.load_contracts,
+            key_cap: cfg.sim.key_cap.max(1),
             ..Default::default()
         };
         let mut sim_stop = stop.clone();

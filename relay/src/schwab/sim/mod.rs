@@ -81,6 +81,7 @@
 //! | `POST /sim/faults/stall?ms=N` | [`SimHandle::stall`] | every streamer socket goes silent (no reads, no writes, no pongs) for N ms |
 //! | `POST /sim/faults/malformed` | [`SimHandle::send_malformed`] | every streamer socket gets one truncated, unparsable JSON text frame |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
+//! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
 
@@ -94,6 +95,7 @@ pub mod quotes_json;
 mod rest;
 mod streamer;
 pub mod subs;
+mod tap;
 pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
@@ -501,6 +503,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(rest::routes())
         .route("/ws", get(streamer::upgrade))
         .route("/sim/state", get(sim_state))
+        .route("/sim/ticks", get(tap::upgrade))
         .route("/sim/faults/drop", post(fault_drop))
         .route("/sim/faults/deny-next-login", post(fault_deny))
         .route("/sim/faults/code30", post(fault_code30))
@@ -512,7 +515,7 @@ fn router(shared: Arc<Shared>) -> Router {
 
 async fn index() -> &'static str {
     "tickdesk Schwab simulator: REST under /v1/oauth, /trader/v1, /marketdata/v1; streamer at /ws; \
-     GET /sim/state; POST /sim/faults/{drop,deny-next-login,code30,stall?ms=N,malformed}\n"
+     GET /sim/state; GET /sim/ticks?underlying=SIMX (websocket); POST /sim/faults/{drop,deny-next-login,code30,stall?ms=N,malformed}\n"
 }
 
 fn handle(shared: Arc<Shared>) -> SimHandle {
