@@ -1,4 +1,4 @@
-//! The tick tap, `GET /sim/ticks?underlying=SIMX`: a plain websocket that carries every market tick's changed
+//! The tick tap, `GET /sim/ticks?underlying=SIMX[&expiry=YYYY-MM-DD]`: a plain websocket that carries every market tick's changed
 //! contracts of one underlying as one JSON text frame, for benchmark peers (`bench/peers/`) that fan the same
 //! ticks out as the relay does, without speaking the Schwab streamer protocol.
 //!
@@ -8,7 +8,8 @@
 //! only the fields that changed (contracts with no change are left out), like a streamer session's items. `ts`
 //! is the simulator's clock when the tick was sent, as the `timestamp` of the streamer's `data` frames.
 //!
-//! A tap watches every contract of the underlying (they are repriced on every tick while it is open), as a
+//! With `expiry` (a date, or `nearest`), only that expiry's contracts (what a relay client subscribed to `chain:SIMX:YYYY-MM-DD` gets).
+//! A tap watches every contract it carries (they are repriced on every tick while it is open), as a
 //! streamer session watching them all would.
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,7 +41,28 @@ pub(super) async fn upgrade(
         )
             .into_response();
     }
-    ws.on_upgrade(move |socket| run(socket, shared, underlying))
+    let expiry = match q.get("expiry").map(|e| e.trim()) {
+        None => None,
+        Some("nearest") => {
+            let m = shared.market();
+            m.contracts
+                .iter()
+                .filter(|c| m.underlyings[c.underlying].spec.symbol == underlying)
+                .map(|c| c.expiry)
+                .min()
+        }
+        Some(e) => match super::calendar::Date::parse_iso(e) {
+            Some(d) => Some(d),
+            None => {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "expiry must be YYYY-MM-DD or nearest",
+                )
+                    .into_response()
+            }
+        },
+    };
+    ws.on_upgrade(move |socket| run(socket, shared, underlying, expiry))
 }
 
 /// The symbols of `underlying`'s contracts, watched for as long as the tap is open.
@@ -58,13 +80,19 @@ impl Drop for Watched {
     }
 }
 
-async fn run(mut socket: WebSocket, shared: Arc<Shared>, underlying: String) {
+async fn run(
+    mut socket: WebSocket,
+    shared: Arc<Shared>,
+    underlying: String,
+    expiry: Option<super::calendar::Date>,
+) {
     let watched = {
         let mut m = shared.market_mut();
         let symbols: Vec<String> = m
             .contracts
             .iter()
             .filter(|c| m.underlyings[c.underlying].spec.symbol == underlying)
+            .filter(|c| expiry.is_none_or(|e| c.expiry == e))
             .map(|c| c.symbol.to_string())
             .collect();
         for s in &symbols {
