@@ -161,6 +161,45 @@ impl Feed {
         feed
     }
 
+    /// Starts watching `topic` (an on-demand one such as `chain:SPY:2026-11-27`): subscribes now if connected, and
+    /// on every (re)connect from then on. Returns the topic's view; watching a watched topic returns the same view.
+    pub fn watch(&self, topic: &str) -> TopicView {
+        let view = {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(v) = inner.views.get(topic) {
+                return v.clone();
+            }
+            let v = TopicView::default();
+            inner.views.insert(topic.to_string(), v.clone());
+            inner.topics.push(topic.to_string());
+            v
+        };
+        self.send(&ClientMsg::Subscribe {
+            topics: vec![topic.to_string()],
+            max_rate: None,
+        });
+        view
+    }
+
+    /// Stops watching `topic`: unsubscribes and forgets its data, so a later watch starts from a fresh snapshot.
+    /// Frames for it still in flight are dropped on arrival.
+    pub fn unwatch(&self, topic: &str) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.views.remove(topic).is_none() {
+                return;
+            }
+            inner.topics.retain(|t| t != topic);
+            inner.replica.forget(topic);
+            inner.topic_updated.remove(topic);
+            inner.dirty.retain(|(t, _)| t != topic);
+            inner.reset.remove(topic);
+        }
+        self.send(&ClientMsg::Unsubscribe {
+            topics: vec![topic.to_string()],
+        });
+    }
+
     /// Toggles pause: asks the relay to stop (or resume) sending.
     pub fn toggle_pause(&self) {
         let want = !self.signals.want_paused.get_untracked();
@@ -372,7 +411,10 @@ impl Feed {
     fn apply(&self, msg: &ServerMsg) {
         let result = {
             let mut inner = self.inner.borrow_mut();
-            let result = inner.replica.apply(msg);
+            let Some(filtered) = only_watched(msg, &inner.views) else {
+                return;
+            };
+            let result = inner.replica.apply(filtered.as_ref().unwrap_or(msg));
             let changes = match &result {
                 Ok(c) => Some(c.clone()),
                 Err(_) => None,
@@ -432,7 +474,10 @@ impl Feed {
             };
             match t.items.get(&item) {
                 Some(fields) => view.write_item(&item, fields, !reset.contains(&topic)),
-                None => view.set_keys(t.items.keys().cloned().collect()),
+                None => {
+                    view.set_keys(t.items.keys().cloned().collect());
+                    view.remove_item(&item);
+                }
             }
             if !view.keys.with_untracked(|k| k.contains(&item)) && t.items.contains_key(&item) {
                 view.set_keys(t.items.keys().cloned().collect());
@@ -606,6 +651,23 @@ impl Feed {
         if let ServerMsg::Snapshot { topic, .. } = &msg {
             self.inner.borrow_mut().reset.remove(topic);
         }
+    }
+}
+
+/// `msg` without the data of topics no longer watched (an unwatch races frames already on the wire): `None` when
+/// nothing is left, `Some(None)` when `msg` is fine as it is, `Some(Some(m))` for a trimmed copy.
+fn only_watched(msg: &ServerMsg, views: &BTreeMap<String, TopicView>) -> Option<Option<ServerMsg>> {
+    match msg {
+        ServerMsg::Snapshot { topic, .. } if !views.contains_key(topic) => None,
+        ServerMsg::Deltas { updates } if updates.iter().any(|d| !views.contains_key(&d.topic)) => {
+            let updates: Vec<_> = updates
+                .iter()
+                .filter(|d| views.contains_key(&d.topic))
+                .cloned()
+                .collect();
+            (!updates.is_empty()).then_some(Some(ServerMsg::Deltas { updates }))
+        }
+        _ => Some(None),
     }
 }
 

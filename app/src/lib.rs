@@ -5,6 +5,7 @@
 //! - [`model`]: per-cell signals, so a tick re-renders only the cells it changes.
 //! - [`components`]: the views, one per file.
 
+pub mod chain;
 pub mod components;
 pub mod feed;
 pub mod format;
@@ -16,6 +17,7 @@ use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use components::chain::{ChainState, ChainView};
 use components::curve_table::CurveTable;
 use components::error_log::ErrorLog;
 use components::indicator::Indicator;
@@ -35,10 +37,36 @@ fn views() -> BTreeMap<String, TopicView> {
         "signals",
         "trades",
         "status",
+        "quotes",
     ]
     .into_iter()
     .map(|t| (t.to_string(), TopicView::default()))
     .collect()
+}
+
+/// The two main views. The URL's hash (`#chain`, `#rates`) picks one, so a view can be bookmarked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Chain,
+    Rates,
+}
+
+impl Tab {
+    fn from_hash() -> Tab {
+        let hash = web_sys::window().and_then(|w| w.location().hash().ok());
+        if hash.as_deref() == Some("#rates") {
+            Tab::Rates
+        } else {
+            Tab::Chain
+        }
+    }
+
+    fn hash(self) -> &'static str {
+        match self {
+            Tab::Chain => "#chain",
+            Tab::Rates => "#rates",
+        }
+    }
 }
 
 /// The whole desk, connected to `url`.
@@ -49,8 +77,22 @@ pub fn App(url: String) -> impl IntoView {
     let v = |t: &str| views[t].clone();
     let (curve, spreads, positions, pnl) = (v("curve"), v("spreads"), v("positions"), v("pnl"));
     let (signals, trades, status) = (v("signals"), v("trades"), v("status"));
-    install_keys(feed.clone());
+    let chain = ChainState::new(&feed, v("quotes"));
+    install_keys(feed.clone(), chain);
     let s = feed.signals;
+    let tab = RwSignal::new(Tab::from_hash());
+    let tab_button = move |t: Tab, label: &'static str| {
+        view! {
+            <button type="button" role="tab" data-tab=t.hash().trim_start_matches('#')
+                aria-selected=move || (tab.get() == t).to_string()
+                on:click=move |_| {
+                    tab.set(t);
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_hash(t.hash());
+                    }
+                }>{label}</button>
+        }
+    };
     view! {
         <header class="topbar">
             <h1>"tickdesk"</h1>
@@ -58,7 +100,14 @@ pub fn App(url: String) -> impl IntoView {
             <SourceStatus status=status />
             <span class="relay-url" title="relay">{url}</span>
         </header>
-        <main class="desk">
+        <nav class="tabs" role="tablist">
+            {tab_button(Tab::Chain, "Options chain")}
+            {tab_button(Tab::Rates, "Rates")}
+        </nav>
+        <main class="desk chain-tab" id="chain-tab" hidden=move || tab.get() != Tab::Chain>
+            <ChainView state=chain signals=s />
+        </main>
+        <main class="desk" id="rates-tab" hidden=move || tab.get() != Tab::Rates>
             <div class="col">
                 <Panel title="Yield curve" topic="curve" signals=s>
                     <CurveChart curve=curve.clone() />
@@ -75,33 +124,41 @@ pub fn App(url: String) -> impl IntoView {
                 <Panel title="Positions" topic="positions" signals=s>
                     <Positions positions=positions />
                 </Panel>
-                <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>
-                    <Tape signals=signals trades=trades />
-                </Panel>
-                <ErrorLog signals=s />
             </div>
         </main>
+        <footer class="desk bottom">
+            <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>
+                <Tape signals=signals trades=trades />
+            </Panel>
+            <ErrorLog signals=s />
+        </footer>
     }
 }
 
-/// Space pauses/resumes, unless the user is typing in a field.
-fn install_keys(feed: Feed) {
+/// Space pauses/resumes; ←/→ move the chain's expiry; C centres the strike window on the money. Not while the user
+/// is typing in a field.
+fn install_keys(feed: Feed, chain: ChainState) {
     let Some(w) = web_sys::window() else { return };
     let cb =
         Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |ev: web_sys::KeyboardEvent| {
-            let typing = ev
+            let tag = ev
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| {
-                    matches!(
-                        el.tag_name().as_str(),
-                        "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON"
-                    )
-                });
-            if ev.code() == "Space" && !typing {
-                ev.prevent_default();
-                feed.toggle_pause();
+                .map(|el| el.tag_name())
+                .unwrap_or_default();
+            let typing = matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA");
+            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+                return;
             }
+            match ev.code().as_str() {
+                // Space on a focused button presses that button instead.
+                "Space" if tag != "BUTTON" => feed.toggle_pause(),
+                "ArrowLeft" => chain.step_expiry(-1),
+                "ArrowRight" => chain.step_expiry(1),
+                "KeyC" => chain.recentre(),
+                _ => return,
+            }
+            ev.prevent_default();
         });
     let _ = w.add_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
     cb.forget(); // The desk lives as long as the page.

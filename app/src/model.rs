@@ -3,6 +3,10 @@
 //! A [`TopicView`] holds a topic's row keys (a signal that changes only when rows appear or go) and, per
 //! (item, field), a [`Cell`] created on first use. The feed writes values into cells once per animation frame;
 //! the table components read them. Nothing here re-renders a whole table on a tick.
+//!
+//! The signals are reference-counted ([`ArcRwSignal`]), not owned by the component that first asked for them: a
+//! chain row scrolled out of the strike window and back, or a view created while switching underlyings, must find
+//! its cells alive. A cell lives as long as its item; [`TopicView::remove_item`] drops it when the item goes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,25 +36,25 @@ impl Flash {
 }
 
 /// One live value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Cell {
-    pub value: RwSignal<Option<Value>>,
-    pub flash: RwSignal<Flash>,
+    pub value: ArcRwSignal<Option<Value>>,
+    pub flash: ArcRwSignal<Flash>,
 }
 
 /// The rows of one topic as the views see them.
 #[derive(Debug, Clone)]
 pub struct TopicView {
-    pub keys: RwSignal<Vec<String>>,
-    /// `Arc<Mutex>` only because Leptos requires view state to be `Send`; the page has one thread, so it never
-    /// contends.
-    cells: Arc<Mutex<HashMap<(String, String), Cell>>>,
+    pub keys: ArcRwSignal<Vec<String>>,
+    /// Item → field → cell. `Arc<Mutex>` only because Leptos requires view state to be `Send`; the page has one
+    /// thread, so it never contends.
+    cells: Arc<Mutex<HashMap<String, HashMap<String, Cell>>>>,
 }
 
 impl Default for TopicView {
     fn default() -> Self {
         TopicView {
-            keys: RwSignal::new(Vec::new()),
+            keys: ArcRwSignal::new(Vec::new()),
             cells: Arc::default(),
         }
     }
@@ -59,15 +63,29 @@ impl Default for TopicView {
 impl TopicView {
     /// The cell of `item.field`, created empty if the views ask before data arrives.
     pub fn cell(&self, item: &str, field: &str) -> Cell {
-        *self
+        self.cells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(item.to_string())
+            .or_default()
+            .entry(field.to_string())
+            .or_insert_with(|| Cell {
+                value: ArcRwSignal::new(None),
+                flash: ArcRwSignal::new(Flash::default()),
+            })
+            .clone()
+    }
+
+    /// An item went: its cells are emptied (a view still showing it shows dashes) and forgotten.
+    pub fn remove_item(&self, item: &str) {
+        let gone = self
             .cells
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry((item.to_string(), field.to_string()))
-            .or_insert_with(|| Cell {
-                value: RwSignal::new(None),
-                flash: RwSignal::new(Flash::default()),
-            })
+            .remove(item);
+        for cell in gone.into_iter().flat_map(HashMap::into_values) {
+            cell.value.set(None);
+        }
     }
 
     /// Writes an item's current fields; flashes numeric cells that moved. `flash` is false for snapshots, so a

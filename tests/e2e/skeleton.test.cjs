@@ -37,7 +37,7 @@ test('desk goes live, pauses and resumes, notices staleness, and survives a rela
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
-  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.goto(`http://127.0.0.1:${port}/#rates`);
   await waitForState(page, 'live', 20000);
   await page.waitForFunction(() => document.querySelectorAll('#curve-table tr[data-tenor]').length === 11);
   const first = await yields(page);

@@ -23,14 +23,14 @@ fn NumCell(
     decimals: usize,
     #[prop(optional)] signed: bool,
 ) -> impl IntoView {
-    let cell = view.cell(&item, field);
-    let class = move || format!("num {field} {}", cell.flash.get().class());
-    view! { <td class=class>{move || fmt_num(cell.value.get(), decimals, signed)}</td> }
+    let crate::model::Cell { value, flash } = view.cell(&item, field);
+    let class = move || format!("num {field} {}", flash.get().class());
+    view! { <td class=class>{move || fmt_num(value.get(), decimals, signed)}</td> }
 }
 
 #[component]
 pub fn CurveTable(view: TopicView) -> impl IntoView {
-    let keys = view.keys;
+    let keys = view.keys.clone();
     let v = view.clone();
     // Tenors in maturity order, whatever order the map keys came in.
     let ordered = move || {

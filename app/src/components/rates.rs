@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::format::{mm, num, or_dash, sign_class, signed_money, thousands};
-use crate::model::TopicView;
+use crate::model::{Cell, TopicView};
 
 /// Chart geometry: a 600×220 viewBox, scaled to the panel's width by CSS.
 const W: f64 = 600.0;
@@ -84,21 +84,22 @@ pub fn Num(
     fmt: fn(f64) -> String,
     #[prop(optional)] colour: bool,
 ) -> impl IntoView {
-    let cell = view.cell(&item, field);
+    let Cell { value, flash } = view.cell(&item, field);
+    let v2 = value.clone();
     let class = move || {
-        let v = num(&cell.value.get());
+        let v = num(&value.get());
         let tone = if colour { sign_class(v) } else { "" };
-        format!("num {field} {tone} {}", cell.flash.get().class())
+        format!("num {field} {tone} {}", flash.get().class())
     };
-    view! { <td class=class>{move || or_dash(num(&cell.value.get()), fmt)}</td> }
+    view! { <td class=class>{move || or_dash(num(&v2.get()), fmt)}</td> }
 }
 
 /// A live text cell.
 #[component]
 pub fn Text(view: TopicView, item: String, field: &'static str) -> impl IntoView {
-    let cell = view.cell(&item, field);
+    let value = view.cell(&item, field).value;
     view! {
-        <td class=field>{move || cell.value.get().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).unwrap_or_default()}</td>
+        <td class=field>{move || value.get().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).unwrap_or_default()}</td>
     }
 }
 
@@ -133,7 +134,7 @@ pub fn Spreads(spreads: TopicView) -> impl IntoView {
 
 #[component]
 pub fn Positions(positions: TopicView) -> impl IntoView {
-    let keys = positions.keys;
+    let keys = positions.keys.clone();
     view! {
         <table id="positions-table">
             <thead><tr>

@@ -10,16 +10,17 @@ use crate::model::TopicView;
 /// `rates: live`, `schwab: reconnecting — detail`.
 #[component]
 pub fn SourceStatus(status: TopicView) -> impl IntoView {
-    let keys = status.keys;
+    let keys = status.keys.clone();
     view! {
         <span id="sources" class="sources">
             <For each=move || keys.get() key=|k| k.clone() children=move |src| {
                 let state = status.cell(&src, "state").value;
                 let detail = status.cell(&src, "detail").value;
                 let s = move || state.get().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let s2 = s.clone();
                 let d = move || detail.get().and_then(|v: Value| v.as_str().map(String::from)).unwrap_or_default();
                 view! {
-                    <span class="source" data-source=src.clone() data-state=s title=d>
+                    <span class="source" data-source=src.clone() data-state=s2 title=d>
                         {src.clone()} ": " {s}
                     </span>
                 }

@@ -41,8 +41,8 @@ const SHOWN: usize = 60;
 
 #[component]
 pub fn Tape(signals: TopicView, trades: TopicView) -> impl IntoView {
-    let (skeys, tkeys) = (signals.keys, trades.keys);
-    let newest = |keys: RwSignal<Vec<String>>| {
+    let (skeys, tkeys) = (signals.keys.clone(), trades.keys.clone());
+    let newest = |keys: ArcRwSignal<Vec<String>>| {
         move || keys.get().into_iter().rev().take(SHOWN).collect::<Vec<_>>()
     };
     view! {
@@ -55,7 +55,10 @@ pub fn Tape(signals: TopicView, trades: TopicView) -> impl IntoView {
                         <For each=newest(skeys) key=|k| k.clone() children=move |id| {
                             let c = |f: &str| signals.cell(&id, f).value;
                             let (ts, sym, kind, px, conf) = (c("timestamp"), c("symbol"), c("signal_type"), c("price"), c("confidence"));
-                            let side = move || text(kind.get()).to_lowercase();
+                            let side = {
+                                let kind = kind.clone();
+                                move || text(kind.get()).to_lowercase()
+                            };
                             view! {
                                 <tr data-signal=id.clone()>
                                     <td>{move || time_of(ts.get())}</td>
@@ -77,7 +80,10 @@ pub fn Tape(signals: TopicView, trades: TopicView) -> impl IntoView {
                         <For each=newest(tkeys) key=|k| k.clone() children=move |id| {
                             let c = |f: &str| trades.cell(&id, f).value;
                             let (ts, sym, side, qty, px) = (c("timestamp"), c("symbol"), c("side"), c("quantity"), c("price"));
-                            let side_class = move || format!("side {}", text(side.get()).to_lowercase());
+                            let side_class = {
+                                let side = side.clone();
+                                move || format!("side {}", text(side.get()).to_lowercase())
+                            };
                             view! {
                                 <tr data-trade=id.clone()>
                                     <td>{move || time_of(ts.get())}</td>

@@ -1,0 +1,226 @@
+// The options chain in a real browser, fed by the relay's real Schwab client streaming from the built-in simulator:
+// calls and puts centred on the money, ITM shading and the ATM marker, a moving price flashes, switching expiry
+// (click and arrow keys) and underlying changes the rows, the symbol box (and its refusal of a typo), column choice,
+// the strike window and the minimum-OI filter, rows outside the relay's key budget marked not live, and the narrow
+// layout where the chain scrolls sideways under a fixed header.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+
+async function openDesk(t, relayArgs, viewport = { width: 1280, height: 800 }) {
+  const port = await freePort();
+  const relay = await startRelay(port, ['--seed', '11', ...relayArgs]);
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await stopRelay(relay);
+  });
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${port}/#chain`);
+  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+  return { page, errors, port };
+}
+
+/** The visible chain rows as plain data. */
+function rows(page) {
+  return page.$$eval('#chain-table tbody tr[data-strike]', (trs) =>
+    trs.map((tr) => {
+      const cell = (side, field) => tr.querySelector(`td[data-side="${side}"][data-field="${field}"]`)?.textContent ?? null;
+      const n = (s) => (s == null || s === '—' || s === '' ? null : Number(s.replace(/,/g, '')));
+      return {
+        strike: Number(tr.dataset.strike),
+        call: tr.dataset.call || null,
+        put: tr.dataset.put || null,
+        cls: tr.className,
+        callBid: n(cell('C', 'bid')),
+        putBid: n(cell('P', 'bid')),
+        oi: Math.max(n(cell('C', 'open_interest')) ?? 0, n(cell('P', 'open_interest')) ?? 0),
+      };
+    }));
+}
+
+const spotOf = async (page) => Number((await page.textContent('#underlying .last')).replace(/,/g, ''));
+
+/** Waits until every visible row belongs to `underlying` (OSI root) and expiry `date` (YYYY-MM-DD). */
+async function waitForChain(page, root, date, min = 5) {
+  const code = date.slice(2).replace(/-/g, '');
+  await page.waitForFunction(([root, code, min]) => {
+    const trs = [...document.querySelectorAll('#chain-table tbody tr[data-strike]')];
+    const keys = trs.map((tr) => tr.dataset.call || tr.dataset.put || '');
+    return trs.length >= min && keys.every((k) => k.startsWith(root.padEnd(6, ' ') + code));
+  }, [root, code, min], { timeout: 15000 });
+}
+
+const pressed = (page, sel) => page.$eval(`${sel} button[aria-pressed="true"]`, (b) => b.dataset.date || b.dataset.symbol);
+
+test('the chain shows calls and puts centred on the money, flashes, and follows expiry and underlying', async (t) => {
+  const { page, errors } = await openDesk(t, []);
+  // The relay's start symbols are offered; the first is selected, with its nearest expiry.
+  await page.waitForSelector('#underlyings button[data-symbol="SPY"]');
+  const symbols = await page.$$eval('#underlyings button', (bs) => bs.map((b) => b.dataset.symbol));
+  assert.deepEqual([...symbols].sort(), ['$SPX', 'AAPL', 'SPY']);
+  await page.click('#underlyings button[data-symbol="SPY"]');
+  await page.waitForSelector('#expiries button[aria-pressed="true"]');
+  const dates = await page.$$eval('#expiries button', (bs) => bs.map((b) => b.dataset.date));
+  assert.ok(dates.length >= 3, `expiries: ${dates}`);
+  assert.deepEqual(dates, [...dates].sort(), 'expiries in date order');
+  assert.equal(await pressed(page, '#expiries'), dates[0], 'the nearest expiry first');
+  assert.match(await page.textContent(`#expiries button[data-date="${dates[0]}"] .dte`), /^\d+d$/);
+  await waitForChain(page, 'SPY', dates[0], 21);
+
+  // ±10 strikes (the default) around the money: 21 rows, the ATM row in the middle, the nearest strike to the price.
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr.atm').length === 1);
+  let r = await rows(page);
+  const spot = await spotOf(page);
+  assert.equal(r.length, 21);
+  const atm = r.findIndex((x) => x.cls.split(' ').includes('atm'));
+  assert.ok(Math.abs(atm - 10) <= 2, `ATM row ${atm} of ${r.length} (spot ${spot})`);
+  const best = Math.min(...r.map((x) => Math.abs(x.strike - spot)));
+  assert.ok(Math.abs(r[atm].strike - spot) <= best + 1e-9, `ATM ${r[atm].strike} is the nearest strike to ${spot}`);
+  for (const x of r) {
+    assert.ok(x.call?.includes('C') || x.put?.includes('P'), `row ${x.strike} has a contract`);
+    // Calls are in the money below the price, puts above (a strike within a cent of the price may go either way).
+    if (Math.abs(x.strike - spot) > 0.5) {
+      if (x.call) assert.equal(x.cls.includes('call-itm'), x.strike < spot, `call ITM at ${x.strike} vs ${spot}`);
+      if (x.put) assert.equal(x.cls.includes('put-itm'), x.strike > spot, `put ITM at ${x.strike} vs ${spot}`);
+    }
+  }
+  assert.ok(r.some((x) => x.callBid !== null) && r.some((x) => x.putBid !== null), 'prices on both sides');
+  // Rows are strictly increasing strikes.
+  for (let i = 1; i < r.length; i++) assert.ok(r[i].strike > r[i - 1].strike);
+
+  // A price that moves flashes in its direction.
+  const flash = await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('#chain-table td[data-field="bid"], #chain-table td[data-field="ask"]')];
+    window.__seen ??= new Map();
+    for (const td of cells) {
+      const key = td.closest('tr').dataset.strike + td.dataset.side + td.dataset.field;
+      const prev = window.__seen.get(key);
+      const now = td.textContent;
+      window.__seen.set(key, now);
+      if (prev !== undefined && prev !== now && prev !== '—' && now !== '—') {
+        const up = Number(now) > Number(prev);
+        return { up, cls: td.className, prev, now };
+      }
+    }
+    return false;
+  }, null, { polling: 'raf', timeout: 15000 });
+  const f = await flash.jsonValue();
+  assert.ok(f.cls.includes(f.up ? 'flash-up' : 'flash-down'), `moved ${f.prev} → ${f.now}: class ${f.cls}`);
+  await screenshot(page, 'options-chain');
+
+  // → moves to the next expiry, ← back; a click picks any.
+  await page.keyboard.press('ArrowRight');
+  await page.waitForSelector(`#expiries button[data-date="${dates[1]}"][aria-pressed="true"]`);
+  await waitForChain(page, 'SPY', dates[1]);
+  await page.keyboard.press('ArrowLeft');
+  await waitForChain(page, 'SPY', dates[0]);
+  await page.click(`#expiries button[data-date="${dates[2]}"]`);
+  await waitForChain(page, 'SPY', dates[2]);
+
+  // Another underlying: its header, its expiries, its rows.
+  await page.click('#underlyings button[data-symbol="AAPL"]');
+  await page.waitForSelector('#underlying[data-symbol="AAPL"]');
+  await page.waitForFunction(() => document.querySelector('#expiries button[aria-pressed="true"]'));
+  const aaplDate = await pressed(page, '#expiries');
+  await waitForChain(page, 'AAPL', aaplDate);
+  assert.match(await page.textContent('#underlying .last'), /^\d+\.\d\d$/);
+  assert.match(await page.textContent('#underlying .chg'), /^[+-]\d+\.\d\d \([+-]\d+\.\d\d%\)$/);
+
+  // The symbol box: a typo is refused with the reason and loses nothing; a good list replaces the buttons.
+  await page.fill('#symbols', 'SPY, A A');
+  await page.press('#symbols', 'Enter');
+  await page.waitForFunction(() => document.querySelector('#symbols-error').textContent.includes('A A'));
+  assert.equal(await page.$$eval('#underlyings button', (bs) => bs.length), 3);
+  await page.fill('#symbols', ' aapl, spy ');
+  await page.press('#symbols', 'Enter');
+  await page.waitForFunction(() => [...document.querySelectorAll('#underlyings button')].map((b) => b.dataset.symbol).join() === 'AAPL,SPY');
+  assert.equal(await page.textContent('#symbols-error'), '');
+  assert.equal(await pressed(page, '#underlyings'), 'AAPL', 'the selection survives when still listed');
+  assert.deepEqual(errors, []);
+});
+
+test('columns, strike window, minimum open interest and recentring', async (t) => {
+  const { page, errors } = await openDesk(t, []);
+  await page.click('#underlyings button[data-symbol="SPY"]');
+  await page.waitForSelector('#expiries button[aria-pressed="true"]');
+  const date = await pressed(page, '#expiries');
+  await waitForChain(page, 'SPY', date, 21);
+
+  // Columns: drop delta, add gamma; both sides follow, and gamma shows numbers.
+  assert.equal(await page.$$eval('#chain-table thead th[data-field="delta"]', (x) => x.length), 2);
+  await page.click('#columns summary');
+  await page.click('#columns input[data-field="delta"]');
+  await page.click('#columns input[data-field="gamma"]');
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table thead th[data-field="gamma"]').length === 2);
+  assert.equal(await page.$$eval('#chain-table thead th[data-field="delta"]', (x) => x.length), 0);
+  assert.equal(await page.$$eval('#chain-table tbody td[data-field="delta"]', (x) => x.length), 0);
+  const gammas = await page.$$eval('#chain-table tbody td[data-field="gamma"]', (tds) => tds.map((td) => td.textContent));
+  assert.ok(gammas.some((g) => /^0\.\d{3}$/.test(g)), `gamma values: ${gammas.slice(0, 6)}`);
+  // Calls mirror puts: bid and ask sit next to the strike on both sides.
+  const head = await page.$$eval('#chain-table thead tr:nth-child(2) th', (ths) => ths.map((th) => th.dataset.field || 'strike'));
+  const k = head.indexOf('strike');
+  assert.deepEqual(head.slice(k - 2, k + 3), ['bid', 'ask', 'strike', 'bid', 'ask'], head.join());
+
+  // Strike window.
+  await page.selectOption('#strike-window', '5');
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr[data-strike]').length === 11);
+  await page.selectOption('#strike-window', 'all');
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr[data-strike]').length > 21);
+  const all = await rows(page);
+
+  // Minimum open interest: rows whose call and put are both below it go.
+  const ois = all.map((x) => x.oi).sort((a, b) => a - b);
+  const min = ois[Math.floor(ois.length / 2)];
+  await page.fill('#min-oi', String(min));
+  await page.press('#min-oi', 'Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('#chain-table tbody tr[data-strike]').length < n, all.length);
+  const kept = await rows(page);
+  assert.ok(kept.length > 0);
+  for (const x of kept) assert.ok(x.oi >= min, `row ${x.strike} has OI ${x.oi} < ${min}`);
+  assert.equal(kept.length, all.filter((x) => x.oi >= min).length);
+  await page.fill('#min-oi', '0');
+  await page.press('#min-oi', 'Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('#chain-table tbody tr[data-strike]').length === n, all.length);
+
+  // C recentres the window on the current price.
+  await page.selectOption('#strike-window', '10');
+  await page.keyboard.press('KeyC');
+  const spot = await spotOf(page);
+  const note = Number((await page.textContent('.centre-note')).replace('centred on ', ''));
+  assert.ok(Math.abs(note - spot) < spot * 0.01, `centred on ${note}, price ${spot}`);
+  await screenshot(page, 'options-chain-columns');
+  assert.deepEqual(errors, []);
+});
+
+test('contracts outside the relay key budget are marked not live; the narrow chain scrolls under a fixed header', async (t) => {
+  // 40 keys for three start symbols and this chain: the wings of the chain are served from REST, not streamed.
+  const { page, errors } = await openDesk(t, ['--key-budget', '40'], { width: 640, height: 900 });
+  await page.click('#underlyings button[data-symbol="$SPX"]');
+  await page.waitForSelector('#expiries button[aria-pressed="true"]');
+  const date = await pressed(page, '#expiries');
+  await page.selectOption('#strike-window', '20');
+  await waitForChain(page, 'SPXW', date, 21);
+  await page.waitForFunction(() => document.querySelector('#chain-table tr.call-not-live, #chain-table tr.put-not-live'));
+  const r = await rows(page);
+  const notLive = r.filter((x) => /(call|put)-not-live/.test(x.cls));
+  assert.ok(notLive.length > 0 && notLive.length < r.length, `${notLive.length} of ${r.length} rows not live`);
+  const atm = r.find((x) => x.cls.split(' ').includes('atm'));
+  if (atm) assert.ok(!/not-live/.test(atm.cls), 'the money is streamed first');
+  const style = await page.$eval('#chain-table tr.call-not-live td.c, #chain-table tr.put-not-live td.p', (td) => getComputedStyle(td).fontStyle);
+  assert.equal(style, 'italic');
+
+  // Narrow: the table is wider than its box and scrolls sideways; the header stays at the top when the page scrolls.
+  const [scrollW, clientW] = await page.$eval('.chain-scroll', (d) => [d.scrollWidth, d.clientWidth]);
+  assert.ok(scrollW > clientW, `chain ${scrollW}px in a ${clientW}px box`);
+  await page.$eval('.chain-scroll', (d) => (d.scrollLeft = d.scrollWidth));
+  await page.evaluate(() => window.scrollTo(0, 400));
+  const top = await page.$eval('.topbar', (h) => h.getBoundingClientRect().top);
+  assert.equal(top, 0, 'header stays');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await screenshot(page, 'options-chain-narrow');
+  assert.deepEqual(errors, []);
+});
