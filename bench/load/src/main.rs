@@ -82,6 +82,9 @@ enum Cmd {
         /// Seconds between memory samples during the window.
         #[arg(long, default_value_t = 5.0)]
         rss_every_s: f64,
+        /// Give up waiting for every client to have state after this long (the run goes on with those that do).
+        #[arg(long, default_value_t = 30.0)]
+        ready_timeout_s: f64,
     },
     /// Memory per idle connection: RSS before and after N clients connect and say hello.
     Idle {
@@ -130,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
             stall_fraction,
             pid,
             rss_every_s,
+            ready_timeout_s,
         } => {
             fanout(FanoutArgs {
                 mode,
@@ -141,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
                 stall_fraction: stall_fraction.clamp(0.0, 1.0),
                 pid,
                 rss_every: secs(rss_every_s.max(0.5))?,
+                ready_timeout: secs(ready_timeout_s)?,
             })
             .await?
         }
@@ -304,6 +309,7 @@ struct FanoutArgs {
     stall_fraction: f64,
     pid: Option<u32>,
     rss_every: Duration,
+    ready_timeout: Duration,
 }
 
 fn record(stats: &mut ClientStats, seen: &Seen, now_ms: f64) {
@@ -434,7 +440,7 @@ async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
             gate.clone(),
         )));
     }
-    let ready_deadline = Instant::now() + Duration::from_secs(60);
+    let ready_deadline = Instant::now() + a.ready_timeout;
     while run.ready.load(Relaxed) < a.clients && Instant::now() < ready_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

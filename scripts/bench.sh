@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# The benchmark suite: builds what it needs (release), runs every figure on loopback, rewrites BENCHMARKS.md.
+#
+#   scripts/bench.sh            # the full suite (about 15 minutes on 2 cores, after the first build)
+#   scripts/bench.sh --quick    # shorter windows, same figures (under 5 minutes after the first build)
+#
+# Figures (issue #7): fan-out vs the FastAPI and Node ws peers at 100 and 1,000 clients; relay memory with 10% of
+# 1,000 clients stalled; a reconnect storm of 1,000 clients; the app's size; memory per idle connection; and the
+# browser figure from bench/browser.cjs when that file exists. Everything runs on 127.0.0.1, bounded in count and
+# time; every process started here is stopped on exit. Raw results: target/bench/results.jsonl, logs beside it.
+# Benchmarks print figures; they are not tests (scripts/test.sh does not run them).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $a (use --quick)" >&2; exit 2 ;;
+  esac
+done
+
+out="$root/target/bench"
+mkdir -p "$out"
+results="$out/results.jsonl"
+: > "$results"
+started=$(date +%s)
+
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  for p in "${pids[@]:-}"; do
+    [ -n "$p" ] && wait "$p" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n== %s\n' "$*" >&2; }
+# Stops one process started here and forgets it.
+stop() {
+  local pid="$1"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=()
+  for p in "${pids[@]:-}"; do [ "$p" != "$pid" ] && [ -n "$p" ] && keep+=("$p"); done
+  pids=("${keep[@]:-}")
+}
+# Waits until an HTTP GET answers 200 (up to 20 s).
+wait_http() {
+  for _ in $(seq 1 400); do
+    if python3 - "$1" <<'EOF' 2>/dev/null; then return 0; fi
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=1).read()
+EOF
+    sleep 0.05
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+# Waits until a TCP port accepts (up to 20 s).
+wait_port() {
+  for _ in $(seq 1 400); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+# Appends one result line: record NAME JSON COMMAND
+record() {
+  python3 - "$1" "$2" "$3" >>"$results" <<'EOF'
+import json, sys
+name, body, cmd = sys.argv[1], sys.argv[2], sys.argv[3]
+print(json.dumps({"name": name, "cmd": cmd, "result": json.loads(body)}))
+EOF
+}
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- settings of the load (the same for every server) ---------------------------------------------------------------
+SIM_PORT=18900
+RELAY_PORT=18080
+FASTAPI_PORT=18101
+NODE_PORT=18102
+TICK_MS=${BENCH_TICK_MS:-50}              # market ticks: 20 per second
+LOAD_CONTRACTS=${BENCH_LOAD_CONTRACTS:-480} # SIMX listing; the nearest expiry carries about 1/8 of it
+if [ "$quick" = 1 ]; then
+  WARMUP=2; WINDOW=6; STALL_SECS=20
+else
+  WARMUP=3; WINDOW=15; STALL_SECS=60
+fi
+FANOUT_CLIENTS=(100 1000)
+STORM_CLIENTS=1000
+IDLE_CLIENTS=1000
+TAP="ws://127.0.0.1:$SIM_PORT/sim/ticks?underlying=SIMX&expiry=nearest"
+
+# --- build and install ------------------------------------------------------------------------------------------------
+step "build (release): tickdesk-relay, tickdesk-load"
+cargo build --release -p tickdesk-relay -p tickdesk-load
+relay_bin="$root/target/release/tickdesk-relay"
+load_bin="$root/target/release/tickdesk-load"
+
+step "peers: Python venv (.venv-bench) and npm ci (bench/peers)"
+venv="$root/.venv-bench"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+stamp="$venv/.requirements"
+if ! cmp -s "$root/bench/peers/requirements.txt" "$stamp"; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/bench/peers/requirements.txt"
+  cp "$root/bench/peers/requirements.txt" "$stamp"
+fi
+if ! cmp -s "$root/bench/peers/package-lock.json" "$root/bench/peers/node_modules/.package-lock.json" 2>/dev/null \
+   || [ ! -d "$root/bench/peers/node_modules/ws" ]; then
+  (cd "$root/bench/peers" && npm ci --no-audit --no-fund --silent)
+fi
+
+# --- the simulator, shared by every run (it outlives relay restarts) ------------------------------------------------
+start_sim() {
+  "$relay_bin" simulator --listen "127.0.0.1:$SIM_PORT" --seed 7 --tick-ms "$TICK_MS" \
+    --load-contracts "$LOAD_CONTRACTS" --key-cap 5000 --idle-code30-ms 600000 >"$out/sim.log" 2>&1 &
+  sim_pid=$!
+  pids+=("$sim_pid")
+  wait_http "http://127.0.0.1:$SIM_PORT/sim/state"
+}
+
+relay_env=(
+  TICKDESK_LISTEN="127.0.0.1:$RELAY_PORT"
+  TICKDESK_SCHWAB_API="http://127.0.0.1:$SIM_PORT"
+  TICKDESK_SYMBOLS=SIMX
+  TICKDESK_SCHWAB_STRIKE_WINDOW=0
+  TICKDESK_SCHWAB_MIN_OI=0
+  TICKDESK_SCHWAB_MAX_DTE=400
+  TICKDESK_SCHWAB_KEY_BUDGET=2000
+  TICKDESK_STATIC_DIR=/nonexistent-bench
+  TICKDESK_IDLE_TIMEOUT_MS=600000
+  TICKDESK_SEED=7
+  RUST_LOG=warn
+)
+relay_cmd_text="env ${relay_env[*]} target/release/tickdesk-relay"
+
+start_relay() {
+  env "${relay_env[@]}" "$relay_bin" >>"$out/relay.log" 2>&1 &
+  relay_pid=$!
+  pids+=("$relay_pid")
+  wait_http "http://127.0.0.1:$RELAY_PORT/healthz"
+}
+
+start_fastapi() {
+  "$venv/bin/python" "$root/bench/peers/fastapi_peer.py" --listen "127.0.0.1:$FASTAPI_PORT" --upstream "$TAP" \
+    >>"$out/fastapi.log" 2>&1 &
+  peer_pid=$!
+  pids+=("$peer_pid")
+  wait_port "$FASTAPI_PORT"
+}
+
+start_node() {
+  node "$root/bench/peers/node_peer.js" --listen "127.0.0.1:$NODE_PORT" --upstream "$TAP" >>"$out/node.log" 2>&1 &
+  peer_pid=$!
+  pids+=("$peer_pid")
+  wait_port "$NODE_PORT"
+}
+
+step "simulator: SIMX with $LOAD_CONTRACTS contracts, a tick every $TICK_MS ms"
+start_sim
+cmd="tickdesk-load fanout --mode plain --url '$TAP' --clients 1 --warmup-s 1 --duration-s 3"
+r=$("$load_bin" fanout --mode plain --url "$TAP" --clients 1 --warmup-s 1 --duration-s 3)
+record "upstream" "$r" "$cmd"
+
+# --- 1. fan-out: ours vs each peer ----------------------------------------------------------------------------------
+for n in "${FANOUT_CLIENTS[@]}"; do
+  step "fan-out, $n clients: tickdesk relay"
+  start_relay
+  cmd="tickdesk-load fanout --mode tickdesk --url ws://127.0.0.1:$RELAY_PORT/ws --clients $n --warmup-s $WARMUP --duration-s $WINDOW --pid <relay>"
+  r=$("$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients "$n" \
+      --warmup-s "$WARMUP" --duration-s "$WINDOW" --ready-timeout-s 20 --pid "$relay_pid")
+  record "fanout-tickdesk-$n" "$r" "$relay_cmd_text & $cmd"
+  stop "$relay_pid"
+
+  step "fan-out, $n clients: FastAPI peer"
+  start_fastapi
+  cmd="tickdesk-load fanout --mode plain --url ws://127.0.0.1:$FASTAPI_PORT/ws --clients $n --warmup-s $WARMUP --duration-s $WINDOW --pid <peer>"
+  r=$("$load_bin" fanout --mode plain --url "ws://127.0.0.1:$FASTAPI_PORT/ws" --clients "$n" \
+      --warmup-s "$WARMUP" --duration-s "$WINDOW" --ready-timeout-s 20 --pid "$peer_pid")
+  record "fanout-fastapi-$n" "$r" ".venv-bench/bin/python bench/peers/fastapi_peer.py --upstream '$TAP' & $cmd"
+  stop "$peer_pid"
+
+  step "fan-out, $n clients: Node ws peer"
+  start_node
+  cmd="tickdesk-load fanout --mode plain --url ws://127.0.0.1:$NODE_PORT/ws --clients $n --warmup-s $WARMUP --duration-s $WINDOW --pid <peer>"
+  r=$("$load_bin" fanout --mode plain --url "ws://127.0.0.1:$NODE_PORT/ws" --clients "$n" \
+      --warmup-s "$WARMUP" --duration-s "$WINDOW" --ready-timeout-s 20 --pid "$peer_pid")
+  record "fanout-node-$n" "$r" "node bench/peers/node_peer.js --upstream '$TAP' & $cmd"
+  stop "$peer_pid"
+done
+
+# --- 2. stalled clients: memory with 10% of 1,000 not reading (ours, and the peers for comparison) ----------------
+stall_args=(--clients 1000 --stall-fraction 0.1 --warmup-s 2 --duration-s "$STALL_SECS" --rss-every-s 5 --ready-timeout-s 20)
+stall_text="--clients 1000 --stall-fraction 0.1 --warmup-s 2 --duration-s $STALL_SECS --rss-every-s 5"
+step "stalled clients: 1,000 clients, 100 not reading, ${STALL_SECS} s: tickdesk relay"
+start_relay
+r=$("$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --pid "$relay_pid" "${stall_args[@]}")
+record "stalled-tickdesk" "$r" "$relay_cmd_text & tickdesk-load fanout --mode tickdesk --url ws://127.0.0.1:$RELAY_PORT/ws $stall_text --pid <relay>"
+stop "$relay_pid"
+step "stalled clients: FastAPI peer"
+start_fastapi
+r=$("$load_bin" fanout --mode plain --url "ws://127.0.0.1:$FASTAPI_PORT/ws" --pid "$peer_pid" "${stall_args[@]}")
+record "stalled-fastapi" "$r" "python bench/peers/fastapi_peer.py & tickdesk-load fanout --mode plain --url ws://127.0.0.1:$FASTAPI_PORT/ws $stall_text --pid <peer>"
+stop "$peer_pid"
+step "stalled clients: Node ws peer"
+start_node
+r=$("$load_bin" fanout --mode plain --url "ws://127.0.0.1:$NODE_PORT/ws" --pid "$peer_pid" "${stall_args[@]}")
+record "stalled-node" "$r" "node bench/peers/node_peer.js & tickdesk-load fanout --mode plain --url ws://127.0.0.1:$NODE_PORT/ws $stall_text --pid <peer>"
+stop "$peer_pid"
+
+# --- 6. memory per idle connection ----------------------------------------------------------------------------------
+step "memory per idle connection: $IDLE_CLIENTS clients"
+start_relay
+cmd="tickdesk-load idle --url ws://127.0.0.1:$RELAY_PORT/ws --clients $IDLE_CLIENTS --pid <relay>"
+r=$("$load_bin" idle --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients "$IDLE_CLIENTS" --pid "$relay_pid")
+record "idle-$IDLE_CLIENTS" "$r" "$relay_cmd_text & $cmd"
+stop "$relay_pid"
+
+# --- 3. reconnect storm ---------------------------------------------------------------------------------------------
+step "reconnect storm: $STORM_CLIENTS clients, relay killed (SIGKILL) and restarted"
+cmd="tickdesk-load storm --relay-cmd target/release/tickdesk-relay --relay-addr 127.0.0.1:$RELAY_PORT --sim http://127.0.0.1:$SIM_PORT --clients $STORM_CLIENTS"
+r=$(env "${relay_env[@]}" "$load_bin" storm --relay-cmd "$relay_bin" --relay-addr "127.0.0.1:$RELAY_PORT" \
+    --relay-log "$out/relay.log" --sim "http://127.0.0.1:$SIM_PORT" --clients "$STORM_CLIENTS" --timeout-s 30)
+record "storm-$STORM_CLIENTS" "$r" "env ${relay_env[*]} $cmd"
+
+stop "$sim_pid"
+
+# --- 5. the app's size ----------------------------------------------------------------------------------------------
+app_cmd="scripts/build-app.sh && gzip -9 of dist/*.wasm dist/*.js"
+if [ "$quick" = 1 ] && compgen -G "$root/dist/*.wasm" >/dev/null; then
+  step "app size: dist/ as it is (quick mode; the full run rebuilds it with scripts/build-app.sh)"
+  app_cmd="gzip -9 of dist/*.wasm dist/*.js (dist/ as built, $(date -r "$(ls -t "$root"/dist/*.wasm | head -1)" -u '+%Y-%m-%d %H:%M UTC'))"
+  app_ok=1
+else
+  step "app size: scripts/build-app.sh, then wasm + JS in dist/"
+  app_ok=0
+  scripts/build-app.sh >"$out/build-app.log" 2>&1 && app_ok=1
+fi
+if [ "$app_ok" = 1 ]; then
+  r=$(python3 - "$root/dist" <<'EOF'
+import gzip, json, pathlib, sys
+dist = pathlib.Path(sys.argv[1])
+files = sorted(p for p in dist.rglob("*") if p.suffix in (".wasm", ".js"))
+rows = [{"file": str(p.relative_to(dist)), "raw": p.stat().st_size,
+         "gzip": len(gzip.compress(p.read_bytes(), compresslevel=9))} for p in files]
+print(json.dumps({"files": rows, "raw": sum(r["raw"] for r in rows), "gzip": sum(r["gzip"] for r in rows)}))
+EOF
+)
+  record "app-size" "$r" "$app_cmd"
+else
+  echo "scripts/build-app.sh failed (see $out/build-app.log); the app size is left out" >&2
+  record "app-size" '{"error": "scripts/build-app.sh failed"}' "scripts/build-app.sh"
+fi
+
+# --- 4. the browser (owned by the app; runs only when bench/browser.cjs exists) ------------------------------------
+if [ -f "$root/bench/browser.cjs" ]; then
+  step "browser: node bench/browser.cjs"
+  if node "$root/bench/browser.cjs" >"$out/browser.log" 2>&1; then
+    last=$(grep -v '^[[:space:]]*$' "$out/browser.log" | tail -n 1)
+    record "browser" "$last" "node bench/browser.cjs"
+  else
+    echo "bench/browser.cjs failed (see $out/browser.log)" >&2
+    record "browser" '{"error": "bench/browser.cjs failed"}' "node bench/browser.cjs"
+  fi
+fi
+
+elapsed=$(( $(date +%s) - started ))
+step "writing BENCHMARKS.md (${elapsed} s)"
+python3 "$root/bench/report.py" --results "$results" --out "$root/BENCHMARKS.md" --quick "$quick" \
+  --elapsed "$elapsed" --tick-ms "$TICK_MS" --load-contracts "$LOAD_CONTRACTS" --window "$WINDOW" \
+  --warmup "$WARMUP" --stall-secs "$STALL_SECS"
+echo "BENCHMARKS.md rewritten (raw results: $results)" >&2
