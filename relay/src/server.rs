@@ -155,6 +155,9 @@ async fn start_schwab(
     Ok((client, simulator))
 }
 
+/// Per-connection websocket read buffer.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// The routes, apart from the listener so they can be exercised directly.
 pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
     let api = Router::new()
@@ -251,7 +254,11 @@ async fn ws_upgrade(
             .into_response();
     }
     // The hard cap lets frames a little over the limit through, so they get a readable error frame.
+    // Client frames are small: an 8 KiB read buffer instead of tungstenite's 128 KiB default, which it allocates
+    // per connection and zeroes on reads (see BENCHMARKS.md, memory per idle connection). Larger frames still
+    // arrive whole; the buffer grows for them.
     ws.max_message_size(state.limits.max_frame_bytes.saturating_mul(4).max(1 << 20))
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| session::run(socket, state))
 }
 
