@@ -109,6 +109,8 @@ struct Inner {
     opened: bool,
     polling: bool,
     topic_updated: BTreeMap<String, f64>,
+    /// The benchmark's measurements, with `?perf` only.
+    perf: Option<crate::perf::Perf>,
     /// Keeps the current socket's handlers alive; replaced on each connect.
     handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
 }
@@ -151,6 +153,7 @@ impl Feed {
                 opened: false,
                 polling: false,
                 topic_updated: BTreeMap::new(),
+                perf: crate::perf::Perf::from_page(),
                 handlers: Vec::new(),
             })),
             signals: FeedSignals::new(),
@@ -414,7 +417,18 @@ impl Feed {
             let Some(filtered) = only_watched(msg, &inner.views) else {
                 return;
             };
-            let result = inner.replica.apply(filtered.as_ref().unwrap_or(msg));
+            let msg = filtered.as_ref().unwrap_or(msg);
+            if let (Some(perf), ServerMsg::Deltas { updates }) = (inner.perf.as_mut(), msg) {
+                perf.received(
+                    updates
+                        .iter()
+                        .filter(|d| d.topic.starts_with("chain:"))
+                        .flat_map(|d| d.set.values())
+                        .map(|f| f.len())
+                        .sum(),
+                );
+            }
+            let result = inner.replica.apply(msg);
             let changes = match &result {
                 Ok(c) => Some(c.clone()),
                 Err(_) => None,
@@ -467,21 +481,34 @@ impl Feed {
                 view.set_keys(t.items.keys().cloned().collect());
             }
         }
+        let mut shown_ts = Vec::new();
+        let now = now_ms();
         for (topic, item) in dirty {
             let (Some(view), Some(t)) = (inner.views.get(&topic), inner.replica.topic(&topic))
             else {
                 continue;
             };
             match t.items.get(&item) {
-                Some(fields) => view.write_item(&item, fields, !reset.contains(&topic)),
+                Some(fields) => {
+                    view.write_item(&item, fields, !reset.contains(&topic), now);
+                    if inner.perf.is_some() && topic.starts_with("chain:") {
+                        shown_ts.extend(fields.get("ts").and_then(serde_json::Value::as_f64));
+                    }
+                }
                 None => {
                     view.set_keys(t.items.keys().cloned().collect());
                     view.remove_item(&item);
                 }
             }
-            if !view.keys.with_untracked(|k| k.contains(&item)) && t.items.contains_key(&item) {
+            // Keys are the replica's map order (sorted), so a binary search finds a new row in O(log n).
+            if !view.keys.with_untracked(|k| k.binary_search(&item).is_ok())
+                && t.items.contains_key(&item)
+            {
                 view.set_keys(t.items.keys().cloned().collect());
             }
+        }
+        if let Some(perf) = &inner.perf {
+            perf.written(shown_ts);
         }
     }
 

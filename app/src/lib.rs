@@ -10,6 +10,7 @@ pub mod components;
 pub mod feed;
 pub mod format;
 pub mod model;
+pub mod perf;
 
 use std::collections::BTreeMap;
 

@@ -16,13 +16,32 @@ use serde_json::Value;
 use tickdesk_wire::Fields;
 
 /// The direction of the last change of a cell, and a generation counter that restarts the flash animation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Flash {
     pub dir: i8,
     pub generation: u32,
+    /// Page-clock time the current flash started.
+    pub started_ms: f64,
 }
 
+/// How long a flash lasts (the CSS animation's duration).
+pub const FLASH_MS: f64 = 800.0;
+
 impl Flash {
+    /// The flash after a move in `dir` at `now_ms`, or `None` to leave the running one alone: a cell that keeps
+    /// moving the same way while it is still lit stays lit rather than restarting its animation on every tick,
+    /// which at a fast market would cost a style recalculation per cell per frame for no visible difference.
+    pub fn after_move(self, dir: i8, now_ms: f64) -> Option<Flash> {
+        if dir == 0 || (dir == self.dir && now_ms - self.started_ms < FLASH_MS / 2.0) {
+            return None;
+        }
+        Some(Flash {
+            dir,
+            generation: self.generation.wrapping_add(1),
+            started_ms: now_ms,
+        })
+    }
+
     /// The CSS class for this flash: alternates between two names so that the animation restarts on each change.
     pub fn class(self) -> &'static str {
         match (self.dir, self.generation % 2) {
@@ -63,9 +82,12 @@ impl Default for TopicView {
 impl TopicView {
     /// The cell of `item.field`, created empty if the views ask before data arrives.
     pub fn cell(&self, item: &str, field: &str) -> Cell {
-        self.cells
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        // The hot path (every changed field, every frame) finds the cell without allocating.
+        if let Some(c) = cells.get(item).and_then(|m| m.get(field)) {
+            return c.clone();
+        }
+        cells
             .entry(item.to_string())
             .or_default()
             .entry(field.to_string())
@@ -90,30 +112,25 @@ impl TopicView {
 
     /// Writes an item's current fields; flashes numeric cells that moved. `flash` is false for snapshots, so a
     /// reconnect does not light up the whole table.
-    pub fn write_item(&self, item: &str, fields: &Fields, flash: bool) {
+    pub fn write_item(&self, item: &str, fields: &Fields, flash: bool, now_ms: f64) {
         for (field, v) in fields {
             let cell = self.cell(item, field);
-            let old = cell.value.get_untracked();
-            if old.as_ref() == Some(v) {
+            let (same, old) = cell
+                .value
+                .with_untracked(|o| (o.as_ref() == Some(v), o.as_ref().and_then(Value::as_f64)));
+            if same {
                 continue;
             }
-            if flash {
-                if let (Some(a), Some(b)) = (old.as_ref().and_then(Value::as_f64), v.as_f64()) {
-                    let dir = if b > a {
-                        1
-                    } else if b < a {
-                        -1
-                    } else {
-                        0
-                    };
-                    if dir != 0 {
-                        cell.flash.update(|f| {
-                            *f = Flash {
-                                dir,
-                                generation: f.generation.wrapping_add(1),
-                            }
-                        });
-                    }
+            if let (true, Some(a), Some(b)) = (flash, old, v.as_f64()) {
+                let dir = if b > a {
+                    1
+                } else if b < a {
+                    -1
+                } else {
+                    0
+                };
+                if let Some(next) = cell.flash.get_untracked().after_move(dir, now_ms) {
+                    cell.flash.set(next);
                 }
             }
             cell.value.set(Some(v.clone()));
@@ -125,5 +142,30 @@ impl TopicView {
         if self.keys.with_untracked(|k| *k != keys) {
             self.keys.set(keys);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_moving_the_same_way_stays_lit_instead_of_restarting() {
+        let lit = Flash::default().after_move(1, 1_000.0).unwrap();
+        assert_eq!((lit.dir, lit.generation, lit.class()), (1, 1, "flash-up-b"));
+        // Same way, early in the flash: left alone.
+        assert_eq!(lit.after_move(1, 1_000.0 + FLASH_MS / 4.0), None);
+        // The other way: restarts at once, in the new colour.
+        let down = lit.after_move(-1, 1_100.0).unwrap();
+        assert_eq!(
+            (down.dir, down.generation, down.class()),
+            (-1, 2, "flash-down-a")
+        );
+        // Same way, late in the flash: restarted so it does not go dark while the price keeps moving.
+        let again = down.after_move(-1, 1_100.0 + FLASH_MS).unwrap();
+        assert_eq!(again.generation, 3);
+        assert_eq!(again.started_ms, 1_100.0 + FLASH_MS);
+        // No move, no flash.
+        assert_eq!(again.after_move(0, 5_000.0), None);
     }
 }

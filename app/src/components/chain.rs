@@ -409,7 +409,12 @@ fn ChainTable(state: ChainState) -> impl IntoView {
     };
     let span = move || s.shown.with(Vec::len).max(1);
     view! {
-        <table id="chain-table" class="chain">
+        <table id="chain-table" class="chain" style:width=move || format!("{}px", 2 * 66 * span() + 86)>
+            <colgroup>
+                {move || (0..span()).map(|_| view! { <col class="num-col" /> }).collect_view()}
+                <col class="strike-col" />
+                {move || (0..span()).map(|_| view! { <col class="num-col" /> }).collect_view()}
+            </colgroup>
             <thead>
                 <tr class="sides"><th colspan=span class="calls">"Calls"</th><th class="strike"></th><th colspan=span class="puts">"Puts"</th></tr>
                 <tr>{head(Side::Call)}<th class="strike">"Strike"</th>{head(Side::Put)}</tr>
