@@ -7,7 +7,9 @@
 //! never in a queue that grows with time.
 //!
 //! When a client is keeping up, a change is forwarded as the store's pre-encoded frame, so a broadcast to N
-//! clients costs one JSON encode.
+//! clients costs one JSON encode; a client a little behind gets the store's encodings spliced into one frame, and
+//! only one far behind gets a merged delta encoded for it alone. Events that are already waiting are all taken
+//! before the next frame is made, so a session that fell behind sends fewer, larger frames and catches up.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,19 +18,21 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tickdesk_wire::{ClientMsg, Delta, ErrorCode, ResumePoint, ServerMsg, PROTOCOL_VERSION};
+use tickdesk_wire::{ClientMsg, ErrorCode, ResumePoint, ServerMsg, PROTOCOL_VERSION};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::conflate::Outbox;
+use crate::conflate::{Outbox, Pending};
 use crate::metrics::Metrics;
 use crate::server::AppState;
-use crate::store::{encode, Event};
+use crate::store::{deltas_frame, encode, encode_json, Event};
 
 /// Frames the writer may hold beyond the one it is writing. Small on purpose: everything else waits, conflated.
 const WRITER_SLOTS: usize = 4;
+/// Events taken from the broadcast in one go (the first awaited, the rest already waiting) before a frame is made.
+const EVENTS_PER_TURN: usize = 256;
 /// Control frames (snapshots, pongs, errors) waiting for the writer. Pongs and errors past this are dropped.
 const CONTROL_QUEUE: usize = 64;
 /// Websocket close code for "going away" (shutdown) and "policy violation" (abuse, idle).
@@ -158,11 +162,22 @@ impl Session {
                         }
                     }
                 },
-                ev = events.recv() => match ev {
-                    Ok(ev) => self.on_event(&ev, out),
-                    Err(broadcast::error::RecvError::Lagged(n)) => self.resync_all(n),
-                    Err(broadcast::error::RecvError::Closed) => return "store closed",
-                },
+                ev = events.recv() => {
+                    let mut next = ev;
+                    for _ in 0..EVENTS_PER_TURN {
+                        match next {
+                            Ok(ev) => self.on_event(&ev, out),
+                            Err(broadcast::error::RecvError::Lagged(n)) => self.resync_all(n),
+                            Err(broadcast::error::RecvError::Closed) => return "store closed",
+                        }
+                        next = match events.try_recv() {
+                            Ok(ev) => Ok(ev),
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => Err(broadcast::error::RecvError::Lagged(n)),
+                            Err(broadcast::error::TryRecvError::Closed) => Err(broadcast::error::RecvError::Closed),
+                            Err(broadcast::error::TryRecvError::Empty) => break,
+                        };
+                    }
+                }
                 permit = out.reserve(), if flushable => match permit {
                     Ok(permit) => {
                         if let Some(frame) = self.next_frame(Instant::now()) {
@@ -244,18 +259,34 @@ impl Session {
             .filter(|t| self.subs.get(*t).is_none_or(|s| s.next_allowed <= now))
             .cloned()
             .collect();
-        let mut updates: Vec<Delta> = Vec::with_capacity(ready.len());
+        let mut pending: Vec<Pending> = Vec::with_capacity(ready.len());
         for topic in ready {
-            if let Some(d) = self.outbox.take(&topic) {
+            if let Some(p) = self.outbox.take(&topic) {
                 if let Some(s) = self.subs.get_mut(&topic) {
                     if let Some(iv) = s.min_interval {
                         s.next_allowed = now + iv;
                     }
-                    updates.push(d);
+                    pending.push(p);
                 }
             }
         }
-        (!updates.is_empty()).then(|| Message::Text(encode(&ServerMsg::Deltas { updates })))
+        if let [Pending::Shared(v)] = pending.as_slice() {
+            if let [one] = v.as_slice() {
+                Metrics::add(&self.state.metrics.frames_shared, 1);
+                return Some(Message::Text(one.frame.clone()));
+            }
+        }
+        // Shared deltas keep their encoding (a reference count, not a copy); merged ones are encoded here, for this
+        // client alone.
+        let parts: Vec<Utf8Bytes> = pending
+            .iter()
+            .flat_map(|p| match p {
+                Pending::Shared(v) => v.iter().map(|d| d.json.clone()).collect(),
+                Pending::Merged(d) => vec![encode_json(d)],
+            })
+            .collect();
+        (!parts.is_empty())
+            .then(|| Message::Text(deltas_frame(parts.iter().map(Utf8Bytes::as_str))))
     }
 
     fn on_event(&mut self, ev: &Event, out: &mpsc::Sender<Message>) {
@@ -266,7 +297,8 @@ impl Session {
                     self.send_state(topic, None);
                 }
             }
-            Event::Delta { delta, frame } => {
+            Event::Delta(shared) => {
+                let delta = &shared.delta;
                 let Some(sub) = self.subs.get_mut(&delta.topic) else {
                     return;
                 };
@@ -286,12 +318,12 @@ impl Session {
                             sub.next_allowed = now + iv;
                         }
                         self.last_sent = now;
-                        permit.send(Message::Text(frame.clone()));
+                        permit.send(Message::Text(shared.frame.clone()));
                         Metrics::add(&self.state.metrics.frames_shared, 1);
                         return;
                     }
                 }
-                if self.outbox.push(delta.clone()) {
+                if self.outbox.push(shared) {
                     Metrics::add(&self.state.metrics.deltas_conflated, 1);
                 }
                 let queued = self.outbox.approx_bytes() as u64;
@@ -491,32 +523,24 @@ impl Session {
             Some((r, deltas)) => {
                 Metrics::add(&self.state.metrics.resumes_recovered, 1);
                 let seq = deltas.last().map_or(r.seq, |d| d.seq);
-                let msg = ServerMsg::Snapshot {
+                let msg = encode(&ServerMsg::Snapshot {
                     topic: topic.to_string(),
                     epoch: r.epoch.clone(),
                     seq,
                     recovered: true,
                     items: Default::default(),
                     deltas,
-                };
+                });
                 (msg, r.epoch, seq)
             }
             None => {
-                let Some(s) = store.snapshot(topic) else {
+                let Some((frame, epoch, seq)) = store.snapshot_frame(topic) else {
                     return;
                 };
-                let msg = ServerMsg::Snapshot {
-                    topic: s.topic,
-                    epoch: s.epoch.clone(),
-                    seq: s.seq,
-                    recovered: false,
-                    items: s.items,
-                    deltas: vec![],
-                };
-                (msg, s.epoch, s.seq)
+                (frame, epoch, seq)
             }
         };
-        self.control.push_back(Message::Text(encode(&msg)));
+        self.control.push_back(Message::Text(msg));
         let sub = self
             .subs
             .entry(topic.to_string())

@@ -14,12 +14,14 @@ use axum::extract::ws::Utf8Bytes;
 use tickdesk_wire::{merge, Delta, Fields, Items, ServerMsg};
 use tokio::sync::broadcast;
 
+pub use crate::conflate::SharedDelta;
+
 /// A change as sessions receive it.
 #[derive(Debug)]
 pub enum Event {
-    /// One delta, with the `deltas` frame that carries it alone already encoded: a session that has nothing
-    /// pending for the topic sends these bytes as they are, so N clients cost one encode.
-    Delta { delta: Delta, frame: Utf8Bytes },
+    /// One delta, encoded once: a session that has nothing pending for the topic sends its `frame` as it is, and
+    /// one a little behind splices the `json` of several into one frame, so N clients cost one encode.
+    Delta(Arc<SharedDelta>),
     /// The topic's state was replaced (new epoch): sessions send a fresh snapshot.
     Reset { topic: String },
 }
@@ -50,6 +52,9 @@ struct TopicState {
     seq: u64,
     items: Items,
     history: VecDeque<Delta>,
+    /// The encoded `snapshot` frame of the current (epoch, seq), made by the first client that asked: a reconnect
+    /// storm of N clients costs one encode per topic and seq, not N.
+    snapshot_frame: Option<Utf8Bytes>,
 }
 
 /// The set of topics. Cheap to clone behind an `Arc`.
@@ -91,6 +96,7 @@ impl Store {
                     seq: 0,
                     items: Items::new(),
                     history: VecDeque::new(),
+                    snapshot_frame: None,
                 }))
             });
         }
@@ -162,15 +168,19 @@ impl Store {
         };
         merge::apply(&mut t.items, &delta);
         t.seq = delta.seq;
+        t.snapshot_frame = None;
         if t.history.len() == self.history_len {
             t.history.pop_front();
         }
         t.history.push_back(delta.clone());
-        let frame = encode(&ServerMsg::Deltas {
-            updates: vec![delta.clone()],
-        });
+        let json = encode_json(&delta);
+        let frame = deltas_frame([json.as_str()]);
         // No receivers is fine: nobody is watching yet.
-        let _ = self.tx.send(Arc::new(Event::Delta { delta, frame }));
+        let _ = self.tx.send(Arc::new(Event::Delta(Arc::new(SharedDelta {
+            delta,
+            json,
+            frame,
+        }))));
         Some(t.seq)
     }
 
@@ -185,6 +195,7 @@ impl Store {
         t.seq = 0;
         t.items = items;
         t.history.clear();
+        t.snapshot_frame = None;
         let _ = self.tx.send(Arc::new(Event::Reset {
             topic: topic.to_string(),
         }));
@@ -199,6 +210,28 @@ impl Store {
             seq: t.seq,
             items: t.items.clone(),
         })
+    }
+
+    /// The topic's `snapshot` frame (`recovered: false`, every item) with its epoch and seq, encoded once per seq.
+    pub fn snapshot_frame(&self, topic: &str) -> Option<(Utf8Bytes, String, u64)> {
+        let state = self.topic(topic)?;
+        let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
+        let frame = match &t.snapshot_frame {
+            Some(f) => f.clone(),
+            None => {
+                let f = encode(&ServerMsg::Snapshot {
+                    topic: topic.to_string(),
+                    epoch: t.epoch.clone(),
+                    seq: t.seq,
+                    recovered: false,
+                    items: t.items.clone(),
+                    deltas: vec![],
+                });
+                t.snapshot_frame = Some(f.clone());
+                f
+            }
+        };
+        Some((frame, t.epoch.clone(), t.seq))
     }
 
     /// The deltas after `seq` in `epoch`, in order, if the history still holds all of them.
@@ -234,6 +267,29 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
             r#"{{"type":"error","code":"bad_frame","message":"relay failed to encode a frame: {e}","fatal":false}}"#
         )),
     }
+}
+
+/// Encodes one delta as it appears inside a `deltas` frame's `updates`.
+pub fn encode_json(delta: &Delta) -> Utf8Bytes {
+    match serde_json::to_string(delta) {
+        Ok(s) => Utf8Bytes::from(s),
+        // Unreachable for our own types; an empty object would fail the client's replica loudly, not silently.
+        Err(_) => Utf8Bytes::from_static("{}"),
+    }
+}
+
+/// A `deltas` frame from deltas already encoded with [`encode_json`], in order: `{"type":"deltas","updates":[…]}`,
+/// byte for byte what encoding [`ServerMsg::Deltas`] gives, without encoding anything again.
+pub fn deltas_frame<'a>(deltas: impl IntoIterator<Item = &'a str>) -> Utf8Bytes {
+    let mut out = String::from(r#"{"type":"deltas","updates":["#);
+    for (i, d) in deltas.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(d);
+    }
+    out.push_str("]}");
+    Utf8Bytes::from(out)
 }
 
 /// Keeps only the fields of `rows` that differ from `current` (all of them for new items).
@@ -285,13 +341,69 @@ mod tests {
             Some(2)
         );
         let _first = rx.try_recv().unwrap();
-        let Event::Delta { delta, frame } = &*rx.try_recv().unwrap() else {
+        let Event::Delta(shared) = &*rx.try_recv().unwrap() else {
             panic!("expected a delta")
         };
+        let (delta, frame) = (&shared.delta, &shared.frame);
         assert_eq!((delta.prev, delta.seq), (1, 2));
         assert_eq!(delta.set["10Y"].keys().collect::<Vec<_>>(), vec!["y"]);
         assert!(frame.as_str().contains(r#""type":"deltas""#));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn spliced_frames_are_exactly_the_encoded_message() {
+        let s = Store::new(8, 64);
+        let mut rx = s.subscribe();
+        s.publish("c", row("10Y", &[("y", 4.0)]), vec![]);
+        s.publish("c", row("2Y", &[("y", 3.5)]), vec!["10Y".into()]);
+        let shared: Vec<Arc<SharedDelta>> = (0..2)
+            .map(|_| match &*rx.try_recv().unwrap() {
+                Event::Delta(d) => d.clone(),
+                Event::Reset { .. } => panic!("expected deltas"),
+            })
+            .collect();
+        let one = encode(&ServerMsg::Deltas {
+            updates: vec![shared[0].delta.clone()],
+        });
+        assert_eq!(shared[0].frame, one);
+        let both = encode(&ServerMsg::Deltas {
+            updates: shared.iter().map(|d| d.delta.clone()).collect(),
+        });
+        assert_eq!(deltas_frame(shared.iter().map(|d| d.json.as_str())), both);
+    }
+
+    #[test]
+    fn the_snapshot_frame_is_encoded_once_per_seq() {
+        let s = Store::new(8, 64);
+        s.publish("c", row("10Y", &[("y", 4.0)]), vec![]);
+        let (a, epoch, seq) = s.snapshot_frame("c").unwrap();
+        let (b, _, _) = s.snapshot_frame("c").unwrap();
+        assert_eq!(seq, 1);
+        assert_eq!(
+            a.as_str().as_ptr(),
+            b.as_str().as_ptr(),
+            "the same bytes, not a re-encode"
+        );
+        let snap = s.snapshot("c").unwrap();
+        let expected = encode(&ServerMsg::Snapshot {
+            topic: "c".into(),
+            epoch: epoch.clone(),
+            seq,
+            recovered: false,
+            items: snap.items,
+            deltas: vec![],
+        });
+        assert_eq!(a, expected);
+        s.publish("c", row("10Y", &[("y", 4.1)]), vec![]);
+        let (c, _, seq) = s.snapshot_frame("c").unwrap();
+        assert_eq!(seq, 2);
+        assert!(c.as_str().contains("4.1"), "a new seq, a new frame");
+        s.reset("c", row("5Y", &[("y", 3.9)]));
+        let (d, e2, seq) = s.snapshot_frame("c").unwrap();
+        assert_ne!(e2, epoch);
+        assert_eq!(seq, 0);
+        assert!(d.as_str().contains("5Y") && !d.as_str().contains("10Y"));
     }
 
     #[test]

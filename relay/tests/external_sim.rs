@@ -71,13 +71,13 @@ async fn live_chain(relay: &Relay) -> String {
     let topic = format!("chain:SIMX:{first_date}");
     c.subscribe(&[topic.as_str()]).await;
     let t = topic.clone();
+    // Live either in the snapshot (streaming had started before this client subscribed) or in a later delta.
+    let live = |row: &tickdesk_wire::Fields| row.get("live") == Some(&Value::Bool(true));
     c.until(move |m| match m {
-        ServerMsg::Deltas { updates } => updates.iter().any(|u| {
-            u.topic == t
-                && u.set
-                    .values()
-                    .any(|row| row.get("live") == Some(&Value::Bool(true)))
-        }),
+        ServerMsg::Snapshot { topic, items, .. } => *topic == t && items.values().any(live),
+        ServerMsg::Deltas { updates } => updates
+            .iter()
+            .any(|u| u.topic == t && u.set.values().any(live)),
         _ => false,
     })
     .await;

@@ -369,7 +369,8 @@ async fn a_delta_changes_only_what_it_carries() {
     loop {
         match rx.try_recv() {
             Ok(ev) => {
-                if let tickdesk_relay::store::Event::Delta { delta, .. } = &*ev {
+                if let tickdesk_relay::store::Event::Delta(shared) = &*ev {
+                    let delta = &shared.delta;
                     if delta.topic == topic && delta.prev >= before.seq && delta.seq <= after.seq {
                         deltas.push(delta.clone());
                     }
