@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step() { printf '\n== %s\n' "$*" >&2; }
+step() { printf '\n== [%3d s] %s\n' "$(( $(date +%s) - started ))" "$*" >&2; }
 # Stops one process started here and forgets it.
 stop() {
   local pid="$1"
@@ -72,6 +72,13 @@ wait_port() {
   echo "nothing listens on port $1" >&2
   return 1
 }
+# Sets the simulator's tick period (ms).
+set_tick() {
+  python3 - "http://127.0.0.1:$SIM_PORT/sim/tick-ms?ms=$1" <<'EOF' || echo "could not set the tick period" >&2
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="POST"), timeout=5).read()
+EOF
+}
 # Appends one result line: record NAME JSON COMMAND
 record() {
   python3 - "$1" "$2" "$3" >>"$results" <<'EOF'
@@ -90,10 +97,13 @@ FASTAPI_PORT=18101
 NODE_PORT=18102
 TICK_MS=${BENCH_TICK_MS:-50}              # market ticks: 20 per second
 LOAD_CONTRACTS=${BENCH_LOAD_CONTRACTS:-480} # SIMX listing; the nearest expiry carries about 1/8 of it
+# Capacity steps: simulator tick periods (ms), slowest first (the simulator's floor is 10 ms).
 if [ "$quick" = 1 ]; then
-  WARMUP=2; WINDOW=6; STALL_SECS=20
+  CAP_WARMUP=1; CAP_WINDOW=4; STALL_SECS=15
+  CAP_STEPS_100=50,25,10; CAP_STEPS_1000=200,100,50
 else
-  WARMUP=3; WINDOW=15; STALL_SECS=60
+  CAP_WARMUP=2; CAP_WINDOW=10; STALL_SECS=60
+  CAP_STEPS_100=200,100,50,25,10; CAP_STEPS_1000=200,100,50,25,10
 fi
 FANOUT_CLIENTS=(100 1000)
 STORM_CLIENTS=1000
@@ -171,30 +181,42 @@ cmd="tickdesk-load fanout --mode plain --url '$TAP' --clients 1 --warmup-s 1 --d
 r=$("$load_bin" fanout --mode plain --url "$TAP" --clients 1 --warmup-s 1 --duration-s 3)
 record "upstream" "$r" "$cmd"
 
-# --- 1. fan-out: ours vs each peer ----------------------------------------------------------------------------------
+# --- 1. fan-out capacity: ours vs each peer ---------------------------------------------------------------------------
+# Per server and client count: the clients connect once (at the slowest step), then the simulator's tick period steps
+# down (POST /sim/tick-ms) so the offered load steps up; each step has a warm-up and a measured window, and the search
+# stops at the first step with p99 > 50 ms, < 90% of the offered updates delivered, or clients missing.
+capacity() { # capacity NAME MODE URL N PID SERVER-COMMAND-TEXT
+  local name="$1" mode="$2" url="$3" n="$4" pid="$5" steps
+  if [ "$n" -ge 1000 ]; then steps="$CAP_STEPS_1000"; else steps="$CAP_STEPS_100"; fi
+  local args=(capacity --mode "$mode" --url "$url" --clients "$n" --sim "http://127.0.0.1:$SIM_PORT" --tap "$TAP"
+              --tick-ms "$steps" --warmup-s "$CAP_WARMUP" --window-s "$CAP_WINDOW" --limit-ms 50 --min-share 0.9
+              --ready-timeout-s 20 --restore-tick-ms "$TICK_MS" --pid "$pid" --sim-pid "$sim_pid")
+  local text="tickdesk-load capacity --mode $mode --url $url --clients $n --sim http://127.0.0.1:$SIM_PORT --tap '$TAP' --tick-ms $steps --warmup-s $CAP_WARMUP --window-s $CAP_WINDOW --limit-ms 50 --min-share 0.9 --pid <server> --sim-pid <simulator>"
+  local r
+  if r=$(timeout 150 "$load_bin" "${args[@]}"); then
+    record "$name" "$r" "$6 & $text"
+  else
+    echo "capacity run $name failed" >&2
+    record "$name" '{"error": "tickdesk-load capacity failed"}' "$6 & $text"
+  fi
+  set_tick "$TICK_MS"
+}
 for n in "${FANOUT_CLIENTS[@]}"; do
-  step "fan-out, $n clients: tickdesk relay"
+  step "fan-out capacity, $n clients: tickdesk relay"
   start_relay
-  cmd="tickdesk-load fanout --mode tickdesk --url ws://127.0.0.1:$RELAY_PORT/ws --clients $n --warmup-s $WARMUP --duration-s $WINDOW --pid <relay>"
-  r=$("$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients "$n" \
-      --warmup-s "$WARMUP" --duration-s "$WINDOW" --ready-timeout-s 20 --pid "$relay_pid")
-  record "fanout-tickdesk-$n" "$r" "$relay_cmd_text & $cmd"
+  capacity "capacity-tickdesk-$n" tickdesk "ws://127.0.0.1:$RELAY_PORT/ws" "$n" "$relay_pid" "$relay_cmd_text"
   stop "$relay_pid"
 
-  step "fan-out, $n clients: FastAPI peer"
+  step "fan-out capacity, $n clients: FastAPI peer"
   start_fastapi
-  cmd="tickdesk-load fanout --mode plain --url ws://127.0.0.1:$FASTAPI_PORT/ws --clients $n --warmup-s $WARMUP --duration-s $WINDOW --pid <peer>"
-  r=$("$load_bin" fanout --mode plain --url "ws://127.0.0.1:$FASTAPI_PORT/ws" --clients "$n" \
-      --warmup-s "$WARMUP" --duration-s "$WINDOW" --ready-timeout-s 20 --pid "$peer_pid")
-  record "fanout-fastapi-$n" "$r" ".venv-bench/bin/python bench/peers/fastapi_peer.py --upstream '$TAP' & $cmd"
+  capacity "capacity-fastapi-$n" plain "ws://127.0.0.1:$FASTAPI_PORT/ws" "$n" "$peer_pid" \
+    ".venv-bench/bin/python bench/peers/fastapi_peer.py --upstream '$TAP'"
   stop "$peer_pid"
 
-  step "fan-out, $n clients: Node ws peer"
+  step "fan-out capacity, $n clients: Node ws peer"
   start_node
-  cmd="tickdesk-load fanout --mode plain --url ws://127.0.0.1:$NODE_PORT/ws --clients $n --warmup-s $WARMUP --duration-s $WINDOW --pid <peer>"
-  r=$("$load_bin" fanout --mode plain --url "ws://127.0.0.1:$NODE_PORT/ws" --clients "$n" \
-      --warmup-s "$WARMUP" --duration-s "$WINDOW" --ready-timeout-s 20 --pid "$peer_pid")
-  record "fanout-node-$n" "$r" "node bench/peers/node_peer.js --upstream '$TAP' & $cmd"
+  capacity "capacity-node-$n" plain "ws://127.0.0.1:$NODE_PORT/ws" "$n" "$peer_pid" \
+    "node bench/peers/node_peer.js --upstream '$TAP'"
   stop "$peer_pid"
 done
 
@@ -263,19 +285,21 @@ fi
 
 # --- 4. the browser (owned by the app; runs only when bench/browser.cjs exists) ------------------------------------
 if [ -f "$root/bench/browser.cjs" ]; then
-  step "browser: node bench/browser.cjs"
-  if node "$root/bench/browser.cjs" >"$out/browser.log" 2>&1; then
+  browser_args=()
+  [ "$quick" = 1 ] && browser_args=(--quick)
+  step "browser: node bench/browser.cjs ${browser_args[*]:-}"
+  if timeout 180 node "$root/bench/browser.cjs" "${browser_args[@]}" >"$out/browser.log" 2>&1; then
     last=$(grep -v '^[[:space:]]*$' "$out/browser.log" | tail -n 1)
-    record "browser" "$last" "node bench/browser.cjs"
+    record "browser" "$last" "node bench/browser.cjs${browser_args[*]:+ ${browser_args[*]}}"
   else
     echo "bench/browser.cjs failed (see $out/browser.log)" >&2
-    record "browser" '{"error": "bench/browser.cjs failed"}' "node bench/browser.cjs"
+    record "browser" '{"error": "bench/browser.cjs failed"}' "node bench/browser.cjs${browser_args[*]:+ ${browser_args[*]}}"
   fi
 fi
 
 elapsed=$(( $(date +%s) - started ))
 step "writing BENCHMARKS.md (${elapsed} s)"
 python3 "$root/bench/report.py" --results "$results" --out "$root/BENCHMARKS.md" --quick "$quick" \
-  --elapsed "$elapsed" --tick-ms "$TICK_MS" --load-contracts "$LOAD_CONTRACTS" --window "$WINDOW" \
-  --warmup "$WARMUP" --stall-secs "$STALL_SECS"
+  --elapsed "$elapsed" --tick-ms "$TICK_MS" --load-contracts "$LOAD_CONTRACTS" --window "$CAP_WINDOW" \
+  --warmup "$CAP_WARMUP" --stall-secs "$STALL_SECS" --steps-100 "$CAP_STEPS_100" --steps-1000 "$CAP_STEPS_1000"
 echo "BENCHMARKS.md rewritten (raw results: $results)" >&2

@@ -5,6 +5,9 @@
 //!   JSON broadcast), a warm-up, then a measured window: contract updates/s, frames/s, bytes/s, and latency from
 //!   the upstream event's timestamp (the row's `ts`, set by the simulator) to receipt: p50/p99/max. A fraction of
 //!   the clients can stall (stop reading after their first snapshot) while the relay's memory is sampled.
+//! - `capacity`: a capacity search (`capacity.rs`): N clients stay connected while the simulator's tick period
+//!   is stepped down, so the offered load steps up; per step the delivered rate, p50/p99/max and the CPU of the
+//!   load tool, the server, the simulator and the machine; it stops at the first step over the p99 limit.
 //! - `idle`: the relay's memory per idle connection.
 //! - `storm`: runs the relay itself, connects N clients with full state, kills the relay (SIGKILL) and starts it
 //!   again; measures the time until every client is live again with full state (reconnecting with the app's own
@@ -27,6 +30,8 @@ use tickdesk_wire::{ClientMsg, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
+
+mod capacity;
 
 use tickdesk_load::frames::{self, Seen, Tracker};
 use tickdesk_load::stats::{self, ClientStats, Summary};
@@ -85,6 +90,51 @@ enum Cmd {
         /// Give up waiting for every client to have state after this long (the run goes on with those that do).
         #[arg(long, default_value_t = 30.0)]
         ready_timeout_s: f64,
+    },
+    /// Capacity search: step the simulator's tick period down under N connected clients until p99 (or the
+    /// delivered share) fails.
+    Capacity {
+        #[arg(long, value_enum, default_value = "tickdesk")]
+        mode: Mode,
+        /// Websocket URL: the relay's `/ws`, or a peer's.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        #[arg(long, default_value = "SIMX")]
+        underlying: String,
+        /// The simulator's base URL (`http://host:port`).
+        #[arg(long)]
+        sim: String,
+        /// The simulator's tick tap, read by one reference client for the offered rate.
+        #[arg(long)]
+        tap: String,
+        /// Tick periods (ms) to step through, slowest first, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "200,100,50,25,10")]
+        tick_ms: Vec<u64>,
+        /// Warm-up after each change of the tick period.
+        #[arg(long, default_value_t = 2.0)]
+        warmup_s: f64,
+        /// Measured window of each step.
+        #[arg(long, default_value_t = 10.0)]
+        window_s: f64,
+        /// A step fails when p99 is above this.
+        #[arg(long, default_value_t = 50.0)]
+        limit_ms: f64,
+        /// A step fails when the clients received less than this share of what was offered.
+        #[arg(long, default_value_t = 0.9)]
+        min_share: f64,
+        /// Server process (CPU per step).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Simulator process (CPU per step).
+        #[arg(long)]
+        sim_pid: Option<u32>,
+        #[arg(long, default_value_t = 30.0)]
+        ready_timeout_s: f64,
+        /// Tick period to leave the simulator at afterwards.
+        #[arg(long)]
+        restore_tick_ms: Option<u64>,
     },
     /// Memory per idle connection: RSS before and after N clients connect and say hello.
     Idle {
@@ -146,6 +196,49 @@ async fn main() -> anyhow::Result<()> {
                 pid,
                 rss_every: secs(rss_every_s.max(0.5))?,
                 ready_timeout: secs(ready_timeout_s)?,
+            })
+            .await?
+        }
+        Cmd::Capacity {
+            mode,
+            url,
+            clients,
+            underlying,
+            sim,
+            tap,
+            tick_ms,
+            warmup_s,
+            window_s,
+            limit_ms,
+            min_share,
+            pid,
+            sim_pid,
+            ready_timeout_s,
+            restore_tick_ms,
+        } => {
+            if tick_ms.is_empty() || tick_ms.len() > 20 {
+                bail!("--tick-ms takes 1..=20 steps");
+            }
+            let steps = tick_ms.len() as f64;
+            if (warmup_s + window_s) * steps > MAX_SECONDS {
+                bail!("steps × (warm-up + window) must stay within {MAX_SECONDS} s");
+            }
+            capacity::capacity(capacity::CapacityArgs {
+                mode,
+                url,
+                clients: bounded_clients(clients)?,
+                underlying,
+                sim,
+                tap,
+                tick_ms,
+                warmup: secs(warmup_s)?,
+                window: secs(window_s.max(0.5))?,
+                limit_ms,
+                min_share: min_share.clamp(0.0, 1.0),
+                pid,
+                sim_pid,
+                ready_timeout: secs(ready_timeout_s)?,
+                restore_tick_ms,
             })
             .await?
         }
@@ -466,12 +559,19 @@ async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
     let seconds = t0.elapsed().as_secs_f64();
     let _ = done_tx.send(true);
     let mut measured = Vec::new();
-    for (i, t) in tasks.into_iter().enumerate() {
-        let s = tokio::time::timeout(Duration::from_secs(10), t)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+    // One grace period for all the clients together (not per client): one stuck in a connect is dropped.
+    let grace = tokio::time::Instant::now() + Duration::from_secs(5);
+    for (i, mut t) in tasks.into_iter().enumerate() {
+        let s = match tokio::time::timeout_at(grace, &mut t).await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(_) => {
+                t.abort();
+                ClientStats {
+                    disconnected: true,
+                    ..ClientStats::default()
+                }
+            }
+        };
         if i >= stalled {
             measured.push(s);
         }

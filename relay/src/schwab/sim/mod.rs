@@ -81,6 +81,7 @@
 //! | `POST /sim/faults/stall?ms=N` | [`SimHandle::stall`] | every streamer socket goes silent (no reads, no writes, no pongs) for N ms |
 //! | `POST /sim/faults/malformed` | [`SimHandle::send_malformed`] | every streamer socket gets one truncated, unparsable JSON text frame |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
+//! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (10 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
 //! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
@@ -205,6 +206,8 @@ struct Shared {
     seed: u64,
     market: RwLock<Market>,
     ticks: watch::Sender<u64>,
+    /// The tick period in ms (`opts.tick_ms` at start; `POST /sim/tick-ms` changes it).
+    tick_ms: watch::Sender<u64>,
     tokens: Mutex<TokenStore>,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     next_conn: AtomicU64,
@@ -434,6 +437,7 @@ pub fn start(
         seed,
         market: RwLock::new(market),
         ticks: watch::channel(0).0,
+        tick_ms: watch::channel(opts.tick_ms.max(10)).0,
         tokens: Mutex::new(TokenStore::new(
             opts.access_token_ttl,
             opts.refresh_token_ttl,
@@ -484,11 +488,18 @@ pub async fn run(
 /// Steps the market every `tick_ms` and wakes the sessions.
 async fn market_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut rng = StdRng::seed_from_u64(shared.seed);
-    let mut every = tokio::time::interval(Duration::from_millis(shared.opts.tick_ms.max(10)));
+    let mut period = shared.tick_ms.subscribe();
+    let mut every = tokio::time::interval(Duration::from_millis(*period.borrow_and_update()));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = every.tick() => {}
+            _ = period.changed() => {
+                let ms = *period.borrow_and_update();
+                every = tokio::time::interval(Duration::from_millis(ms));
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                continue;
+            }
             _ = stop.changed() => return,
         }
         {
@@ -504,6 +515,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(streamer::upgrade))
         .route("/sim/state", get(sim_state))
         .route("/sim/ticks", get(tap::upgrade))
+        .route("/sim/tick-ms", post(set_tick_ms))
         .route("/sim/faults/drop", post(fault_drop))
         .route("/sim/faults/deny-next-login", post(fault_deny))
         .route("/sim/faults/code30", post(fault_code30))
@@ -515,7 +527,7 @@ fn router(shared: Arc<Shared>) -> Router {
 
 async fn index() -> &'static str {
     "tickdesk Schwab simulator: REST under /v1/oauth, /trader/v1, /marketdata/v1; streamer at /ws; \
-     GET /sim/state; GET /sim/ticks?underlying=SIMX (websocket); POST /sim/faults/{drop,deny-next-login,code30,stall?ms=N,malformed}\n"
+     GET /sim/state; GET /sim/ticks?underlying=SIMX (websocket); POST /sim/tick-ms?ms=N; POST /sim/faults/{drop,deny-next-login,code30,stall?ms=N,malformed}\n"
 }
 
 fn handle(shared: Arc<Shared>) -> SimHandle {
@@ -555,6 +567,23 @@ async fn fault_stall(
             .into_response();
     };
     affected(handle(s).stall(Duration::from_millis(ms))).into_response()
+}
+
+/// `POST /sim/tick-ms?ms=N`: the market ticks every N ms (at least 10) from now on.
+async fn set_tick_ms(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    let Some(ms) = q.get("ms").and_then(|v| v.parse::<u64>().ok()) else {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"ok": false, "error": "ms=<milliseconds> is required"})),
+        )
+            .into_response();
+    };
+    let ms = ms.max(10);
+    s.tick_ms.send_replace(ms);
+    Json(serde_json::json!({"ok": true, "tick_ms": ms})).into_response()
 }
 
 async fn fault_malformed(State(s): State<Arc<Shared>>) -> impl IntoResponse {
