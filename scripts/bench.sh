@@ -100,10 +100,10 @@ LOAD_CONTRACTS=${BENCH_LOAD_CONTRACTS:-480} # SIMX listing; the nearest expiry c
 # Capacity steps: simulator tick periods (ms), slowest first (the simulator's floor is 10 ms).
 if [ "$quick" = 1 ]; then
   CAP_WARMUP=1; CAP_WINDOW=4; STALL_SECS=15
-  CAP_STEPS_100=50,25,10; CAP_STEPS_1000=200,100,50
+  CAP_STEPS_100=50,25,10; CAP_STEPS_1000=1000,250,100
 else
   CAP_WARMUP=2; CAP_WINDOW=10; STALL_SECS=60
-  CAP_STEPS_100=200,100,50,25,10; CAP_STEPS_1000=200,100,50,25,10
+  CAP_STEPS_100=200,100,50,25,10; CAP_STEPS_1000=1000,500,250,100,50,25
 fi
 FANOUT_CLIENTS=(100 1000)
 STORM_CLIENTS=1000
@@ -190,8 +190,8 @@ capacity() { # capacity NAME MODE URL N PID SERVER-COMMAND-TEXT
   if [ "$n" -ge 1000 ]; then steps="$CAP_STEPS_1000"; else steps="$CAP_STEPS_100"; fi
   local args=(capacity --mode "$mode" --url "$url" --clients "$n" --sim "http://127.0.0.1:$SIM_PORT" --tap "$TAP"
               --tick-ms "$steps" --warmup-s "$CAP_WARMUP" --window-s "$CAP_WINDOW" --limit-ms 50 --min-share 0.9
-              --ready-timeout-s 20 --restore-tick-ms "$TICK_MS" --pid "$pid" --sim-pid "$sim_pid")
-  local text="tickdesk-load capacity --mode $mode --url $url --clients $n --sim http://127.0.0.1:$SIM_PORT --tap '$TAP' --tick-ms $steps --warmup-s $CAP_WARMUP --window-s $CAP_WINDOW --limit-ms 50 --min-share 0.9 --pid <server> --sim-pid <simulator>"
+              --ready-timeout-s 20 --retries 1 --restore-tick-ms "$TICK_MS" --pid "$pid" --sim-pid "$sim_pid")
+  local text="tickdesk-load capacity --mode $mode --url $url --clients $n --sim http://127.0.0.1:$SIM_PORT --tap '$TAP' --tick-ms $steps --warmup-s $CAP_WARMUP --window-s $CAP_WINDOW --limit-ms 50 --min-share 0.9 --retries 1 --pid <server> --sim-pid <simulator>"
   local r
   if r=$(timeout 150 "$load_bin" "${args[@]}"); then
     record "$name" "$r" "$6 & $text"

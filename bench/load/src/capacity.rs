@@ -3,7 +3,8 @@
 //! gets a short warm-up and a measured window. A step passes when every client is connected and has state, p99
 //! latency is within the limit, and the clients together received at least `--min-share` of what was offered; the
 //! search stops at the first step that fails. The offered rate is measured, not assumed: one extra reference
-//! client reads the simulator's tick tap (what every peer forwards) during every window.
+//! client reads the simulator's tick tap (what every peer forwards) during every window. The machine is shared, so
+//! a failed step can be measured again (`--retries`) before the search stops; every attempt is reported.
 //!
 //! Next to each step: the CPU used by the load tool itself (`/proc/self/stat`), by the server and the simulator
 //! (`/proc/PID/stat`), and by the whole machine (`/proc/stat`), so a step where the load tool (or the machine) is
@@ -47,6 +48,8 @@ pub(crate) struct CapacityArgs {
     pub(crate) ready_timeout: Duration,
     /// Tick period to leave the simulator at afterwards.
     pub(crate) restore_tick_ms: Option<u64>,
+    /// Times a failed step is measured again before the search stops.
+    pub(crate) retries: usize,
 }
 
 /// Shared by the clients of a capacity run.
@@ -310,8 +313,9 @@ pub(crate) async fn capacity(a: CapacityArgs) -> anyhow::Result<String> {
     let mut steps = Vec::new();
     let mut capacity = serde_json::Value::Null;
     let mut broke = serde_json::Value::Null;
-    for (i, &ms) in a.tick_ms.iter().enumerate() {
-        if i > 0 {
+    let (mut i, mut attempt) = (0, 0);
+    while let Some(&ms) = a.tick_ms.get(i) {
+        if i > 0 && attempt == 0 {
             set_tick(&a.sim, ms).await?;
         }
         tokio::time::sleep(a.warmup).await;
@@ -384,10 +388,16 @@ pub(crate) async fn capacity(a: CapacityArgs) -> anyhow::Result<String> {
             "cpu": cpu,
             "ok": ok,
             "why": why.join("; "),
+            "attempt": attempt + 1,
         });
         steps.push(step.clone());
         if ok {
             capacity = step;
+            (i, attempt) = (i + 1, 0);
+        } else if attempt < a.retries {
+            // The machine is shared: a failed step is measured once more before the search stops.
+            attempt += 1;
+            eprintln!("capacity: tick {ms} ms failed; measuring it again");
         } else {
             broke = step;
             break;
@@ -414,6 +424,7 @@ pub(crate) async fn capacity(a: CapacityArgs) -> anyhow::Result<String> {
         "warmup_s": a.warmup.as_secs_f64(),
         "window_s": a.window.as_secs_f64(),
         "tick_steps": a.tick_ms,
+        "retries": a.retries,
         "steps": steps,
         "capacity": capacity,
         "broke": broke,

@@ -135,6 +135,9 @@ enum Cmd {
         /// Tick period to leave the simulator at afterwards.
         #[arg(long)]
         restore_tick_ms: Option<u64>,
+        /// Times a failed step is measured again before the search stops (0..=3).
+        #[arg(long, default_value_t = 1)]
+        retries: usize,
     },
     /// Memory per idle connection: RSS before and after N clients connect and say hello.
     Idle {
@@ -215,11 +218,13 @@ async fn main() -> anyhow::Result<()> {
             sim_pid,
             ready_timeout_s,
             restore_tick_ms,
+            retries,
         } => {
             if tick_ms.is_empty() || tick_ms.len() > 20 {
                 bail!("--tick-ms takes 1..=20 steps");
             }
-            let steps = tick_ms.len() as f64;
+            let retries = retries.min(3);
+            let steps = (tick_ms.len() + retries) as f64;
             if (warmup_s + window_s) * steps > MAX_SECONDS {
                 bail!("steps × (warm-up + window) must stay within {MAX_SECONDS} s");
             }
@@ -239,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
                 sim_pid,
                 ready_timeout: secs(ready_timeout_s)?,
                 restore_tick_ms,
+                retries,
             })
             .await?
         }
