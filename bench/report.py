@@ -187,13 +187,13 @@ def main():
         steps_txt = a.steps_1000 if n >= 1000 else a.steps_100
         w(f"### {n:,} clients (tick steps {steps_txt.replace(',', ' → ')} ms)")
         w("")
-        w("| server | capacity: delivered updates/s at p99 ≤ 50 ms | at tick | p99 there | broke at | why | ours / this (capacity) |")
-        w("|---|---|---|---|---|---|---|")
+        w("| server | capacity: delivered updates/s at p99 ≤ 50 ms | at tick | p99 there | server CPU there (µs per 1,000 updates) | broke at | why | ours / this (capacity) |")
+        w("|---|---|---|---|---|---|---|---|")
         ours = rs["tickdesk"]
         for key, label in labels:
             r = rs[key]
             if not r or "steps" not in r:
-                w(f"| {label} | (no result{': ' + r['error'] if r and 'error' in r else ''}) | | | | | |")
+                w(f"| {label} | (no result{': ' + r['error'] if r and 'error' in r else ''}) | | | | | | |")
                 continue
             c, b = r.get("capacity") or None, r.get("broke") or None
             cap = f"{fmt_int(c['delivered'])}" if c else f"none (failed the first step, {fmt_int(b['offered'])} offered)"
@@ -203,7 +203,9 @@ def main():
                    f"({100 * b['share']:,.0f}%), p99 {fmt_ms(b['p99_ms'])}") if b else "— (held every step)"
             why = b["why"] if b else ""
             ratio = "—" if key == "tickdesk" else ratio_text(ours, r)[0]
-            w(f"| {label} | {cap} | {at} | {p99} | {brk} | {why} | {ratio} |")
+            sc = (c.get("cpu") or {}).get("server_cores") if c else None
+            per = f"{1e9 * sc / c['delivered']:,.0f}" if sc is not None and c["delivered"] else "—"
+            w(f"| {label} | {cap} | {at} | {p99} | {per} | {brk} | {why} | {ratio} |")
         w("")
         w("Every step:")
         w("")

@@ -337,8 +337,8 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The load clients' websocket read buffer: tungstenite's default is 128 KiB, allocated per connection and
-/// zero-filled as it is read into, which was ~20% of the load tool's CPU at 1,000 clients (`perf`; the relay does the same). Frames larger
-/// than this still arrive whole; the buffer grows for them.
+/// zero-filled as it is read into, which was ~20% of the load tool's CPU at 1,000 clients (`perf`; the relay
+/// asks for 8 KiB too). Larger frames still arrive whole; the buffer grows for them.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 async fn connect(url: &str) -> anyhow::Result<Ws> {
