@@ -28,12 +28,18 @@ pub struct Flash {
 pub const FLASH_MS: f64 = 800.0;
 
 impl Flash {
-    /// The flash after a move in `dir` at `now_ms`, or `None` to leave the running one alone: a cell that keeps
-    /// moving the same way while it is still lit stays lit rather than restarting its animation on every tick,
-    /// which at a fast market would cost a style recalculation per cell per frame for no visible difference.
+    /// The flash after a move in `dir` at `now_ms`, or `None` to leave the running one alone.
+    ///
+    /// A cell restarts its fade at most once per half flash: moving the same way while still lit, it stays lit;
+    /// moving back, it turns the other colour at once but keeps fading from where it was. At a fast market (a price
+    /// cell can change every 20 ms) restarting on every tick would rebuild hundreds of animations per frame for no
+    /// difference a trader can see, while the colour always tells the last direction.
     pub fn after_move(self, dir: i8, now_ms: f64) -> Option<Flash> {
-        if dir == 0 || (dir == self.dir && now_ms - self.started_ms < FLASH_MS / 2.0) {
+        if dir == 0 {
             return None;
+        }
+        if now_ms - self.started_ms < FLASH_MS / 2.0 {
+            return (dir != self.dir).then_some(Flash { dir, ..self });
         }
         Some(Flash {
             dir,
@@ -150,21 +156,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cell_moving_the_same_way_stays_lit_instead_of_restarting() {
+    fn a_cell_restarts_its_flash_at_most_once_per_half_flash() {
         let lit = Flash::default().after_move(1, 1_000.0).unwrap();
         assert_eq!((lit.dir, lit.generation, lit.class()), (1, 1, "flash-up-b"));
         // Same way, early in the flash: left alone.
         assert_eq!(lit.after_move(1, 1_000.0 + FLASH_MS / 4.0), None);
-        // The other way: restarts at once, in the new colour.
+        // The other way, early: the new colour at once, the same fade (same animation name, not restarted).
         let down = lit.after_move(-1, 1_100.0).unwrap();
         assert_eq!(
             (down.dir, down.generation, down.class()),
-            (-1, 2, "flash-down-a")
+            (-1, 1, "flash-down-b")
         );
-        // Same way, late in the flash: restarted so it does not go dark while the price keeps moving.
-        let again = down.after_move(-1, 1_100.0 + FLASH_MS).unwrap();
-        assert_eq!(again.generation, 3);
-        assert_eq!(again.started_ms, 1_100.0 + FLASH_MS);
+        assert_eq!(down.started_ms, 1_000.0);
+        // Late in the flash: restarted, so a cell that keeps moving does not go dark.
+        let again = down.after_move(-1, 1_000.0 + FLASH_MS).unwrap();
+        assert_eq!((again.generation, again.class()), (2, "flash-down-a"));
+        assert_eq!(again.started_ms, 1_000.0 + FLASH_MS);
         // No move, no flash.
         assert_eq!(again.after_move(0, 5_000.0), None);
     }
