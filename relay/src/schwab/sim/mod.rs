@@ -81,7 +81,7 @@
 //! | `POST /sim/faults/stall?ms=N` | [`SimHandle::stall`] | every streamer socket goes silent (no reads, no writes, no pongs) for N ms |
 //! | `POST /sim/faults/malformed` | [`SimHandle::send_malformed`] | every streamer socket gets one truncated, unparsable JSON text frame |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
-//! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (10 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
+//! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (5 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
 //! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
@@ -569,7 +569,7 @@ async fn fault_stall(
     affected(handle(s).stall(Duration::from_millis(ms))).into_response()
 }
 
-/// `POST /sim/tick-ms?ms=N`: the market ticks every N ms (at least 10) from now on.
+/// `POST /sim/tick-ms?ms=N`: the market ticks every N ms (at least 5) from now on.
 async fn set_tick_ms(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
@@ -581,7 +581,7 @@ async fn set_tick_ms(
         )
             .into_response();
     };
-    let ms = ms.max(10);
+    let ms = ms.max(5);
     s.tick_ms.send_replace(ms);
     Json(serde_json::json!({"ok": true, "tick_ms": ms})).into_response()
 }
