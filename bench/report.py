@@ -236,10 +236,20 @@ def main():
                 v = "**missed**"
             else:
                 v = "**not shown**"
-            detail = (f"capacity ours {fmt_int(cap_of(ours)) if cap_of(ours) else 'none'} vs {label} "
-                      f"{fmt_int(cap_of(r)) if cap_of(r) else 'none'} updates/s: ratio {text} (target {need}×)")
+            def cap_text(rr):
+                if cap_of(rr):
+                    return fmt_int(cap_of(rr))
+                b = rr["broke"]
+                return f"none (failed {fmt_int(b['offered'])} offered at p99 {fmt_ms(b['p99_ms'])})"
+
+            detail = (f"capacity ours {cap_text(ours)} vs {label} {cap_text(r)} updates/s: ratio {text} "
+                      f"(target {need}×)")
             if v == "**not shown**":
                 detail += "; the steps do not separate the two servers (see the step table)"
+            pb = r.get("broke")
+            if pb and pb["share"] >= 0.9 and pb["p99_ms"] <= 1.5 * pb.get("p99_limit", 50):
+                detail += (f"; {label} delivered {100 * pb['share']:,.0f}% of its failed step at p99 {fmt_ms(pb['p99_ms'])}: "
+                           "a latency knee near the bound, not a throughput gap (see the analysis)")
             for who, rr in (("our", ours), (f"{label}'s", r)):
                 if rr.get("broke") and sat(rr["broke"]):
                     detail += f"; {who} failing step ran with{sat(rr['broke'])} saturated"
