@@ -91,10 +91,10 @@ impl Outbox {
                 false
             }
             Pending::Shared(v) => {
-                let mut merged = match Pending::Shared(std::mem::take(v)).into_delta() {
-                    Some(m) => m,
-                    None => d.delta.clone(),
-                };
+                // `follows` above: the pending deltas are consecutive and `d` comes right after them.
+                let mut merged = Pending::Shared(std::mem::take(v))
+                    .into_delta()
+                    .unwrap_or_else(|| d.delta.clone());
                 if merged.seq == d.delta.prev {
                     merge::absorb(&mut merged, d.delta.clone());
                 }

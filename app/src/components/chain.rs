@@ -15,6 +15,7 @@
 use leptos::prelude::*;
 use serde_json::Value;
 
+use super::status::Panel;
 use crate::chain::{
     atm_index, expiry_label, parse_symbols, side_columns, step_expiry, strike_rows, Column, Side,
     StrikeRow, StrikeWindow, COLUMNS,
@@ -188,21 +189,12 @@ impl ChainState {
 #[component]
 pub fn ChainView(state: ChainState, signals: FeedSignals) -> impl IntoView {
     let s = state;
-    let topic = Signal::derive(move || s.chain.with(|c| c.as_ref().map(|(t, _)| t.clone())));
-    let age = move || {
-        let t = topic.get()?;
-        let updated = signals.topic_updated.with(|m| m.get(&t).copied())?;
-        Some((signals.now_ms.get() - updated).max(0.0))
-    };
-    let age_label = move || match age() {
-        None => "no data yet".to_string(),
-        Some(a) if a > CHAIN_STALE_MS => format!("stale: last update {:.0} s ago", a / 1000.0),
-        Some(a) => format!("updated {:.0} s ago", a / 1000.0),
-    };
-    let stale = move || age().is_some_and(|a| a > CHAIN_STALE_MS);
+    let topic = Signal::derive(move || {
+        s.chain
+            .with(|c| c.as_ref().map(|(t, _)| t.clone()).unwrap_or_default())
+    });
     view! {
-        <section class="panel chain-panel" data-topic=move || topic.get().unwrap_or_default() class:stale=stale>
-            <h2>"Options chain"<span class="age" data-stale=move || stale().to_string()>{age_label}</span></h2>
+        <Panel title="Options chain" topic=topic signals=signals stale_after_ms=CHAIN_STALE_MS>
             <SymbolBar state=s />
             <UnderlyingHeader state=s />
             <ExpiryStrip state=s />
@@ -216,7 +208,7 @@ pub fn ChainView(state: ChainState, signals: FeedSignals) -> impl IntoView {
                 <span class="legend-not-live">"not streaming live (outside the relay's key budget): last REST picture"</span>
                 <span class="keys-hint">"← → expiry · C centre on the money · Space pause"</span>
             </p>
-        </section>
+        </Panel>
     }
 }
 

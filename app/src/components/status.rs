@@ -29,17 +29,18 @@ pub fn SourceStatus(status: TopicView) -> impl IntoView {
     }
 }
 
-/// A titled panel that shows how old its topic's data is, and says "stale" past `stale_after_ms`.
+/// A titled panel that shows how old its topic's data is, and says "stale" past `stale_after_ms`. The topic may
+/// change (the chain panel's follows the chain on screen).
 #[component]
 pub fn Panel(
     title: &'static str,
-    topic: &'static str,
+    #[prop(into)] topic: Signal<String>,
     signals: FeedSignals,
     #[prop(default = 5_000.0)] stale_after_ms: f64,
     children: Children,
 ) -> impl IntoView {
     let age = move || {
-        let updated = signals.topic_updated.with(|m| m.get(topic).copied());
+        let updated = topic.with(|t| signals.topic_updated.with(|m| m.get(t).copied()));
         updated.map(|t| (signals.now_ms.get() - t).max(0.0))
     };
     let stale = move || age().is_some_and(|a| a > stale_after_ms);
@@ -49,7 +50,7 @@ pub fn Panel(
         Some(a) => format!("updated {:.0} s ago", a / 1000.0),
     };
     view! {
-        <section class="panel" data-topic=topic class:stale=stale>
+        <section class="panel" data-topic=move || topic.get() class:stale=stale>
             <h2>{title}<span class="age" data-stale=move || stale().to_string()>{label}</span></h2>
             {children()}
         </section>
