@@ -30,7 +30,12 @@ enum Kind {
     Frozen,
 }
 
-/// Wall-clock milliseconds since the Unix epoch.
+/// Wall-clock milliseconds since the Unix epoch: for timestamps about the link itself (when a frame was sent, when
+/// a connection changed state), never for a market decision.
+pub fn wall_ms() -> i64 {
+    system_ms()
+}
+
 fn system_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

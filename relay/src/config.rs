@@ -29,7 +29,7 @@ pub enum Command {
         command: AuthCommand,
     },
     /// Run the built-in Schwab simulator on its own (REST + streamer), for scripts and third-party clients.
-    Simulator(SimulatorArgs),
+    Simulator(tickdesk_schwab_sim::cli::SimArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,32 +37,6 @@ pub enum AuthCommand {
     /// The OAuth authorization-code flow: prints the authorize URL, reads the URL your browser was redirected to,
     /// exchanges the code and writes the token file (schwab-py's format, mode 0600).
     Login,
-}
-
-/// The standalone simulator's settings. It accepts any app key, secret and authorization code.
-#[derive(Debug, Clone, Args)]
-pub struct SimulatorArgs {
-    /// Address to listen on; the bound address is printed as `schwab simulator listening on http://ADDR/`.
-    #[arg(long, default_value = "127.0.0.1:8900")]
-    pub listen: SocketAddr,
-    /// Seed for a market that repeats. Random when unset.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Milliseconds between market ticks.
-    #[arg(long, default_value_t = 250)]
-    pub tick_ms: u64,
-    /// Load mode: this many extra synthetic contracts tick on every tick (for benchmarks).
-    #[arg(long, default_value_t = 0)]
-    pub load_contracts: usize,
-    /// Code 30 after this long logged in with nothing subscribed.
-    #[arg(long, default_value_t = 30_000)]
-    pub idle_code30_ms: u64,
-    /// Most streamer keys one connection may subscribe (code 19 past it).
-    #[arg(long, default_value_t = 500)]
-    pub key_cap: usize,
-    /// Lifetime of issued access tokens, in seconds.
-    #[arg(long, default_value_t = 1800)]
-    pub access_token_ttl_s: u64,
 }
 
 /// Everything `serve` needs.
@@ -225,6 +199,13 @@ pub struct SimConfig {
         default_value_t = 500
     )]
     pub key_cap: usize,
+
+    /// The market clock with the simulator (ignored with a Schwab app key, which always follows the real time):
+    /// `auto` (the real time during a regular session, else a running clock from 10:00 ET of the next trading
+    /// day, so the demo moves at 2 am and on Sundays), `real` (the real time and calendar: closed at night and on
+    /// holidays), or an instant to replay from (`2026-12-02T10:15-05:00`, or `2026-12-02T10:15` in New York).
+    #[arg(long = "sim-start", env = "TICKDESK_SIM_START", default_value = "auto")]
+    pub start: String,
 }
 
 /// Per-connection and global limits of the websocket hub.

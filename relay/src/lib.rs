@@ -1,7 +1,6 @@
 //! The tickdesk relay: keeps the latest state of every topic and fans it out to every browser.
 //!
 //! # Layout
-//! - [`calendar`]: civil dates, New York time and the clock (pure but for `now_ms`).
 //! - [`config`]: flags and `TICKDESK_*` settings.
 //! - [`api`]: REST views and the publish API; [`events`]: signal/trade validation (pure).
 //! - [`stream`]: `/ws/stream`, the plain periodic desk snapshot for scripts.
@@ -13,9 +12,9 @@
 //! - [`conflate`]: the per-client outbox that merges pending changes (pure).
 //! - [`rates`]: the simulated rates desk.
 //! - [`metrics`]: counters for `/metrics`.
+//! - [`status`]: the `status` topic's one shape for every source.
 
 pub mod api;
-pub mod calendar;
 pub mod config;
 pub mod conflate;
 pub mod demand;
@@ -26,6 +25,7 @@ pub mod schwab;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod status;
 pub mod store;
 pub mod stream;
 

@@ -1,8 +1,7 @@
 //! `tickdesk-relay`: parses settings, sets up logging and runs the relay until SIGINT or SIGTERM.
 
 use clap::Parser;
-use tickdesk_relay::config::{AuthCommand, Cli, Command, SimulatorArgs};
-use tickdesk_relay::schwab::sim::{self, SimOptions};
+use tickdesk_relay::config::{AuthCommand, Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -25,35 +24,26 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Some(Command::Simulator(args)) => run_simulator(args).await,
+        Some(Command::Simulator(args)) => {
+            tickdesk_schwab_sim::cli::serve(args, shutdown_signal()).await
+        }
         None | Some(Command::Serve) => {
             let cfg = cli.serve;
+            let clock =
+                tickdesk_relay::server::market_clock(&cfg, tickdesk_market::clock::wall_ms())
+                    .map_err(anyhow::Error::msg)?;
+            if clock.is_simulated() {
+                tracing::info!(
+                    market_time = %tickdesk_market::zone::et_label(clock.now_ms()),
+                    "the simulated market runs on its own clock (--sim-start)"
+                );
+            }
             let listener = tokio::net::TcpListener::bind(cfg.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
-            tickdesk_relay::run(listener, cfg, shutdown_signal()).await
+            tickdesk_relay::run(listener, cfg, clock, shutdown_signal()).await
         }
     }
-}
-
-/// The standalone simulator, until Ctrl-C or SIGTERM.
-async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
-    let opts = SimOptions {
-        seed: args.seed,
-        tick_ms: args.tick_ms,
-        load_contracts: args.load_contracts,
-        idle_code30_after: std::time::Duration::from_millis(args.idle_code30_ms),
-        key_cap: args.key_cap,
-        access_token_ttl: std::time::Duration::from_secs(args.access_token_ttl_s),
-        ..SimOptions::default()
-    };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
-    let (handle, task) = sim::start(listener, opts, shutdown_signal())?;
-    // Scripts (and the schwab-py test) wait for this line.
-    println!("schwab simulator listening on {}/", handle.base_url());
-    task.await?
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -29,6 +29,7 @@ use crate::secret::Secret;
 use crate::session;
 use crate::store::Store;
 use crate::stream;
+use tickdesk_market::Clock;
 
 /// Shared by every request and session.
 #[derive(Debug)]
@@ -44,11 +45,13 @@ pub struct AppState {
     pub stream_interval: Duration,
     /// Flips to true once on shutdown; sessions close their sockets with a close frame.
     pub shutdown: watch::Receiver<bool>,
+    /// The market clock every source reads for market decisions.
+    pub clock: Clock,
 }
 
 impl AppState {
     /// The shared state for `cfg`; `shutdown` flips to true when the relay stops.
-    pub fn new(cfg: &ServeConfig, shutdown: watch::Receiver<bool>) -> AppState {
+    pub fn new(cfg: &ServeConfig, clock: Clock, shutdown: watch::Receiver<bool>) -> AppState {
         AppState {
             store: Arc::new(Store::new(cfg.limits.history, 4096)),
             demand: Arc::new(Demand::default()),
@@ -59,21 +62,26 @@ impl AppState {
             event_history: cfg.event_history.max(1),
             stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
             shutdown,
+            clock,
         }
     }
 }
 
 /// Serves until `shutdown` resolves, then closes every websocket with a close frame and returns.
 ///
+/// `clock` is the market clock every source reads for market decisions (today, the session, DTE, the day roll):
+/// [`market_clock`] gives the one the settings ask for; tests pass one set to the moment they need.
+///
 /// # Errors
 /// Only if the listener fails.
 pub async fn run(
     listener: TcpListener,
     cfg: ServeConfig,
+    clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(AppState::new(&cfg, stop_rx.clone()));
+    let state = Arc::new(AppState::new(&cfg, clock.clone(), stop_rx.clone()));
     let store = state.store.clone();
     // Known topics exist before the first connection, so an early subscriber gets a (possibly empty) snapshot
     // and then every change, rather than an unknown-topic error.
@@ -90,7 +98,12 @@ pub async fn run(
     publish_status(&store, "rates", "live", "simulated rates desk");
     let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
-    let rates_task = tokio::spawn(rates::run(store.clone(), sim_cfg, stop_rx.clone()));
+    let rates_task = tokio::spawn(rates::run(
+        store.clone(),
+        sim_cfg,
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let schwab_tasks = if cfg.no_schwab {
         info!("Schwab options are off (--no-schwab)");
         None
@@ -120,6 +133,20 @@ pub async fn run(
 
 type SimTask = tokio::task::JoinHandle<anyhow::Result<()>>;
 
+/// The market clock the settings ask for, at real time `now_ms`: the wall clock with a Schwab app key (a real
+/// account is honest about the real market); with a simulator, `--sim-start` (`auto`: the real time during a
+/// session, else a running clock from 10:00 ET of the next trading day, so the demo moves at 2 am or on a Sunday).
+///
+/// # Errors
+/// A `--sim-start` that is not `auto`, `real` or an instant.
+pub fn market_clock(cfg: &ServeConfig, now_ms: i64) -> Result<Clock, String> {
+    if cfg.schwab.app_key.is_some() {
+        return Ok(Clock::wall());
+    }
+    tickdesk_schwab_sim::cli::clock_from_setting(&cfg.sim.start, now_ms)
+        .map_err(|e| format!("--sim-{e} (TICKDESK_SIM_START)"))
+}
+
 /// Starts the Schwab client: against Schwab when an app key is set, else against a simulator through the very same
 /// client code — the one at `--schwab-api` when that is not Schwab's URL, else the built-in one, started here on a
 /// loopback port with the `--sim-*` settings.
@@ -134,7 +161,8 @@ async fn start_schwab(
         None
     } else if schwab_cfg.app_key.is_none() {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let opts = schwab::sim::SimOptions {
+        let opts = tickdesk_schwab_sim::SimOptions {
+            clock: state.clock.clone(),
             seed: cfg.seed,
             tick_ms: cfg.sim.tick_ms.max(1),
             load_contracts: cfg.sim.load_contracts,
@@ -142,7 +170,7 @@ async fn start_schwab(
             ..Default::default()
         };
         let mut sim_stop = stop.clone();
-        let (handle, task) = schwab::sim::start(listener, opts, async move {
+        let (handle, task) = tickdesk_schwab_sim::start(listener, opts, async move {
             let _ = sim_stop.wait_for(|s| *s).await;
         })?;
         info!(api = %handle.base_url(), "no TICKDESK_SCHWAB_APP_KEY: using the built-in Schwab simulator");
@@ -151,7 +179,13 @@ async fn start_schwab(
     } else {
         None
     };
-    let client = schwab::spawn(state.store.clone(), state.demand.clone(), schwab_cfg, stop);
+    let client = schwab::spawn(
+        state.store.clone(),
+        state.demand.clone(),
+        schwab_cfg,
+        state.clock.clone(),
+        stop,
+    );
     Ok((client, simulator))
 }
 
@@ -273,26 +307,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-/// The per-source status topic: one item per upstream (`rates`, later `schwab`) with `source`, `state`, `since`
-/// (ms), `detail`.
-pub use tickdesk_wire::topics::STATUS as STATUS_TOPIC;
+pub use crate::status::STATUS_TOPIC;
 
 /// Records a source's state in the status topic.
 pub fn publish_status(store: &Store, source: &str, state: &str, detail: &str) {
-    let now = crate::calendar::now_ms();
-    let fields: tickdesk_wire::Fields = [
-        ("source".to_string(), serde_json::json!(source)),
-        ("state".to_string(), serde_json::json!(state)),
-        ("since".to_string(), serde_json::json!(now)),
-        ("detail".to_string(), serde_json::json!(detail)),
-    ]
-    .into_iter()
-    .collect();
-    store.publish(
-        STATUS_TOPIC,
-        [(source.to_string(), fields)].into_iter().collect(),
-        vec![],
-    );
+    crate::status::SourceStatus::new(source, state, tickdesk_market::clock::wall_ms(), detail)
+        .publish(store);
 }
 
 #[cfg(test)]

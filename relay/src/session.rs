@@ -195,7 +195,7 @@ impl Session {
                         break Flow::Close(CLOSE_POLICY, "idle");
                     }
                     if self.control.is_empty() {
-                        let t = crate::calendar::now_ms().max(0) as u64;
+                        let t = tickdesk_market::clock::wall_ms().max(0) as u64;
                         self.control.push_back(Message::Text(encode(&ServerMsg::Heartbeat { t })));
                         // A protocol-level ping: browsers answer it by themselves, which proves the client alive.
                         self.control.push_back(Message::Ping(Default::default()));

@@ -76,7 +76,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>) {
                 _ => continue,
             },
             _ = tick.tick() => {
-                let ts = crate::calendar::now_ms().max(0) as u64;
+                let ts = tickdesk_market::clock::wall_ms().max(0) as u64;
                 let mut frames = vec![desk_snapshot(&state, ts)];
                 frames.extend(price_update(&state));
                 frames
@@ -105,6 +105,7 @@ mod tests {
     fn price_update_has_the_shape_dashboards_expect() {
         let state = AppState::new(
             &ServeConfig::defaults(),
+            tickdesk_market::Clock::frozen(0),
             tokio::sync::watch::channel(false).1,
         );
         assert!(price_update(&state).is_none(), "no quotes, no message");

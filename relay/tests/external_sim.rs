@@ -9,13 +9,14 @@ use std::time::Duration;
 use common::{test_config, Client, Relay};
 use futures_util::StreamExt;
 use serde_json::Value;
-use tickdesk_relay::schwab::sim::{self, SimHandle, SimOptions};
+use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
 use tickdesk_wire::ServerMsg;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
 fn sim_options() -> SimOptions {
     SimOptions {
+        clock: common::in_session(),
         seed: Some(5),
         tick_ms: 50,
         load_contracts: 40,

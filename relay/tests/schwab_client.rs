@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tickdesk_market::{Clock, Date};
 use tickdesk_relay::demand::Demand;
-use tickdesk_relay::schwab::sim::{self, SimHandle, SimOptions};
 use tickdesk_relay::schwab::{self, chain::ChainFilter, Auth, Options, Timing};
 use tickdesk_relay::secret::Secret;
 use tickdesk_relay::store::Store;
+use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
 use tickdesk_wire::{Fields, Items};
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -77,9 +78,15 @@ impl Sim {
     }
 }
 
+/// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET, running), whenever the test runs.
+fn in_session() -> Clock {
+    Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15))
+}
+
 /// Fast, deterministic simulator settings.
 fn sim_opts() -> SimOptions {
     SimOptions {
+        clock: in_session(),
         seed: Some(7),
         tick_ms: 40,
         heartbeat: Duration::from_millis(300),
@@ -170,6 +177,8 @@ fn fast_timing() -> Timing {
         stable_after: Duration::from_secs(60),
         token_poll: Duration::from_millis(200),
         status_throttle: Duration::from_millis(50),
+        market_check: Duration::from_millis(50),
+        chain_refresh: Duration::from_millis(500),
     }
 }
 
@@ -185,6 +194,7 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
             ..ChainFilter::default()
         },
         timing: fast_timing(),
+        clock: in_session(),
     }
 }
 
@@ -1012,7 +1022,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
     secrets.insert(app_secret.into());
 
     // A full session with the real app path: token file, refreshes (2 s tokens), drop, code 30, bad frames.
-    let mut opts = Options::from_config(&cfg);
+    let mut opts = Options::from_config(&cfg, in_session());
     opts.timing = fast_timing();
     opts.filter = client_opts("", &[]).filter;
     opts.symbols = vec!["AAPL".into()];
@@ -1115,7 +1125,7 @@ async fn a_lapsed_refresh_token_says_what_to_run_and_a_new_login_is_picked_up() 
             .unwrap();
     };
     login(cfg.clone()).await;
-    let mut opts = Options::from_config(&cfg);
+    let mut opts = Options::from_config(&cfg, in_session());
     opts.timing = fast_timing();
     opts.filter = client_opts("", &[]).filter;
     opts.symbols = vec!["AAPL".into()];
@@ -1167,7 +1177,7 @@ async fn a_missing_token_file_says_what_to_run() {
         "tickdesk-none-{}.json",
         uuid::Uuid::new_v4().simple()
     ));
-    let mut opts = Options::from_config(&cfg);
+    let mut opts = Options::from_config(&cfg, in_session());
     opts.timing = fast_timing();
     let c = Client::start(opts);
     eventually("error status", 5, || (c.state() == "error").then_some(())).await;

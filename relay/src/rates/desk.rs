@@ -15,7 +15,7 @@
 use rand::Rng;
 use tickdesk_wire::Items;
 
-use super::book::{fmt_rate, Position, PositionSpec};
+use super::book::{fmt_rate, Mark, Position, PositionSpec};
 use super::curve::{NelsonSiegel, TENORS};
 use super::pnl::{cents, position_pnl, report, Cents, Line, PnlReport, Realized};
 use super::pricing::{Bond, Instrument, Swap, ZeroCurve, NODES};
@@ -198,6 +198,26 @@ impl Desk {
             out.trade = Some(t);
         }
         out
+    }
+
+    /// The day roll (New York midnight on the market clock): today's marks become the prior close, each
+    /// position's day PnL moves into its prior PnL (so total PnL does not jump) and it re-opens at the close,
+    /// today's tickets become overnight positions, and realized day PnL starts again from zero. Returns every row.
+    pub fn roll_day(&mut self, ts_ms: u64) -> TickOutput {
+        self.prior = self.marks;
+        for p in &mut self.book {
+            let r = p.risk(&self.marks);
+            let day = position_pnl(p, r.value, &self.marks).day;
+            p.prior_pnl_cents += day;
+            p.open = Mark {
+                curve: self.marks,
+                value: r.value,
+                key_dv01: r.key_dv01,
+            };
+            p.intraday = false;
+        }
+        self.realized = [Realized::default(); NODES];
+        self.open(ts_ms)
     }
 
     /// Rows of every topic at the current marks.
@@ -547,5 +567,34 @@ mod tests {
         let realized: Cents = d.realized.iter().map(|r| r.pnl).sum();
         let rep = d.state(0).report.unwrap();
         assert_eq!(rep.total.realized, realized);
+    }
+
+    #[test]
+    fn the_day_roll_takes_a_new_prior_close_and_keeps_total_pnl() {
+        let cfg = SimConfig::new(250, Some(7));
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut desk = Desk::new(&cfg, &mut rng);
+        desk.open(0);
+        for t in 0..400 {
+            desk.step(&mut rng, t);
+        }
+        let before = desk.open(1_000).report.unwrap();
+        assert_ne!(before.total.day, 0, "a day of ticks moved the book");
+        let rolled = desk.roll_day(2_000);
+        let after = rolled.report.unwrap();
+        assert_eq!(
+            desk.prior_close(),
+            desk.marks(),
+            "today's marks are the new prior close"
+        );
+        assert_eq!(after.total.day, 0, "day PnL starts again");
+        assert_eq!(
+            after.total.total, before.total.total,
+            "total PnL does not jump"
+        );
+        assert!(desk.book().iter().all(|p| !p.intraday));
+        for row in rolled.curve.values() {
+            assert_eq!(row["chg_bp"], serde_json::json!(0.0));
+        }
     }
 }

@@ -33,6 +33,8 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use tickdesk_market::zone::et_date;
+use tickdesk_market::Clock;
 use tokio::sync::watch;
 
 use crate::store::Store;
@@ -80,19 +82,15 @@ impl SimConfig {
             trades_per_minute: 3.0,
             trade_history: 500,
             max_positions: 40,
-            as_of_year: year_of(now_ms()),
+            as_of_year: year_of(tickdesk_market::clock::wall_ms()),
             book: book::default_book(),
         }
     }
 }
 
-/// The UTC calendar year of a Unix time in ms.
-fn year_of(ms: u64) -> i32 {
-    crate::calendar::civil_from_days(ms as i64 / crate::calendar::DAY_MS).0
-}
-
-fn now_ms() -> u64 {
-    crate::calendar::now_ms().max(0) as u64
+/// The New York calendar year of a Unix time in ms.
+fn year_of(ms: i64) -> i32 {
+    tickdesk_market::zone::et_date(ms).ymd().0
 }
 
 /// Hands one tick's rows to the store: the curve first, then what is priced off it.
@@ -111,21 +109,39 @@ fn publish(store: &Store, out: TickOutput) {
     }
 }
 
-/// Ticks the desk into the store until shutdown.
-pub async fn run(store: Arc<Store>, cfg: SimConfig, mut shutdown: watch::Receiver<bool>) {
+/// Ticks the desk into the store until shutdown. The desk rolls to a new prior close when the market clock's New
+/// York date changes.
+pub async fn run(
+    store: Arc<Store>,
+    cfg: SimConfig,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut rng = match cfg.seed {
         Some(s) => StdRng::seed_from_u64(s),
         None => StdRng::from_os_rng(),
     };
+    let cfg = SimConfig {
+        as_of_year: year_of(clock.now_ms()),
+        ..cfg
+    };
     let mut desk = Desk::new(&cfg, &mut rng);
-    publish(&store, desk.open(now_ms()));
+    publish(&store, desk.open(clock.now_ms_u64()));
+    let mut today = et_date(clock.now_ms());
     let mut tick = tokio::time::interval(cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,
             _ = tick.tick() => {
-                let out = desk.step(&mut rng, now_ms());
+                let now = clock.now_ms();
+                if et_date(now) != today {
+                    today = et_date(now);
+                    tracing::info!(%today, "rates desk: day roll, today's close is the new prior close");
+                    publish(&store, desk.roll_day(clock.now_ms_u64()));
+                    continue;
+                }
+                let out = desk.step(&mut rng, clock.now_ms_u64());
                 if let Some(t) = &out.trade {
                     tracing::debug!(symbol = %t.symbol, side = t.side, quantity = t.quantity, price = t.price,
                         position = %t.position, unwind = t.unwind, "rates desk trade");
@@ -164,10 +180,9 @@ mod tests {
 
     #[test]
     fn the_calendar_year_is_right_across_new_year() {
-        assert_eq!(year_of(0), 1970);
-        // 2024-12-31T23:59:59Z and 2025-01-01T00:00:00Z.
-        assert_eq!(year_of(1_735_689_599_000), 2024);
-        assert_eq!(year_of(1_735_689_600_000), 2025);
+        // New York's new year: 2025-01-01T04:59:59Z is still 2024 there, 05:00:00Z is 2025.
+        assert_eq!(year_of(1_735_707_599_000), 2024);
+        assert_eq!(year_of(1_735_707_600_000), 2025);
         // 2028-02-29T12:00:00Z (a leap day).
         assert_eq!(year_of(1_835_438_400_000), 2028);
     }
@@ -176,7 +191,8 @@ mod tests {
     async fn run_publishes_every_topic_from_the_first_tick() {
         let store = Arc::new(Store::new(64, 256));
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(run(store.clone(), SimConfig::new(10, Some(1)), rx));
+        let clock = Clock::starting_at(tickdesk_market::Date::from_ymd(2026, 12, 2).at_et(10, 0));
+        let task = tokio::spawn(run(store.clone(), SimConfig::new(10, Some(1)), clock, rx));
         tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = tx.send(true);
         task.await.unwrap();

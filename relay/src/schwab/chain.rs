@@ -8,8 +8,8 @@
 use serde_json::{json, Value};
 use tickdesk_wire::{Fields, Items};
 
-use super::dates::Date;
-use super::fields::{num_value, number};
+use tickdesk_market::Date;
+use tickdesk_schwab_proto::fields::{num_value, number};
 
 /// Default of the open-interest filter: contracts with less open interest are left out (1 drops OI = 0).
 pub const DEFAULT_MIN_OPEN_INTEREST: i64 = 1;
@@ -162,7 +162,7 @@ pub fn parse_chain(v: &Value) -> Result<ChainPicture, ChainError> {
 /// `"2024-10-18:1"` → (2024-10-18, 1).
 pub fn parse_date_key(k: &str) -> Option<(Date, i64)> {
     let (date, dte) = k.split_once(':')?;
-    Some((Date::parse(date)?, dte.trim().parse().ok()?))
+    Some((Date::parse_prefix(date)?, dte.trim().parse().ok()?))
 }
 
 fn int(v: Option<&Value>) -> Option<i64> {
@@ -331,6 +331,25 @@ pub fn money_rank(contracts: &[Contract], underlying_price: Option<f64>) -> Vec<
         .collect()
 }
 
+/// How many listed strikes lie between the strike a window was centred on and the strike nearest `price` (0 when
+/// unknown): the window re-centres when this reaches a quarter of its width.
+pub fn strikes_off_centre(contracts: &[Contract], centre: Option<f64>, price: f64) -> usize {
+    let Some(centre) = centre else {
+        return 0;
+    };
+    let mut strikes: Vec<f64> = contracts.iter().map(|c| c.strike).collect();
+    strikes.sort_by(f64::total_cmp);
+    strikes.dedup();
+    let index_of = |x: f64| {
+        strikes
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1 - x).abs().total_cmp(&(b.1 - x).abs()))
+            .map_or(0, |(i, _)| i)
+    };
+    index_of(centre).abs_diff(index_of(price))
+}
+
 /// Chain rows keyed by OSI symbol.
 pub fn chain_items(contracts: &[Contract], live: impl Fn(&str) -> bool, ts: i64) -> Items {
     contracts
@@ -372,7 +391,7 @@ pub fn parse_expirations(v: &Value, today: Date) -> Vec<Expiration> {
         .into_iter()
         .flatten()
         .filter_map(|e| {
-            let date = Date::parse(e.get("expirationDate")?.as_str()?)?;
+            let date = Date::parse_prefix(e.get("expirationDate")?.as_str()?)?;
             let dte = int(e.get("daysToExpiration")).unwrap_or_else(|| today.days_until(date));
             let kind = e
                 .get("expirationType")
@@ -412,7 +431,7 @@ pub fn parse_osi(s: &str) -> Option<Osi> {
     }
     let root = s[..6].trim_end().to_string();
     let yy: i32 = s[6..8].parse().ok()?;
-    let expiry = Date::parse(&format!("{:04}-{}-{}", 2000 + yy, &s[8..10], &s[10..12]))?;
+    let expiry = Date::parse_prefix(&format!("{:04}-{}-{}", 2000 + yy, &s[8..10], &s[10..12]))?;
     let put_call = match &s[12..13] {
         "C" => 'C',
         "P" => 'P',
@@ -458,6 +477,28 @@ mod tests {
              "daysToExpiration":1,"inTheMoney":false}]}}}"#,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn strikes_off_centre_counts_listed_strikes_to_the_money() {
+        let expiry = Date::parse_iso("2026-12-18").unwrap();
+        let contracts: Vec<Contract> = [95.0, 100.0, 105.0, 110.0, 115.0, 120.0]
+            .into_iter()
+            .map(|k| Contract {
+                symbol: osi_symbol("XYZ", expiry, 'C', k),
+                put_call: 'C',
+                strike: k,
+                expiry,
+                dte: 16,
+                open_interest: Some(10),
+                fields: Fields::new(),
+            })
+            .collect();
+        assert_eq!(strikes_off_centre(&contracts, Some(100.0), 101.0), 0);
+        assert_eq!(strikes_off_centre(&contracts, Some(100.0), 108.0), 2);
+        // Past the window's edge the edge is the nearest: the whole half-window.
+        assert_eq!(strikes_off_centre(&contracts, Some(100.0), 300.0), 4);
+        assert_eq!(strikes_off_centre(&contracts, None, 300.0), 0);
     }
 
     #[test]
@@ -513,12 +554,12 @@ mod tests {
         assert!(p.contracts.is_empty());
         assert_eq!(
             parse_date_key("2024-10-18:0"),
-            Some((Date::parse("2024-10-18").unwrap(), 0))
+            Some((Date::parse_prefix("2024-10-18").unwrap(), 0))
         );
     }
 
     fn contract(strike: f64, pc: char, oi: Option<i64>) -> Contract {
-        let expiry = Date::parse("2026-12-18").unwrap();
+        let expiry = Date::parse_prefix("2026-12-18").unwrap();
         Contract {
             symbol: osi_symbol("AAPL", expiry, pc, strike),
             put_call: pc,
@@ -582,14 +623,24 @@ mod tests {
 
     #[test]
     fn osi_symbols_round_trip_with_their_padding() {
-        let d = Date::parse("2024-05-17").unwrap();
+        let d = Date::parse_prefix("2024-05-17").unwrap();
         assert_eq!(osi_symbol("AAPL", d, 'C', 190.0), "AAPL  240517C00190000");
         assert_eq!(
-            osi_symbol("GOOGL", Date::parse("2025-12-12").unwrap(), 'C', 315.0),
+            osi_symbol(
+                "GOOGL",
+                Date::parse_prefix("2025-12-12").unwrap(),
+                'C',
+                315.0
+            ),
             "GOOGL 251212C00315000"
         );
         assert_eq!(
-            osi_symbol("SPXW", Date::parse("2025-12-08").unwrap(), 'C', 6880.0),
+            osi_symbol(
+                "SPXW",
+                Date::parse_prefix("2025-12-08").unwrap(),
+                'C',
+                6880.0
+            ),
             "SPXW  251208C06880000"
         );
         assert_eq!(osi_symbol("AAPL", d, 'P', 192.5), "AAPL  240517P00192500");
@@ -608,7 +659,7 @@ mod tests {
 
     #[test]
     fn expirations_parse_sort_and_flag_zero_dte() {
-        let today = Date::parse("2024-10-18").unwrap();
+        let today = Date::parse_prefix("2024-10-18").unwrap();
         let v = json!({"expirationList":[
             {"expirationDate":"2024-10-25","daysToExpiration":7,"expirationType":"W","standard":false},
             {"expirationDate":"2024-10-18","daysToExpiration":0,"expirationType":"S","standard":true},

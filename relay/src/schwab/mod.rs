@@ -1,18 +1,16 @@
-//! Schwab options: the Trader API client (OAuth, REST chain, streamer session) and the built-in simulator that
-//! speaks the same protocol on loopback.
+//! Schwab options: the Trader API client (OAuth, REST chain, streamer session). The simulator that speaks the
+//! same protocol on loopback is its own crate (`tickdesk-schwab-sim`); the field tables they share are in
+//! `tickdesk-schwab-proto`.
 //!
 //! One module per responsibility:
 //! - [`token`]: the token file (schwab-py's format, atomic 0600 writes) and expiry maths;
 //! - [`auth`]: the OAuth code flow (`auth login`), refresh, and the [`auth::TokenManager`];
 //! - [`rest`]: user preferences, chains, expirations, quotes;
-//! - [`fields`]: the streamer's numbered fields ↔ the relay's names;
 //! - [`chain`]: the chain model: parsing, filters (open interest, strike window, DTE), OSI symbols;
-//! - [`dates`]: calendar dates and "today" in New York;
 //! - [`plan`]: which keys to stream within the budget, and the ADD/UNSUBS that get there (pure);
 //! - [`streamer`]: one streamer connection: LOGIN, one command at a time, defensive frame parsing;
 //! - [`status`]: the `schwab` item of the `status` topic;
 //! - [`upstream`]: the orchestrator tying them together;
-//! - [`sim`]: the built-in simulator.
 //!
 //! # Topics
 //!
@@ -32,11 +30,8 @@
 
 pub mod auth;
 pub mod chain;
-pub mod dates;
-pub mod fields;
 pub mod plan;
 pub mod rest;
-pub mod sim;
 pub mod status;
 pub mod streamer;
 pub mod token;
@@ -66,9 +61,10 @@ pub fn spawn(
     store: Arc<Store>,
     demand: Arc<Demand>,
     cfg: SchwabConfig,
+    clock: tickdesk_market::Clock,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    spawn_with(store, demand, Options::from_config(&cfg), shutdown)
+    spawn_with(store, demand, Options::from_config(&cfg, clock), shutdown)
 }
 
 /// Starts the Schwab client with explicit options (tests shorten the timings).

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::fields::{LEVELONE_EQUITIES, LEVELONE_OPTIONS};
+use tickdesk_schwab_proto::fields::{LEVELONE_EQUITIES, LEVELONE_OPTIONS};
 
 /// Keys per service.
 pub type KeySets = BTreeMap<&'static str, BTreeSet<String>>;

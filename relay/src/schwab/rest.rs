@@ -10,9 +10,9 @@ use serde_json::Value;
 use tracing::debug;
 
 use super::auth::{redact, schwab_message, AuthError, TokenManager};
-use super::dates::Date;
 use super::streamer::StreamerInfo;
 use crate::secret::Secret;
+use tickdesk_market::Date;
 
 /// A failed REST call.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,8 +1,14 @@
 //! The `schwab` item of the `status` topic: what the desk shows about this source.
 //!
-//! Fields: `source` ("schwab"), `state` (`connecting`, `live`, `reconnecting`, `delayed`, `stopped`, `error`),
-//! `since` (ms, when the state last changed), `last_msg` (ms, last frame from the streamer), `delayed` (bool),
-//! `detail` (words for a user) and `error` (the last error, or null).
+//! The common fields ([`crate::status`]) with `state` one of `connecting`, `live`, `reconnecting`, `delayed`,
+//! `closed`, `stopped`, `error`; plus `delayed` (bool), and the market's clock: `market` (`open`, `pre-market`,
+//! `after-hours`, `closed`), `next_open` (ms of the next regular open, null during the session), `market_time`
+//! (ms, the market clock's now when published) and `clock` (`real`, or `simulated` when the market runs on a
+//! demo or replay clock).
+//!
+//! **Closed is not stale.** Outside the regular session a healthy link shows `closed` (with `next_open`) instead
+//! of `live`: quotes stand still because the market does, not because the feed broke. A broken link still shows
+//! `reconnecting`/`error` whatever the hour.
 //!
 //! `last_msg` moves with every frame, so publishing it on every frame would make the status topic as busy as the
 //! market; it is published at most once per `throttle`, and at once on any other change.
@@ -11,10 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tickdesk_wire::Fields;
 
-use super::dates::now_ms;
-use crate::server::STATUS_TOPIC;
+use tickdesk_market::clock::wall_ms as now_ms;
+use tickdesk_market::Phase;
+
+use crate::status::SourceStatus;
 use crate::store::Store;
 
 /// The status item's key and `source` field.
@@ -27,6 +34,8 @@ pub enum State {
     Live,
     Reconnecting,
     Delayed,
+    /// Shown, never set: a healthy link outside the regular session.
+    Closed,
     Stopped,
     Error,
 }
@@ -38,6 +47,7 @@ impl State {
             State::Live => "live",
             State::Reconnecting => "reconnecting",
             State::Delayed => "delayed",
+            State::Closed => "closed",
             State::Stopped => "stopped",
             State::Error => "error",
         }
@@ -60,6 +70,20 @@ pub struct Status {
     throttle: Duration,
     last_publish: Option<Instant>,
     dirty: bool,
+    /// The market's phase and next open, from the calendar on the market clock.
+    market: Option<MarketNote>,
+}
+
+/// Where the market is, as the status shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketNote {
+    pub phase: Phase,
+    /// The next regular open (ms), when outside the session.
+    pub next_open: Option<i64>,
+    /// The market clock's now (ms).
+    pub market_time: i64,
+    /// The market clock is a demo or replay clock.
+    pub simulated: bool,
 }
 
 impl Status {
@@ -77,6 +101,7 @@ impl Status {
             throttle,
             last_publish: None,
             dirty: true,
+            market: None,
         };
         s.publish_now();
         s
@@ -84,6 +109,33 @@ impl Status {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The state a user sees: a healthy link outside the session is `closed`.
+    pub fn shown_state(&self) -> State {
+        let closed = self
+            .market
+            .as_ref()
+            .is_some_and(|m| m.phase != Phase::Regular);
+        match self.state {
+            State::Live | State::Delayed if closed => State::Closed,
+            s => s,
+        }
+    }
+
+    /// Records the market's phase; publishes at once when the phase (or the next open) changed.
+    pub fn set_market(&mut self, note: MarketNote) {
+        let changed = self.market.as_ref().is_none_or(|m| {
+            (m.phase, m.next_open, m.simulated) != (note.phase, note.next_open, note.simulated)
+        });
+        let before = self.shown_state();
+        self.market = Some(note);
+        if self.shown_state() != before {
+            self.since = now_ms();
+        }
+        if changed {
+            self.flush_now();
+        }
     }
 
     pub fn detail(&self) -> String {
@@ -168,26 +220,42 @@ impl Status {
     }
 
     fn publish_now(&self) {
-        let fields: Fields = [
-            ("source", json!(SOURCE)),
-            ("state", json!(self.state.as_str())),
-            ("since", json!(self.since)),
-            ("last_msg", self.last_msg.map_or(Value::Null, |m| json!(m))),
-            ("delayed", json!(self.delayed)),
-            ("detail", json!(self.detail())),
-            (
-                "error",
-                self.error.as_ref().map_or(Value::Null, |e| json!(e)),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        self.store.publish(
-            STATUS_TOPIC,
-            [(SOURCE.to_string(), fields)].into_iter().collect(),
-            vec![],
-        );
+        let mut detail = self.detail();
+        let mut extra = vec![("delayed", json!(self.delayed))];
+        if let Some(m) = &self.market {
+            if m.phase != Phase::Regular {
+                let opens = m.next_open.map(tickdesk_market::zone::et_label);
+                let note = match (m.phase, opens) {
+                    (Phase::Closed, Some(at)) => format!("market closed, opens {at}"),
+                    (p, Some(at)) => format!("market {} (options closed), opens {at}", p.as_str()),
+                    (p, None) => format!("market {}", p.as_str()),
+                };
+                detail = if detail.is_empty() {
+                    note
+                } else {
+                    format!("{note}; {detail}")
+                };
+            }
+            extra.extend([
+                ("market", json!(m.phase.as_str())),
+                ("next_open", m.next_open.map_or(Value::Null, |t| json!(t))),
+                ("market_time", json!(m.market_time)),
+                (
+                    "clock",
+                    json!(if m.simulated { "simulated" } else { "real" }),
+                ),
+            ]);
+        }
+        SourceStatus {
+            source: SOURCE.into(),
+            state: self.shown_state().as_str().into(),
+            since: self.since,
+            last_msg: self.last_msg,
+            detail,
+            error: self.error.clone(),
+            extra,
+        }
+        .publish(&self.store);
     }
 }
 
@@ -199,7 +267,9 @@ mod tests {
     fn publishes_state_changes_at_once_and_last_msg_throttled() {
         let store = Arc::new(Store::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
-        let item = |store: &Store| store.snapshot(STATUS_TOPIC).unwrap().items[SOURCE].clone();
+        let item = |store: &Store| {
+            store.snapshot(crate::status::STATUS_TOPIC).unwrap().items[SOURCE].clone()
+        };
         assert_eq!(item(&store)["state"], json!("connecting"));
         s.set(State::Live, "streaming 10 keys");
         s.set_budget_note(Some(
@@ -212,11 +282,11 @@ mod tests {
             json!("streaming 10 keys; streaming 480 of 612 watched contracts (key budget 500)")
         );
         assert_eq!(i["error"], Value::Null);
-        let seq = store.snapshot(STATUS_TOPIC).unwrap().seq;
+        let seq = store.snapshot(crate::status::STATUS_TOPIC).unwrap().seq;
         s.message_seen();
         s.message_seen();
         assert_eq!(
-            store.snapshot(STATUS_TOPIC).unwrap().seq,
+            store.snapshot(crate::status::STATUS_TOPIC).unwrap().seq,
             seq,
             "last_msg waits for the throttle"
         );
@@ -232,5 +302,49 @@ mod tests {
         );
         s.set_error(Some("boom".into()));
         assert_eq!(item(&store)["error"], json!("boom"));
+    }
+
+    #[test]
+    fn a_healthy_link_outside_the_session_is_closed_with_the_next_open() {
+        use crate::status::STATUS_TOPIC;
+        let store = Arc::new(Store::new(64, 64));
+        let mut s = Status::new(store.clone(), Duration::from_secs(3600));
+        let item = |store: &Store| store.snapshot(STATUS_TOPIC).unwrap().items[SOURCE].clone();
+        s.set(State::Live, "streaming 10 keys");
+        let open_at = 1_764_858_600_000;
+        s.set_market(MarketNote {
+            phase: Phase::Closed,
+            next_open: Some(open_at),
+            market_time: 1,
+            simulated: false,
+        });
+        let i = item(&store);
+        assert_eq!(i["state"], json!("closed"));
+        assert_eq!(i["market"], json!("closed"));
+        assert_eq!(i["next_open"], json!(open_at));
+        assert!(
+            i["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("market closed, opens 2025-12-04 09:30 ET"),
+            "{}",
+            i["detail"]
+        );
+        // A broken link is not hidden behind "closed".
+        s.set(State::Reconnecting, "reconnecting in 2 s");
+        assert_eq!(item(&store)["state"], json!("reconnecting"));
+        // The open: live again.
+        s.set(State::Live, "streaming");
+        s.set_market(MarketNote {
+            phase: Phase::Regular,
+            next_open: None,
+            market_time: 2,
+            simulated: true,
+        });
+        let i = item(&store);
+        assert_eq!(
+            (i["state"].clone(), i["clock"].clone()),
+            (json!("live"), json!("simulated"))
+        );
     }
 }

@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
-use super::fields::number;
 use crate::secret::Secret;
+use tickdesk_schwab_proto::fields::number;
 
 /// Where and as whom to connect: `streamerInfo[0]` of `GET /trader/v1/userPreference`.
 #[derive(Debug, Clone)]

@@ -344,9 +344,11 @@ impl ClassifyMsg for serde_json::Error {
     }
 }
 
-/// Unix time in seconds now.
+/// Unix time in seconds now, on the wall clock: Schwab's servers judge token expiry in real time, so a market
+/// running on a simulated clock must not make a token look fresh or expired. The expiry maths itself takes `now`
+/// as an argument and is tested at set times.
 pub fn now_s() -> i64 {
-    crate::calendar::now_ms() / 1000
+    tickdesk_market::clock::wall_ms() / 1000
 }
 
 #[cfg(test)]

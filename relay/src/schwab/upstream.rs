@@ -11,6 +11,12 @@
 //!   subscription, never the connection.
 //! - **Timers**: the access token's refresh (a few minutes before expiry), websocket pings and stale detection,
 //!   the reconnect backoff (full jitter), and the throttled status item.
+//! - **The market clock** (checked every `market_check`): the session's phase for the status (`closed` with the
+//!   next open outside the regular session); the **day roll** at New York midnight — expired chains are reset to
+//!   an empty snapshot and no longer loaded, the start symbols' nearest expiry re-pins, expirations and chains
+//!   reload so DTE counts move; the **strike window re-centres** when the underlying has moved a quarter of the
+//!   window away from the chain's centre; and every `chain_refresh` the contracts outside the key budget get a
+//!   fresh REST picture instead of keeping their first one.
 //!
 //! Response codes, each on purpose:
 //! - **3** (login denied): refresh the token, then reconnect.
@@ -38,17 +44,19 @@ use tracing::{debug, error, info, warn};
 
 use super::auth::{self, AuthError, Credentials, TokenManager};
 use super::chain::{self, ChainError, ChainFilter, ChainPicture, Contract, Expiration};
-use super::dates::{market_today, now_ms, Date};
-use super::fields::{self, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
 use super::plan::{self, Candidates, KeySets};
 use super::rest::{Rest, RestError};
-use super::status::{State, Status};
+use super::status::{MarketNote, State, Status};
 use super::streamer::{DataItem, Inbound, Session, StreamError};
 use super::token::{now_s, LOGIN_HINT};
 use super::{CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
 use crate::config::SchwabConfig;
 use crate::demand::Demand;
 use crate::store::Store;
+use tickdesk_market::clock::wall_ms;
+use tickdesk_market::zone::et_date;
+use tickdesk_market::{calendar, Clock, Date, Phase};
+use tickdesk_schwab_proto::fields::{self, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
 
 /// Where the tokens come from.
 #[derive(Debug, Clone)]
@@ -84,6 +92,10 @@ pub struct Timing {
     pub token_poll: Duration,
     /// The status item's `last_msg` is published at most this often.
     pub status_throttle: Duration,
+    /// How often the market clock is read: session phase, day roll, strike-window centre.
+    pub market_check: Duration,
+    /// How often chains with contracts outside the key budget are refreshed from REST.
+    pub chain_refresh: Duration,
 }
 
 impl Default for Timing {
@@ -98,6 +110,8 @@ impl Default for Timing {
             stable_after: Duration::from_secs(60),
             token_poll: Duration::from_secs(15),
             status_throttle: Duration::from_secs(1),
+            market_check: Duration::from_secs(5),
+            chain_refresh: Duration::from_secs(60),
         }
     }
 }
@@ -114,11 +128,13 @@ pub struct Options {
     pub key_budget: usize,
     pub filter: ChainFilter,
     pub timing: Timing,
+    /// The market clock: today, DTE, the session, the day roll.
+    pub clock: Clock,
 }
 
 impl Options {
-    /// From the relay's settings. No app key: the simulator at `cfg.api`.
-    pub fn from_config(cfg: &SchwabConfig) -> Options {
+    /// From the relay's settings and the market clock. No app key: the simulator at `cfg.api`.
+    pub fn from_config(cfg: &SchwabConfig, clock: Clock) -> Options {
         let auth = match (&cfg.app_key, &cfg.app_secret) {
             (None, _) => Auth::Simulator,
             (Some(_), None) => Auth::Misconfigured(
@@ -145,6 +161,7 @@ impl Options {
                 ..ChainFilter::default()
             },
             timing: Timing::default(),
+            clock,
         }
     }
 }
@@ -167,7 +184,7 @@ pub fn parse_chain_topic(topic: &str) -> Option<(String, Date)> {
     if u.is_empty() || d.len() != 10 {
         return None;
     }
-    Some((u.to_ascii_uppercase(), Date::parse(d)?))
+    Some((u.to_ascii_uppercase(), Date::parse_iso(d)?))
 }
 
 /// The chain topic of an underlying and expiry.
@@ -199,6 +216,7 @@ pub(super) async fn run(
             opts.timing.backoff_max.as_millis() as f64,
         ),
         pinned: opts.symbols.iter().map(|s| (s.clone(), None)).collect(),
+        today: et_date(opts.clock.now_ms()),
         opts,
         rest,
         tokens,
@@ -290,6 +308,8 @@ async fn obtain_tokens(
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum LoadKey {
     Chain(String),
+    /// A fresh REST picture of a loaded chain, for the contracts not streamed.
+    Refresh(String),
     Expirations(String),
     Quotes,
 }
@@ -300,6 +320,10 @@ enum Loaded {
     Chain {
         topic: String,
         picture: Result<ChainPicture, ChainError>,
+    },
+    Refreshed {
+        topic: String,
+        picture: ChainPicture,
     },
     Expirations {
         symbol: String,
@@ -318,6 +342,8 @@ enum Loaded {
 struct Chain {
     contracts: Vec<Contract>,
     ranks: Vec<usize>,
+    /// The at-the-money strike the window was centred on when loaded.
+    centre: Option<f64>,
 }
 
 /// What to do after the session failed.
@@ -363,6 +389,8 @@ struct Upstream {
     streamed_quotes: HashSet<String>,
     /// (attempted, lowered to) after a code 19.
     budget_refused: Option<(usize, usize)>,
+    /// The market's date (New York) as of the last clock check: a change is the day roll.
+    today: Date,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -422,6 +450,18 @@ impl Upstream {
                 .max(Duration::from_millis(50)),
         );
         let mut token_due = unix_to_instant(self.tokens.refresh_due_at().await);
+        let mut market_tick =
+            tokio::time::interval(self.opts.timing.market_check.max(Duration::from_millis(20)));
+        market_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refresh_tick = tokio::time::interval(
+            self.opts
+                .timing
+                .chain_refresh
+                .max(Duration::from_millis(100)),
+        );
+        refresh_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick of an interval is immediate; the first refresh waits a period (the chain was just loaded).
+        refresh_tick.reset();
         loop {
             let want_connection = !self.stopped && !self.tokens_lapsed && self.has_wanted_keys();
             tokio::select! {
@@ -455,6 +495,11 @@ impl Upstream {
                     };
                 }
                 _ = status_tick.tick() => self.status.flush(),
+                _ = market_tick.tick() => {
+                    self.on_market_clock();
+                    self.sync_or_drop(&mut session).await;
+                }
+                _ = refresh_tick.tick() => self.refresh_not_live(),
                 // Last: under a busy stream, demand changes, loads and timers still get their turn.
                 ev = next_inbound(&mut session) => {
                     let r = match ev {
@@ -563,6 +608,7 @@ impl Upstream {
         let tx = self.loads_tx.clone();
         let what = match &key {
             LoadKey::Chain(t) => format!("the chain {t}"),
+            LoadKey::Refresh(t) => format!("a fresh picture of {t}"),
             LoadKey::Expirations(s) => format!("the expirations of {s}"),
             LoadKey::Quotes => "the start symbols' quotes".to_string(),
         };
@@ -600,7 +646,7 @@ impl Upstream {
                 .set_error(Some(format!("{topic} is not chain:UNDERLYING:YYYY-MM-DD")));
             return;
         };
-        let dte = market_today(now_ms()).days_until(expiry);
+        let dte = self.today.days_until(expiry);
         if !self.opts.filter.dte_allowed(dte) {
             let (lo, hi) = (self.opts.filter.min_dte, self.opts.filter.max_dte);
             warn!(%topic, dte, "expiry outside the DTE window {lo}–{hi} days; the chain stays empty");
@@ -625,16 +671,205 @@ impl Upstream {
 
     fn load_expirations(&mut self, symbol: &str) {
         let s = symbol.to_string();
+        let clock = self.opts.clock.clone();
         self.start_load(LoadKey::Expirations(s.clone()), move |rest| {
-            let s = s.clone();
+            let (s, clock) = (s.clone(), clock.clone());
             async move {
                 let v = rest.expiration_chain(&s).await?;
                 Ok(Loaded::Expirations {
-                    list: chain::parse_expirations(&v, market_today(now_ms())),
+                    list: chain::parse_expirations(&v, et_date(clock.now_ms())),
                     symbol: s,
                 })
             }
         });
+    }
+
+    /// Asks REST for a fresh picture of a loaded chain (same window as its first load).
+    fn refresh_chain(&mut self, topic: &str) {
+        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
+            return;
+        };
+        if self
+            .loading
+            .contains_key(&LoadKey::Chain(topic.to_string()))
+        {
+            return;
+        }
+        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
+        let t = topic.to_string();
+        self.start_load(LoadKey::Refresh(t.clone()), move |rest| {
+            let (t, u) = (t.clone(), underlying.clone());
+            async move {
+                let v = rest.chain(&u, expiry, strike_count).await?;
+                match chain::parse_chain(&v) {
+                    Ok(picture) => Ok(Loaded::Refreshed { topic: t, picture }),
+                    // A refresh that fails is dropped: the chain keeps what it has.
+                    Err(e) => Ok(Loaded::Failed {
+                        what: format!("a fresh picture of {t}"),
+                        error: e.to_string(),
+                    }),
+                }
+            }
+        });
+    }
+
+    // ---- the market clock ----------------------------------------------------------------------------------
+
+    /// Reads the market clock: the session's phase for the status, the day roll, the strike windows' centres.
+    fn on_market_clock(&mut self) {
+        let now = self.opts.clock.now_ms();
+        let phase = calendar::phase(now);
+        self.status.set_market(MarketNote {
+            phase,
+            next_open: (phase != Phase::Regular).then(|| calendar::next_open(now)),
+            market_time: now,
+            simulated: self.opts.clock.is_simulated(),
+        });
+        let today = et_date(now);
+        if today != self.today {
+            self.roll_day(today);
+        }
+        self.recentre_windows();
+    }
+
+    /// The day changed (New York midnight, or a clock set forward): expired chains are reset to an empty
+    /// snapshot and dropped, the start symbols re-pin their nearest expiry, expirations and the remaining chains
+    /// reload so every DTE moves.
+    fn roll_day(&mut self, today: Date) {
+        info!(from = %self.today, to = %today, "market day roll");
+        self.today = today;
+        let expired: Vec<String> = self
+            .wanted_chains
+            .keys()
+            .chain(self.chains.keys())
+            .filter(|t| parse_chain_topic(t).is_some_and(|(_, e)| e < today))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for topic in &expired {
+            info!(%topic, "expired at the day roll: reset to an empty snapshot");
+            self.cancel_load(&LoadKey::Chain(topic.clone()));
+            self.cancel_load(&LoadKey::Refresh(topic.clone()));
+            if let Some(c) = self.chains.remove(topic) {
+                for k in &c.contracts {
+                    self.key_topic.remove(&k.symbol);
+                }
+            }
+            // A browser may still watch it (it stays in `wanted_chains` as demand says), but nothing loads it.
+            if self.wanted_chains.get(topic) == Some(&1) {
+                self.wanted_chains.remove(topic);
+            }
+            self.store.reset(topic, Items::new());
+        }
+        for (sym, slot) in self.pinned.iter_mut() {
+            if slot.as_ref().is_some_and(|t| expired.contains(t)) {
+                *slot = None;
+            }
+            let _ = sym;
+        }
+        let symbols: BTreeSet<String> = self
+            .pinned
+            .keys()
+            .cloned()
+            .chain(self.wanted_exps.iter().cloned())
+            .collect();
+        for sym in symbols {
+            self.load_expirations(&sym);
+        }
+        let live: Vec<String> = self.chains.keys().cloned().collect();
+        for topic in live {
+            self.load_chain(&topic);
+        }
+        if !expired.is_empty() {
+            self.status.set_error(None);
+        }
+    }
+
+    /// Reloads a chain whose underlying moved a quarter of the strike window (at least two strikes) away from
+    /// the strike the window was centred on, so the window follows the money.
+    fn recentre_windows(&mut self) {
+        let Some(window) = self.opts.filter.strike_window else {
+            return;
+        };
+        let quotes = self
+            .store
+            .snapshot(QUOTES_TOPIC)
+            .map(|s| s.items)
+            .unwrap_or_default();
+        let mut stale: Vec<String> = Vec::new();
+        for (topic, c) in &self.chains {
+            let Some((underlying, _)) = parse_chain_topic(topic) else {
+                continue;
+            };
+            let Some(price) = quotes
+                .get(&underlying)
+                .and_then(|q| q.get("last"))
+                .and_then(fields::number)
+            else {
+                continue;
+            };
+            if chain::strikes_off_centre(&c.contracts, c.centre, price) >= (window / 4).max(2) {
+                stale.push(topic.clone());
+            }
+        }
+        for topic in stale {
+            if !self.loading.contains_key(&LoadKey::Chain(topic.clone())) {
+                info!(%topic, "the underlying moved off the strike window's centre: re-centring");
+                self.load_chain(&topic);
+            }
+        }
+    }
+
+    /// Fresh REST pictures for the chains that have contracts outside the key budget.
+    fn refresh_not_live(&mut self) {
+        let opts = self.subscribed.get(LEVELONE_OPTIONS);
+        let due: Vec<String> = self
+            .chains
+            .iter()
+            .filter(|(_, c)| {
+                c.contracts
+                    .iter()
+                    .any(|k| !opts.is_some_and(|s| s.contains(&k.symbol)))
+            })
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in due {
+            self.refresh_chain(&topic);
+        }
+    }
+
+    /// A fresh picture: re-centre if the money moved, else update the contracts that are not streamed.
+    fn on_refreshed(&mut self, topic: String, picture: ChainPicture) {
+        self.loading.remove(&LoadKey::Refresh(topic.clone()));
+        let Some(c) = self.chains.get(&topic) else {
+            return;
+        };
+        let off = match (picture.underlying_price, self.opts.filter.strike_window) {
+            (Some(p), Some(w)) => {
+                chain::strikes_off_centre(&c.contracts, c.centre, p) >= (w / 4).max(2)
+            }
+            _ => false,
+        };
+        if off {
+            self.install_chain(topic, picture);
+            return;
+        }
+        let opts = self.subscribed.get(LEVELONE_OPTIONS);
+        let mine: HashSet<&str> = c.contracts.iter().map(|k| k.symbol.as_str()).collect();
+        let ts = wall_ms();
+        let rows: Items = picture
+            .contracts
+            .iter()
+            .filter(|k| {
+                mine.contains(k.symbol.as_str()) && !opts.is_some_and(|s| s.contains(&k.symbol))
+            })
+            .map(|k| (k.symbol.clone(), k.row(false, ts)))
+            .collect();
+        if !rows.is_empty() {
+            debug!(%topic, contracts = rows.len(), "refreshed the contracts outside the key budget");
+            self.store.publish(&topic, rows, vec![]);
+        }
     }
 
     fn on_loaded(&mut self, loaded: Loaded) {
@@ -666,7 +901,7 @@ impl Upstream {
             }
             Loaded::Expirations { symbol, list } => {
                 self.loading.remove(&LoadKey::Expirations(symbol.clone()));
-                let today = market_today(now_ms());
+                let today = self.today;
                 let list: Vec<Expiration> = list
                     .into_iter()
                     .filter(|e| self.opts.filter.dte_allowed(e.dte))
@@ -692,6 +927,7 @@ impl Upstream {
                     }
                 }
             }
+            Loaded::Refreshed { topic, picture } => self.on_refreshed(topic, picture),
             Loaded::Chain { topic, picture } => {
                 self.loading.remove(&LoadKey::Chain(topic.clone()));
                 if !self.wanted_chains.contains_key(&topic) {
@@ -724,7 +960,12 @@ impl Upstream {
         let contracts =
             chain::filter_contracts(of_expiry, picture.underlying_price, &self.opts.filter);
         let ranks = chain::money_rank(&contracts, picture.underlying_price);
-        let ts = now_ms();
+        let centre = contracts
+            .iter()
+            .zip(&ranks)
+            .min_by_key(|(_, r)| **r)
+            .map(|(c, _)| c.strike);
+        let ts = wall_ms();
         let opts = self.subscribed.get(LEVELONE_OPTIONS);
         let items = chain::chain_items(&contracts, |k| opts.is_some_and(|s| s.contains(k)), ts);
         info!(%topic, contracts = contracts.len(), "loaded the chain's first picture");
@@ -746,7 +987,14 @@ impl Upstream {
         for c in &contracts {
             self.key_topic.insert(c.symbol.clone(), topic.clone());
         }
-        self.chains.insert(topic, Chain { contracts, ranks });
+        self.chains.insert(
+            topic,
+            Chain {
+                contracts,
+                ranks,
+                centre,
+            },
+        );
     }
 
     // ---- the plan ------------------------------------------------------------------------------------------
@@ -1147,7 +1395,7 @@ impl Upstream {
                 timestamp,
                 items,
             } => {
-                let ts = timestamp.unwrap_or_else(now_ms);
+                let ts = timestamp.unwrap_or_else(wall_ms);
                 match service.as_str() {
                     LEVELONE_OPTIONS => self.on_option_items(items, ts),
                     LEVELONE_EQUITIES => self.on_equity_items(items, ts),
@@ -1242,12 +1490,16 @@ mod tests {
         cfg.min_oi = 100;
         cfg.strike_window = 0;
         cfg.max_dte = 7;
-        let f = super::Options::from_config(&cfg).filter;
+        let f = super::Options::from_config(&cfg, Clock::wall()).filter;
         assert_eq!(
             (f.min_open_interest, f.strike_window, f.max_dte),
             (100, None, 7)
         );
-        let d = super::Options::from_config(&crate::config::ServeConfig::defaults().schwab).filter;
+        let d = super::Options::from_config(
+            &crate::config::ServeConfig::defaults().schwab,
+            Clock::wall(),
+        )
+        .filter;
         assert_eq!(d, crate::schwab::chain::ChainFilter::default());
     }
 
@@ -1255,7 +1507,7 @@ mod tests {
 
     #[test]
     fn chain_topics_parse_with_index_symbols_and_refuse_junk() {
-        let d = Date::parse("2026-11-21").unwrap();
+        let d = Date::parse_iso("2026-11-21").unwrap();
         assert_eq!(
             parse_chain_topic("chain:$SPX:2026-11-21"),
             Some(("$SPX".into(), d))

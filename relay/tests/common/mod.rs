@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tickdesk_market::{Clock, Date};
 
 use futures_util::{SinkExt, StreamExt};
 use tickdesk_relay::ServeConfig;
@@ -33,13 +34,23 @@ pub fn test_config() -> ServeConfig {
     cfg
 }
 
+/// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET, running), whenever the test runs.
+pub fn in_session() -> Clock {
+    Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15))
+}
+
 impl Relay {
     pub async fn start(cfg: ServeConfig) -> Relay {
+        Relay::start_at(cfg, in_session()).await
+    }
+
+    /// Starts a relay whose market runs on `clock`.
+    pub async fn start_at(cfg: ServeConfig, clock: Clock) -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            tickdesk_relay::run(listener, cfg, async {
+            tickdesk_relay::run(listener, cfg, clock, async {
                 let _ = rx.await;
             })
             .await

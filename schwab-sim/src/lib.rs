@@ -8,7 +8,7 @@
 //! # Running it
 //! - Embedded: [`start`] (or [`run`]) on a bound listener, e.g. `127.0.0.1:0`; [`SimHandle`] gives the URLs,
 //!   the counters and the faults.
-//! - Standalone: `tickdesk-relay simulator --listen 127.0.0.1:8900 [--seed N] [--tick-ms MS] [--load-contracts N]
+//! - Standalone: `tickdesk-schwab-sim` (or `tickdesk-relay simulator`) `--listen 127.0.0.1:8900 [--seed N] [--tick-ms MS] [--load-contracts N]
 //!   [--idle-code30-ms MS] [--key-cap N] [--access-token-ttl-s S]` (`--help` lists them).
 //! - Point a client at `http://ADDR` instead of `https://api.schwabapi.com`; the streamer URL comes from
 //!   `userPreference` (`ws://ADDR/ws`).
@@ -80,15 +80,15 @@
 //! | `POST /sim/faults/code30` | [`SimHandle::send_code30`] | every logged-in socket gets notify code 30, then is closed |
 //! | `POST /sim/faults/stall?ms=N` | [`SimHandle::stall`] | every streamer socket goes silent (no reads, no writes, no pongs) for N ms |
 //! | `POST /sim/faults/malformed` | [`SimHandle::send_malformed`] | every streamer socket gets one truncated, unparsable JSON text frame |
+//! | `POST /sim/faults/gap?symbol=SPY&pct=5` | [`SimHandle::gap`] | the underlying's price jumps by `pct` percent (negative: down) at once; 404 for an unknown symbol |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
 //! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (5 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
 //! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
 
-/// The relay's calendar (shared with the Schwab client and the rates desk).
-pub use crate::calendar;
 pub mod chain_json;
+pub mod cli;
 pub mod fields;
 pub mod market;
 pub mod pricing;
@@ -118,13 +118,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use calendar::now_ms;
 use market::{Market, MarketConfig};
+pub use tickdesk_market::Clock;
 use tokens::TokenStore;
 
 /// How the simulator behaves. `Default` is the real service's numbers where they are known.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// The market's clock: what "now" is for the session, the day, expiries, candles and token expiry. The wall
+    /// clock by default; a clock started at a chosen instant replays a market moment.
+    pub clock: Clock,
     /// Seed for the market (prices, open interest, trades); `None` picks one at random.
     pub seed: Option<u64>,
     /// Market tick period: every tick moves prices and streams changes. Default 250 ms.
@@ -154,6 +157,7 @@ pub struct SimOptions {
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
+            clock: Clock::wall(),
             seed: None,
             tick_ms: 250,
             speed: 1.0,
@@ -223,6 +227,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Now on the simulator's clock.
+    fn now_ms(&self) -> i64 {
+        self.opts.clock.now_ms()
+    }
+
     fn market(&self) -> std::sync::RwLockReadGuard<'_, Market> {
         self.market.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -312,6 +321,10 @@ impl SimHandle {
     pub fn send_malformed(&self) -> usize {
         self.shared.broadcast(Control::Malformed, false)
     }
+    /// The underlying `symbol` gaps by `factor` (1.05 = up 5%) at once; false for an unknown symbol.
+    pub fn gap(&self, symbol: &str, factor: f64) -> bool {
+        self.shared.market_mut().gap(symbol, factor)
+    }
 
     /// Successful streamer LOGINs so far.
     pub fn logins(&self) -> u64 {
@@ -344,7 +357,7 @@ impl SimHandle {
 
     /// Issues a token pair directly, as a code exchange would (for tests that skip the HTTP round trip).
     pub fn issue_tokens(&self) -> tokens::TokenSet {
-        lock(&self.shared.tokens).issue(&mut rand::rng(), now_ms())
+        lock(&self.shared.tokens).issue(&mut rand::rng(), self.shared.now_ms())
     }
 
     /// Runs `f` on the market under its read lock (for tests that want a contract symbol or a price).
@@ -421,7 +434,7 @@ pub fn start(
             speed: opts.speed,
             load_contracts: opts.load_contracts,
         },
-        now_ms(),
+        opts.clock.now_ms(),
     );
     let mut id_rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let customer_id: String = (0..64)
@@ -503,7 +516,8 @@ async fn market_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         {
-            shared.market_mut().step(&mut rng, now_ms());
+            let now = shared.now_ms();
+            shared.market_mut().step(&mut rng, now);
         }
         shared.ticks.send_modify(|t| *t += 1);
     }
@@ -521,13 +535,35 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/code30", post(fault_code30))
         .route("/sim/faults/stall", post(fault_stall))
         .route("/sim/faults/malformed", post(fault_malformed))
+        .route("/sim/faults/gap", post(fault_gap))
         .route("/", get(index))
         .with_state(shared)
 }
 
 async fn index() -> &'static str {
     "tickdesk Schwab simulator: REST under /v1/oauth, /trader/v1, /marketdata/v1; streamer at /ws; \
-     GET /sim/state; GET /sim/ticks?underlying=SIMX (websocket); POST /sim/tick-ms?ms=N; POST /sim/faults/{drop,deny-next-login,code30,stall?ms=N,malformed}\n"
+     GET /sim/state; GET /sim/ticks?underlying=SIMX (websocket); POST /sim/tick-ms?ms=N; POST /sim/faults/{drop,deny-next-login,code30,stall?ms=N,malformed,gap?symbol=S&pct=P}\n"
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct GapQuery {
+    symbol: String,
+    pct: f64,
+}
+
+async fn fault_gap(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<GapQuery>,
+) -> axum::response::Response {
+    if handle(shared).gap(&q.symbol, 1.0 + q.pct / 100.0) {
+        Json(serde_json::json!({"ok": true, "affected": 1})).into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"ok": false, "error": format!("unknown underlying {}", q.symbol)})),
+        )
+            .into_response()
+    }
 }
 
 fn handle(shared: Arc<Shared>) -> SimHandle {

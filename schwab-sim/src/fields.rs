@@ -96,7 +96,7 @@ pub fn option_record(m: &Market, c: &Contract) -> Record {
         (30, Some(Fv::F(theta))),
         (31, Some(Fv::F(vega))),
         (32, Some(Fv::F(rho))),
-        (33, s("Normal")),
+        (33, s(if m.is_open() { "Normal" } else { "Closed" })),
         (34, Some(Fv::F(c.theo()))),
         (35, Some(Fv::F(u.last))),
         (36, Some(Fv::C(c.exp_type))),
@@ -310,9 +310,9 @@ pub fn data_frame(service: &str, timestamp: i64, items: &[Item]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::calendar::Date;
     use super::super::market::{Market, MarketConfig};
     use super::*;
+    use tickdesk_market::Date;
 
     fn market() -> Market {
         Market::new(

@@ -8,11 +8,13 @@
 //! | `AAPL` | equity | 230 | Fridays for 5 weeks (today if it is a Friday), 4 monthlies | 2.5 within ±10%, 5 out to ±30% |
 //! | `SIMX` | equity, only with `load_contracts` > 0 | 100 | as AAPL | evenly spaced, as many as needed |
 //!
-//! The simulator's market is always open: today's New York date is a trading day even on a weekend, so there
-//! is always a 0DTE expiry to test against. Time to expiry runs on a market clock: the real time during regular
-//! hours on a weekday (held at 15:50 ET for the last ten minutes, so today's series never reach zero time), and
-//! 12:00 ET at any other hour, so 0DTE options keep half a session of life whenever a test or demo runs. Prices
-//! move at every hour.
+//! The market follows the US options calendar ([`tickdesk_market::calendar`]) on the clock it is given: prices
+//! move only in the regular session (09:30–16:00 ET, 13:00 on early closes) and stand still at night, on weekends
+//! and holidays; dailies are listed on trading days only (no 0DTE on a holiday), and a weekly or monthly whose
+//! Friday is a holiday expires the trading day before. Time to expiry is measured to the clock during the session
+//! (held ten minutes before the close, so today's series never reach zero time), to the open before it and to
+//! ten minutes before the close after it. The relay's default demo runs the simulator on a clock that starts in a
+//! session (`--sim-start auto`), so it moves whenever it is started.
 //!
 //! # Dynamics
 //! - Underlyings follow a geometric random walk driven by one market factor (`$SPX`, with `SPY` ≈ `$SPX`/10
@@ -33,8 +35,10 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::calendar::{et_date, Date, DAY_MS, HOUR_MS};
 use super::pricing::{black_scholes, round_to, BsInputs, Greeks, QuoteRules, Smile};
+use tickdesk_market::calendar;
+use tickdesk_market::zone::et_date;
+use tickdesk_market::{Date, DAY_MS, HOUR_MS};
 
 /// The risk-free rate used for every valuation (decimal). Reported as `interestRate` 4.3 in the chain.
 pub const RATE: f64 = 0.043;
@@ -323,29 +327,37 @@ pub fn series_for(
     pm_root: Option<&'static str>,
     today: Date,
 ) -> Vec<Series> {
-    let next_weekdays = |n: usize| -> Vec<Date> {
+    let next_trading_days = |n: usize| -> Vec<Date> {
         (1..=14)
             .map(|i| today.add_days(i))
-            .filter(|d| d.is_weekday())
+            .filter(|d| calendar::is_trading_day(*d))
             .take(n)
             .collect()
     };
+    // Fridays (and third Fridays) move to the trading day before when they are holidays.
     let fridays = |days: i64| -> Vec<Date> {
         (0..=days)
             .map(|i| today.add_days(i))
             .filter(|d| d.weekday() == 4)
+            .map(calendar::expiry_for)
+            .filter(|d| *d >= today)
             .collect()
     };
     let monthlies = |months: u32| -> Vec<Date> {
         (0..=months)
-            .map(|m| today.third_friday_of_month(m))
+            .map(|m| calendar::expiry_for(today.third_friday_of_month(m)))
             .filter(|d| *d >= today)
             .collect()
     };
+    let monthly_set = monthlies(4);
     let mut dates: Vec<Date> = match style {
         ExpiryStyle::Index | ExpiryStyle::Daily => {
-            let mut v = vec![today];
-            v.extend(next_weekdays(5));
+            // No daily on a holiday or a weekend: no 0DTE then.
+            let mut v: Vec<Date> = calendar::is_trading_day(today)
+                .then_some(today)
+                .into_iter()
+                .collect();
+            v.extend(next_trading_days(5));
             v.extend(fridays(45));
             v.extend(monthlies(3));
             v
@@ -358,7 +370,7 @@ pub fn series_for(
     };
     dates.sort();
     dates.dedup();
-    let typ = |d: Date| if d.is_third_friday() { 'S' } else { 'W' };
+    let typ = |d: Date| if monthly_set.contains(&d) { 'S' } else { 'W' };
     let mut out: Vec<Series> = match (style, pm_root) {
         (ExpiryStyle::Index, Some(pm)) => {
             let mut v: Vec<Series> = dates
@@ -582,7 +594,7 @@ impl Contract {
     }
     /// Calendar days from `today` to expiry.
     pub fn dte(&self, today: Date) -> i64 {
-        self.expiry.0 - today.0
+        today.days_until(self.expiry)
     }
     /// Settlement letter: `P` (PM) or `A` (AM).
     pub fn settlement(&self) -> char {
@@ -721,21 +733,26 @@ impl Market {
         m
     }
 
-    /// The instant used for time to expiry: now during regular hours (at most 15:50 ET), else 12:00 ET today.
+    /// The instant used for time to expiry: now during the regular session (at most ten minutes before the
+    /// close), the open before it, ten minutes before the close after it; 12:00 ET on a day that does not trade.
     pub fn pricing_ms(&self) -> i64 {
-        let open = self.today.at_et(9, 30);
-        let close = self.today.at_et(16, 0);
-        if self.today.is_weekday() && (open..close).contains(&self.now_ms) {
-            self.now_ms.min(self.today.at_et(15, 50))
-        } else {
-            self.today.at_et(12, 0)
+        match calendar::session(self.today) {
+            Some(s) => self.now_ms.clamp(s.open_ms, s.close_ms - 10 * 60_000),
+            None => self.today.at_et(12, 0),
         }
+    }
+
+    /// True during the regular session: prices move, trades print.
+    pub fn is_open(&self) -> bool {
+        calendar::is_open(self.now_ms)
     }
 
     /// The fraction of the regular session elapsed at the market clock.
     fn session_fraction(&self) -> f64 {
-        let open = self.today.at_et(9, 30);
-        ((self.pricing_ms() - open) as f64 / (6.5 * HOUR_MS as f64)).clamp(0.0, 1.0)
+        let Some(s) = calendar::session(self.today) else {
+            return 0.5;
+        };
+        ((self.pricing_ms() - s.open_ms) as f64 / (s.close_ms - s.open_ms) as f64).clamp(0.0, 1.0)
     }
 
     /// Lists the day's series and sets up each underlying's morning: a seeded overnight gap, the range so far,
@@ -750,7 +767,8 @@ impl Market {
             if !fresh {
                 u.prev_close = u.last;
             }
-            let mut rng = StdRng::seed_from_u64(hash_mix(seed, u.spec.symbol, today.0 as u64));
+            let mut rng =
+                StdRng::seed_from_u64(hash_mix(seed, u.spec.symbol, today.day_number() as u64));
             let gap = 0.006 * normal(&mut rng);
             u.open = round_to(u.prev_close * (0.5 * gap).exp(), 2);
             u.spot = u.prev_close * gap.exp();
@@ -812,7 +830,7 @@ impl Market {
                         let close = round_to(g_close.price, 2);
                         let t = ((expiry_ms - pricing) as f64 / YEAR_MS).max(1e-6);
                         let x = (strike / fwd_c).ln().abs() / (spec.atm_vol * t.sqrt());
-                        let dte = (s.expiry.0 - today.0) as f64;
+                        let dte = today.days_until(s.expiry) as f64;
                         let daily = spec.option_activity * (-1.2 * x).exp() / (1.0 + dte / 7.0);
                         let trade_rate = daily / 5.0 / SESSION_SECONDS;
                         let r = |salt| unit(seed, &symbol, salt);
@@ -910,6 +928,10 @@ impl Market {
         }
         self.now_ms = now_ms;
         self.steps += 1;
+        if !calendar::is_open(now_ms) {
+            // Closed: quotes stand still until the next open.
+            return;
+        }
         let dt_y = dt_s * self.cfg.speed / TRADING_SECONDS_PER_YEAR;
         let zm = normal(rng);
         for u in &mut self.underlyings {
@@ -1034,6 +1056,21 @@ impl Market {
         if let Some(&i) = self.by_symbol.get(symbol) {
             self.refresh_index(i);
         }
+    }
+
+    /// A gap: the underlying's price is multiplied by `factor` at once (news, a halt reopening), its contracts
+    /// repriced. For tests of what follows the money. Returns false for an unknown symbol.
+    pub fn gap(&mut self, symbol: &str, factor: f64) -> bool {
+        let Some(i) = self.underlying_index(symbol) else {
+            return false;
+        };
+        let u = &mut self.underlyings[i];
+        u.spot *= factor;
+        u.last = round_to(u.spot, 2);
+        u.high = u.high.max(u.last);
+        u.low = u.low.min(u.last);
+        self.refresh_underlying(i);
+        true
     }
 
     /// Reprices every contract of one underlying (before serving its chain).
@@ -1265,7 +1302,7 @@ mod tests {
         let spx = &m.underlyings[0];
         let atm = m
             .contracts_of(0)
-            .filter(|c| c.expiry.0 - m.today.0 > 20)
+            .filter(|c| m.today.days_until(c.expiry) > 20)
             .min_by(|a, b| {
                 (a.strike - spx.spot)
                     .abs()
@@ -1320,14 +1357,14 @@ mod tests {
         let sym = m
             .contracts_of(0)
             .find(|c| {
-                c.expiry.0 - m.today.0 > 20 && (c.strike - m.underlyings[0].spot).abs() < 30.0
+                m.today.days_until(c.expiry) > 20 && (c.strike - m.underlyings[0].spot).abs() < 30.0
             })
             .unwrap()
             .symbol
             .to_string();
         let other = m
             .contracts_of(0)
-            .filter(|c| c.expiry.0 - m.today.0 > 20)
+            .filter(|c| m.today.days_until(c.expiry) > 20)
             .nth(3)
             .unwrap()
             .symbol

@@ -54,6 +54,8 @@ const OPTION_FIELDS: &[FieldDef] = &[
     f(30, "theta", Kind::Num),
     f(31, "vega", Kind::Num),
     f(32, "rho", Kind::Num),
+    // Schwab's own word for the contract: `Normal`, `Halted`, `Closed` — shown as sent, never guessed.
+    f(33, "security_status", Kind::Str),
     f(37, "mark", Kind::Num),
 ];
 
@@ -64,6 +66,7 @@ const EQUITY_FIELDS: &[FieldDef] = &[
     f(3, "last", Kind::Num),
     f(8, "volume", Kind::Int),
     f(18, "net_change", Kind::Num),
+    f(32, "security_status", Kind::Str),
     f(33, "mark", Kind::Num),
     f(42, "net_change_pct", Kind::Num),
 ];
@@ -149,7 +152,14 @@ mod tests {
             assert_eq!(ids[0], 0);
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "{svc}: {ids:?}");
         }
-        assert_eq!(subscription_fields(LEVELONE_EQUITIES), "0,1,2,3,8,18,33,42");
+        assert_eq!(
+            subscription_fields(LEVELONE_EQUITIES),
+            "0,1,2,3,8,18,32,33,42"
+        );
+        assert!(
+            subscription_fields(LEVELONE_OPTIONS).contains(",33,"),
+            "security status"
+        );
     }
 
     #[test]

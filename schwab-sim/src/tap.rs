@@ -4,7 +4,7 @@
 //!
 //! Each frame: `{"type":"ticks","ts":<ms>,"underlying":"SIMX","contracts":{"<OSI symbol>":{"bid":…,"ask":…,…,
 //! "live":true,"ts":<ms>}}}`. Field names and values are exactly those of the relay's `chain:` topic rows (the
-//! same [`crate::schwab::fields::map_field`] mapping); a contract's first frame has all its fields, later frames
+//! same [`tickdesk_schwab_proto::fields::map_field`] mapping); a contract's first frame has all its fields, later frames
 //! only the fields that changed (contracts with no change are left out), like a streamer session's items. `ts`
 //! is the simulator's clock when the tick was sent, as the `timestamp` of the streamer's `data` frames.
 //!
@@ -20,10 +20,9 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::calendar::now_ms;
 use super::fields::{changed_fields, option_record, Record, LEVELONE_OPTIONS, OPTION_FIELD_COUNT};
 use super::Shared;
-use crate::schwab::fields::map_field;
+use tickdesk_schwab_proto::fields::map_field;
 
 pub(super) async fn upgrade(
     State(shared): State<Arc<Shared>>,
@@ -51,7 +50,7 @@ pub(super) async fn upgrade(
                 .map(|c| c.expiry)
                 .min()
         }
-        Some(e) => match super::calendar::Date::parse_iso(e) {
+        Some(e) => match tickdesk_market::Date::parse_iso(e) {
             Some(d) => Some(d),
             None => {
                 return (
@@ -84,7 +83,7 @@ async fn run(
     mut socket: WebSocket,
     shared: Arc<Shared>,
     underlying: String,
-    expiry: Option<super::calendar::Date>,
+    expiry: Option<tickdesk_market::Date>,
 ) {
     let watched = {
         let mut m = shared.market_mut();
@@ -122,7 +121,14 @@ async fn run(
         }
         let frame = {
             let m = shared.market();
-            tick_frame(&m, &underlying, &watched.symbols, &all, &mut sent, now_ms())
+            tick_frame(
+                &m,
+                &underlying,
+                &watched.symbols,
+                &all,
+                &mut sent,
+                tickdesk_market::clock::wall_ms(),
+            )
         };
         if let Some(frame) = frame {
             if socket.send(Message::Text(frame.into())).await.is_err() {
@@ -171,7 +177,7 @@ fn tick_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schwab::sim::market::{Market, MarketConfig};
+    use crate::market::{Market, MarketConfig};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 

@@ -16,9 +16,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
-use super::calendar::{et_date, Date, DAY_MS, MINUTE_MS};
 use super::market::{normal, AssetKind, Contract, Market, Underlying, RATE};
 use super::pricing::round_to;
+use tickdesk_market::zone::et_date;
+use tickdesk_market::{Date, DAY_MS, MINUTE_MS};
 
 const ROOT_NODES: [&str; 5] = ["quote", "fundamental", "extended", "reference", "regular"];
 

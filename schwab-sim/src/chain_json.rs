@@ -21,9 +21,10 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::calendar::{iso_utc_ms, Date};
 use super::market::{AssetKind, Contract, Market, Underlying, RATE};
 use super::pricing::{black_scholes, round_to, BsInputs};
+use tickdesk_market::zone::iso_utc_ms;
+use tickdesk_market::Date;
 
 /// A map serialised in the order given (serde_json's own map would sort `"1000.0"` before `"995.0"`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -554,7 +555,7 @@ pub fn expiration_chain(m: &Market, symbol: &str) -> Value {
                 .expect("seen above");
             list.push(json!({
                 "expirationDate": d.iso(),
-                "daysToExpiration": d.0 - m.today.0,
+                "daysToExpiration": m.today.days_until(d),
                 "expirationType": c.exp_type.to_string(),
                 "settlementType": c.settlement().to_string(),
                 "optionRoots": root,
@@ -629,7 +630,7 @@ mod tests {
         for (exp, strikes) in calls {
             let (date, dte) = exp.split_once(':').unwrap();
             let d = Date::parse_iso(date).unwrap();
-            assert_eq!(dte.parse::<i64>().unwrap(), d.0 - m.today.0);
+            assert_eq!(dte.parse::<i64>().unwrap(), m.today.days_until(d));
             let list = strikes["230.0"].as_array().unwrap();
             assert_eq!(list.len(), 1);
             let c = &list[0];
@@ -641,7 +642,10 @@ mod tests {
                 "{sym}"
             );
             assert_eq!(c["strikePrice"], 230.0);
-            assert_eq!(c["daysToExpiration"].as_i64().unwrap(), d.0 - m.today.0);
+            assert_eq!(
+                c["daysToExpiration"].as_i64().unwrap(),
+                m.today.days_until(d)
+            );
             assert!(c["expirationDate"]
                 .as_str()
                 .unwrap()

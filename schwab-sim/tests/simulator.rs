@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tickdesk_relay::schwab::sim::{self, SimHandle, SimOptions};
+use tickdesk_market::{Clock, Date};
+use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -53,11 +54,19 @@ impl Sim {
     }
 }
 
+/// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET), whenever the test runs.
+fn in_session() -> SimOptions {
+    SimOptions {
+        clock: Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15)),
+        ..SimOptions::default()
+    }
+}
+
 fn opts() -> SimOptions {
     SimOptions {
         seed: Some(42),
         tick_ms: 50,
-        ..SimOptions::default()
+        ..in_session()
     }
 }
 

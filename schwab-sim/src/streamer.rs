@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tracing::debug;
 
-use super::calendar::now_ms;
+use tickdesk_market::clock::wall_ms;
+
 use super::fields::{
     changed_fields, data_frame, equity_record, first_item_extras_equity, first_item_extras_option,
     option_record, Item, Record, EQUITY_FIELD_COUNT, LEVELONE_EQUITIES, LEVELONE_OPTIONS,
@@ -183,7 +184,7 @@ impl Session {
             "command": command,
             "requestid": requestid,
             "SchwabClientCorrelId": correl,
-            "timestamp": now_ms(),
+            "timestamp": wall_ms(),
             "content": {"code": code, "msg": msg},
         }]});
         self.send(socket, frame.to_string()).await
@@ -192,14 +193,14 @@ impl Session {
     async fn notify_admin(&self, socket: &mut WebSocket, code: i64, msg: &str) -> Flow {
         let frame = json!({"notify": [{
             "service": "ADMIN",
-            "timestamp": now_ms(),
+            "timestamp": wall_ms(),
             "content": {"code": code, "msg": msg},
         }]});
         self.send(socket, frame.to_string()).await
     }
 
     async fn heartbeat(&self, socket: &mut WebSocket) -> Flow {
-        let frame = json!({"notify": [{"heartbeat": now_ms().to_string()}]});
+        let frame = json!({"notify": [{"heartbeat": wall_ms().to_string()}]});
         self.send(socket, frame.to_string()).await
     }
 
@@ -470,7 +471,7 @@ impl Session {
         let token = params.get("Authorization").and_then(Value::as_str);
         let denied_by_fault = shared.deny_next_login.swap(false, Relaxed);
         let check = token.map_or(AccessCheck::Invalid, |t| {
-            lock(&shared.tokens).check(t, now_ms())
+            lock(&shared.tokens).check(t, shared.now_ms())
         });
         if denied_by_fault || check != AccessCheck::Valid {
             shared.counters.login_denials.fetch_add(1, Relaxed);
@@ -545,7 +546,8 @@ impl Session {
         if !self.logged_in || self.subs.is_empty() {
             return Flow::Continue;
         }
-        let now = now_ms();
+        // Frame timestamps say when the frame left (transport time, as latency measures need), not market time.
+        let now = wall_ms();
         let mut frames: Vec<String> = Vec::new();
         {
             let m = self.shared.market();
