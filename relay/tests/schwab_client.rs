@@ -1189,3 +1189,186 @@ async fn a_missing_token_file_says_what_to_run() {
     c.stop().await;
     sim.stop().await;
 }
+
+// ---- the market clock: the close, the day roll, the next open, the strike window ---------------------------
+
+/// A frozen clock shared by the simulator and the client, moved by hand through a day.
+fn frozen_at(d: Date, hh: i64, mm: i64) -> Clock {
+    Clock::frozen(d.at_et(hh, mm))
+}
+
+#[tokio::test]
+async fn through_the_close_the_day_roll_and_the_next_open() {
+    let wed = Date::from_ymd(2026, 12, 2);
+    let thu = Date::from_ymd(2026, 12, 3);
+    let clock = frozen_at(wed, 15, 58);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        ..sim_opts()
+    })
+    .await;
+    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    opts.clock = clock.clone();
+    let c = Client::start(opts);
+    // In the session: live, and the start symbol streams today's (0DTE) expiry.
+    let today_topic = "chain:SPY:2026-12-02".to_string();
+    eventually("SPY's 0DTE chain streams, live", 10, || {
+        (c.state() == "live"
+            && c.status()["market"] == json!("open")
+            && !c.live_keys(&today_topic).is_empty())
+        .then_some(())
+    })
+    .await;
+    c.demand.add("expirations:SPY");
+    eventually("SPY's expirations list today as 0DTE", 10, || {
+        let e = c.items("expirations:SPY");
+        (e.get("2026-12-02")?.get("zero_dte") == Some(&json!(true))).then_some(())
+    })
+    .await;
+
+    // The close: closed, not stale, with the next open; the link stays up.
+    clock.set(wed.at_et(16, 1));
+    let status = eventually("closed after the close", 10, || {
+        (c.state() == "closed").then(|| c.status())
+    })
+    .await;
+    assert_eq!(status["market"], json!("after-hours"));
+    assert_eq!(status["next_open"], json!(thu.at_et(9, 30)));
+    assert!(
+        status["detail"]
+            .as_str()
+            .unwrap()
+            .contains("opens 2026-12-03 09:30 ET"),
+        "{status:?}"
+    );
+    assert_eq!(
+        sim.handle.connections_open(),
+        1,
+        "closed is not a broken link"
+    );
+
+    // The day roll: yesterday's chain is reset to an empty snapshot, the start symbol re-pins to today's expiry,
+    // the expirations move their DTE.
+    let before = c.store.snapshot(&today_topic).unwrap();
+    clock.set(thu.at_et(0, 5));
+    eventually("yesterday's chain is reset to empty", 10, || {
+        let s = c.store.snapshot(&today_topic)?;
+        (s.items.is_empty() && s.epoch != before.epoch).then_some(())
+    })
+    .await;
+    let new_topic = "chain:SPY:2026-12-03".to_string();
+    eventually("the start symbol streams Thursday's expiry", 10, || {
+        (!c.live_keys(&new_topic).is_empty()).then_some(())
+    })
+    .await;
+    eventually("expirations rolled", 10, || {
+        let e = c.items("expirations:SPY");
+        (!e.contains_key("2026-12-02")
+            && e.get("2026-12-03")?.get("dte") == Some(&json!(0))
+            && e.get("2026-12-03")?.get("zero_dte") == Some(&json!(true)))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        !sim.subs(OPTIONS).iter().any(|k| k.contains("261202")),
+        "expired contracts are unsubscribed: {:?}",
+        sim.subs(OPTIONS)
+    );
+    assert_eq!(c.status()["market"], json!("closed"));
+    assert_eq!(c.state(), "closed");
+
+    // The next open: live again.
+    clock.set(thu.at_et(9, 31));
+    eventually("live at the open", 10, || {
+        (c.state() == "live" && c.status()["market"] == json!("open")).then_some(())
+    })
+    .await;
+    assert_eq!(c.status()["next_open"], Value::Null);
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_strike_window_follows_the_underlying() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        ..sim_opts()
+    })
+    .await;
+    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    opts.clock = clock.clone();
+    let c = Client::start(opts);
+    let topic = live_chain(&c, &sim, "SPY").await;
+    let strikes = |c: &Client| -> (f64, f64) {
+        let ks: Vec<f64> = c
+            .items(&topic)
+            .values()
+            .filter_map(|f| f.get("strike").and_then(Value::as_f64))
+            .collect();
+        (
+            ks.iter().copied().fold(f64::INFINITY, f64::min),
+            ks.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        )
+    };
+    let (lo, hi) = strikes(&c);
+    let epoch = c.store.snapshot(&topic).unwrap().epoch;
+    // SPY gaps up 5% (about 30 $1 strikes): the window re-centres on the new money.
+    assert!(sim.handle.gap("SPY", 1.05));
+    let spot = sim
+        .handle
+        .with_market(|m| m.underlying("SPY").unwrap().last);
+    eventually("the window re-centred", 10, || {
+        let s = c.store.snapshot(&topic)?;
+        let (lo2, hi2) = strikes(&c);
+        (s.epoch != epoch && lo2 > hi && lo2 <= spot && spot <= hi2).then_some(())
+    })
+    .await;
+    assert!(
+        lo < spot * 0.97,
+        "the first window was around the old price"
+    );
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn contracts_outside_the_key_budget_are_refreshed_from_rest() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        ..sim_opts()
+    })
+    .await;
+    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    opts.clock = clock.clone();
+    // One underlying and a few contracts stream; the rest of the chain is REST only.
+    opts.key_budget = 5;
+    let c = Client::start(opts);
+    let topic = eventually("a SPY chain", 10, || c.chain_of("SPY")).await;
+    let not_live = eventually("contracts outside the budget", 10, || {
+        let items = c.items(&topic);
+        let k = items
+            .iter()
+            .find(|(_, f)| f.get("live") == Some(&json!(false)))?
+            .0
+            .clone();
+        Some(k)
+    })
+    .await;
+    let seq = c.store.snapshot(&topic).unwrap().seq;
+    let ts0 = c.items(&topic)[&not_live]["ts"].clone();
+    // The market moves (a gap reprices every contract); the REST refresh brings the new picture to the
+    // contracts nobody streams, without a new epoch.
+    let epoch = c.store.snapshot(&topic).unwrap().epoch;
+    assert!(sim.handle.gap("SPY", 1.002));
+    eventually("a not-live contract got a fresh REST picture", 10, || {
+        let s = c.store.snapshot(&topic)?;
+        let row = s.items.get(&not_live)?;
+        (s.seq > seq && row["ts"] != ts0 && row["live"] == json!(false)).then_some(())
+    })
+    .await;
+    assert_eq!(c.store.snapshot(&topic).unwrap().epoch, epoch);
+    c.stop().await;
+    sim.stop().await;
+}
