@@ -93,6 +93,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # --- settings of the load (the same for every server) ---------------------------------------------------------------
 SIM_PORT=18900
+# The market moment the simulator and the relay run at: a regular session, whenever the benchmarks run.
+SIM_START=2026-12-02T10:15-05:00
 RELAY_PORT=18080
 FASTAPI_PORT=18101
 NODE_PORT=18102
@@ -132,7 +134,7 @@ fi
 
 # --- the simulator, shared by every run (it outlives relay restarts) ------------------------------------------------
 start_sim() {
-  "$relay_bin" simulator --listen "127.0.0.1:$SIM_PORT" --seed 7 --tick-ms "$TICK_MS" \
+  "$relay_bin" simulator --listen "127.0.0.1:$SIM_PORT" --seed 7 --tick-ms "$TICK_MS" --start "$SIM_START" \
     --load-contracts "$LOAD_CONTRACTS" --key-cap 5000 --idle-code30-ms 600000 >"$out/sim.log" 2>&1 &
   sim_pid=$!
   pids+=("$sim_pid")
@@ -142,6 +144,7 @@ start_sim() {
 relay_env=(
   TICKDESK_LISTEN="127.0.0.1:$RELAY_PORT"
   TICKDESK_SCHWAB_API="http://127.0.0.1:$SIM_PORT"
+  TICKDESK_SIM_START="$SIM_START"
   TICKDESK_SYMBOLS=SIMX
   TICKDESK_SCHWAB_STRIKE_WINDOW=0
   TICKDESK_SCHWAB_MIN_OI=0

@@ -23,7 +23,7 @@ use components::curve_table::CurveTable;
 use components::error_log::ErrorLog;
 use components::indicator::Indicator;
 use components::rates::{CurveChart, PnlSummary, Positions, Spreads};
-use components::status::{Panel, SourceStatus};
+use components::status::{market_closed, Panel, SourceStatus};
 use components::tape::Tape;
 use feed::Feed;
 use model::TopicView;
@@ -98,7 +98,7 @@ pub fn App(url: String) -> impl IntoView {
         <header class="topbar">
             <h1>"tickdesk"</h1>
             <Indicator feed=feed.clone() />
-            <SourceStatus status=status />
+            <SourceStatus status=status.clone() />
             <span class="relay-url" title="relay">{url}</span>
         </header>
         <nav class="tabs" role="tablist">
@@ -106,7 +106,7 @@ pub fn App(url: String) -> impl IntoView {
             {tab_button(Tab::Rates, "Rates")}
         </nav>
         <main class="desk chain-tab" id="chain-tab" hidden=move || tab.get() != Tab::Chain>
-            <ChainView state=chain signals=s />
+            <ChainView state=chain signals=s closed=market_closed(&status, "schwab") />
         </main>
         <main class="desk" id="rates-tab" hidden=move || tab.get() != Tab::Rates>
             <div class="col">

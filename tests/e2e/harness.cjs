@@ -27,10 +27,15 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The market moment every browser test runs at unless it asks for another: a Wednesday's regular session, so the
+ * suite does not depend on when it runs (the simulator and the relay share this clock). */
+const IN_SESSION = '2026-12-02T10:15-05:00';
+
 /** Starts the relay on `port` and waits until /healthz answers. Returns the child process. */
 async function startRelay(port, extraArgs = []) {
   const dir = extraArgs.includes('--static-dir') ? [] : ['--static-dir', DIST];
-  const args = ['--listen', `127.0.0.1:${port}`, ...dir, ...extraArgs];
+  const clock = extraArgs.includes('--sim-start') ? [] : ['--sim-start', IN_SESSION];
+  const args = ['--listen', `127.0.0.1:${port}`, ...dir, ...clock, ...extraArgs];
   const child = spawn(RELAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
   child.logs = '';
   child.stdout.on('data', (d) => (child.logs += d));

@@ -53,7 +53,9 @@ def sim(tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("sim") / "simulator.log"
-    cmd = shlex.split(SIM_CMD) + ["--listen", f"127.0.0.1:{port}", "--seed", "7", "--tick-ms", "100"]
+    cmd = shlex.split(SIM_CMD) + ["--listen", f"127.0.0.1:{port}", "--seed", "7", "--tick-ms", "100",
+                                      # A market moment in a regular session, whenever the suite runs.
+                                      "--start", "2026-12-02T10:15-05:00"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

@@ -187,14 +187,20 @@ impl ChainState {
 
 /// The Options Chain tab.
 #[component]
-pub fn ChainView(state: ChainState, signals: FeedSignals) -> impl IntoView {
+pub fn ChainView(
+    state: ChainState,
+    signals: FeedSignals,
+    /// Schwab's market is closed: the chain is "as of the close", not stale.
+    #[prop(into)]
+    closed: Signal<Option<String>>,
+) -> impl IntoView {
     let s = state;
     let topic = Signal::derive(move || {
         s.chain
             .with(|c| c.as_ref().map(|(t, _)| t.clone()).unwrap_or_default())
     });
     view! {
-        <Panel title="Options chain" topic=topic signals=signals stale_after_ms=CHAIN_STALE_MS>
+        <Panel title="Options chain" topic=topic signals=signals stale_after_ms=CHAIN_STALE_MS closed=closed>
             <SymbolBar state=s />
             <UnderlyingHeader state=s />
             <ExpiryStrip state=s />
@@ -206,6 +212,7 @@ pub fn ChainView(state: ChainState, signals: FeedSignals) -> impl IntoView {
                 <span class="legend-itm">"ITM"</span>
                 <span class="legend-atm">"ATM"</span>
                 <span class="legend-not-live">"not streaming live (outside the relay's key budget): last REST picture"</span>
+                <span class="legend-halted">"halted (Schwab's security status)"</span>
                 <span class="keys-hint">"← → expiry · C centre on the money · Space pause"</span>
             </p>
         </Panel>
@@ -446,16 +453,24 @@ fn chain_row(
     let attr = label.clone();
     let (call_key, put_key) = (row.call.clone(), row.put.clone());
     let flag = |side: Side, field: &str| row.key(side).map(|k| view.cell(k, field).value);
+    let halted = || Value::String("Halted".into());
     let flags = [
-        ("call-itm", flag(Side::Call, "itm"), true),
-        ("put-itm", flag(Side::Put, "itm"), true),
-        ("call-not-live", flag(Side::Call, "live"), false),
-        ("put-not-live", flag(Side::Put, "live"), false),
+        ("call-itm", flag(Side::Call, "itm"), Value::Bool(true)),
+        ("put-itm", flag(Side::Put, "itm"), Value::Bool(true)),
+        (
+            "call-not-live",
+            flag(Side::Call, "live"),
+            Value::Bool(false),
+        ),
+        ("put-not-live", flag(Side::Put, "live"), Value::Bool(false)),
+        // Schwab's own security status for the contract (field 33), shown as sent.
+        ("call-halted", flag(Side::Call, "security_status"), halted()),
+        ("put-halted", flag(Side::Put, "security_status"), halted()),
     ];
     let class = move || {
         let mut c = String::from(if atm.get() == Some(strike) { "atm" } else { "" });
         for (name, cell, when) in &flags {
-            if cell.as_ref().and_then(|v| v.get()) == Some(Value::Bool(*when)) {
+            if cell.as_ref().and_then(|v| v.get()).as_ref() == Some(when) {
                 c.push(' ');
                 c.push_str(name);
             }

@@ -2,7 +2,8 @@
 //!
 //! The common fields ([`crate::status`]) with `state` one of `connecting`, `live`, `reconnecting`, `delayed`,
 //! `closed`, `stopped`, `error`; plus `delayed` (bool), and the market's clock: `market` (`open`, `pre-market`,
-//! `after-hours`, `closed`), `next_open` (ms of the next regular open, null during the session), `market_time`
+//! `after-hours`, `closed`), `next_open` (ms of the next regular open, null during the session) and
+//! `next_open_et` (the same as `2026-12-03 09:30 ET`, for people), `market_time`
 //! (ms, the market clock's now when published) and `clock` (`real`, or `simulated` when the market runs on a
 //! demo or replay clock).
 //!
@@ -239,6 +240,11 @@ impl Status {
             extra.extend([
                 ("market", json!(m.phase.as_str())),
                 ("next_open", m.next_open.map_or(Value::Null, |t| json!(t))),
+                (
+                    "next_open_et",
+                    m.next_open
+                        .map_or(Value::Null, |t| json!(tickdesk_market::zone::et_label(t))),
+                ),
                 ("market_time", json!(m.market_time)),
                 (
                     "clock",
@@ -322,6 +328,7 @@ mod tests {
         assert_eq!(i["state"], json!("closed"));
         assert_eq!(i["market"], json!("closed"));
         assert_eq!(i["next_open"], json!(open_at));
+        assert_eq!(i["next_open_et"], json!("2025-12-04 09:30 ET"));
         assert!(
             i["detail"]
                 .as_str()
