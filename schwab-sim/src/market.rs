@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use super::pricing::{black_scholes, round_to, BsInputs, Greeks, QuoteRules, Smile};
 use tickdesk_market::calendar;
 use tickdesk_market::zone::et_date;
-use tickdesk_market::{Date, DAY_MS, HOUR_MS};
+use tickdesk_market::{Date, DAY_MS};
 
 /// The risk-free rate used for every valuation (decimal). Reported as `interestRate` 4.3 in the chain.
 pub const RATE: f64 = 0.043;
