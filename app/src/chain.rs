@@ -7,37 +7,13 @@
 
 use std::ops::Range;
 
-/// Call or put, from the OSI key's 13th character.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    Call,
-    Put,
-}
-
-impl Side {
-    /// `"C"` / `"P"`, as the DOM's `data-side`.
-    pub fn letter(self) -> &'static str {
-        match self {
-            Side::Call => "C",
-            Side::Put => "P",
-        }
-    }
-}
+use tickdesk_wire::osi::Osi;
+pub use tickdesk_wire::osi::Side;
 
 /// Splits an OSI option symbol into its side and strike in thousandths (exact, so strikes compare and sort without
 /// floating point).
 pub fn parse_osi(key: &str) -> Option<(Side, u64)> {
-    let b = key.as_bytes();
-    if b.len() != 21 || !key.is_ascii() {
-        return None;
-    }
-    let side = match b[12] {
-        b'C' => Side::Call,
-        b'P' => Side::Put,
-        _ => return None,
-    };
-    let strike = key[13..21].parse().ok()?;
-    Some((side, strike))
+    Osi::parse(key).map(|o| (o.side, o.strike_milli))
 }
 
 /// One strike: the call and the put listed at it (either may be missing).

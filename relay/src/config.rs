@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::schwab::chain;
 use crate::secret::Secret;
 
 /// The tickdesk relay. With no subcommand it serves.
@@ -90,6 +89,17 @@ pub struct ServeConfig {
     pub seed: Option<u64>,
 }
 
+/// The option chain filter's defaults (the settings below; `schwab::chain` applies them).
+///
+/// Default of the open-interest filter: contracts with less open interest are left out (1 drops OI = 0).
+pub const DEFAULT_MIN_OPEN_INTEREST: i64 = 1;
+/// Default strike window: this many strikes above and below the at-the-money strike (41 strikes, 82 contracts).
+pub const DEFAULT_STRIKE_WINDOW: usize = 20;
+/// Default DTE window, in calendar days: from 0DTE …
+pub const DEFAULT_MIN_DTE: i64 = 0;
+/// … to about two months out.
+pub const DEFAULT_MAX_DTE: i64 = 60;
+
 /// Schwab's REST base URL, the default of `--schwab-api`.
 pub const SCHWAB_API: &str = "https://api.schwabapi.com";
 
@@ -153,15 +163,15 @@ pub struct SchwabConfig {
     pub key_budget: usize,
 
     /// Contracts with open interest below this are left out of the chains (1 drops OI = 0).
-    #[arg(long, env = "TICKDESK_SCHWAB_MIN_OI", default_value_t = chain::DEFAULT_MIN_OPEN_INTEREST)]
+    #[arg(long, env = "TICKDESK_SCHWAB_MIN_OI", default_value_t = DEFAULT_MIN_OPEN_INTEREST)]
     pub min_oi: i64,
 
     /// Strikes kept on each side of the money in a chain (0 keeps all).
-    #[arg(long, env = "TICKDESK_SCHWAB_STRIKE_WINDOW", default_value_t = chain::DEFAULT_STRIKE_WINDOW)]
+    #[arg(long, env = "TICKDESK_SCHWAB_STRIKE_WINDOW", default_value_t = DEFAULT_STRIKE_WINDOW)]
     pub strike_window: usize,
 
     /// Latest expiry served, in days to expiration (0DTE is always included).
-    #[arg(long, env = "TICKDESK_SCHWAB_MAX_DTE", default_value_t = chain::DEFAULT_MAX_DTE)]
+    #[arg(long, env = "TICKDESK_SCHWAB_MAX_DTE", default_value_t = DEFAULT_MAX_DTE)]
     pub max_dte: i64,
 }
 

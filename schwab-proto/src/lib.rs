@@ -5,6 +5,8 @@
 //! tests, so the client and the simulator cannot agree on the same mistake unnoticed.
 //!
 //! # Layout
+//! - [`codes`]: the streamer's response codes by name.
 //! - [`fields`]: services, field numbers → the desk's field names and value kinds.
 
+pub mod codes;
 pub mod fields;

@@ -39,6 +39,7 @@ use super::pricing::{black_scholes, round_to, BsInputs, Greeks, QuoteRules, Smil
 use tickdesk_market::calendar;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{Date, DAY_MS};
+use tickdesk_wire::osi::{Osi, Side};
 
 /// The risk-free rate used for every valuation (decimal). Reported as `interestRate` 4.3 in the chain.
 pub const RATE: f64 = 0.043;
@@ -412,12 +413,8 @@ pub fn series_for(
 /// The OSI option symbol, exactly as Schwab writes it: root left-justified and space-padded to 6, `YYMMDD`,
 /// `C`/`P`, strike × 1000 zero-padded to 8 (`AAPL  251219C00230000`).
 pub fn osi_symbol(root: &str, expiry: Date, call: bool, strike: f64) -> String {
-    format!(
-        "{root:<6}{}{}{:08}",
-        expiry.yymmdd(),
-        if call { 'C' } else { 'P' },
-        (strike * 1000.0).round() as i64
-    )
+    let side = if call { Side::Call } else { Side::Put };
+    Osi::new(root, expiry.ymd(), side, strike).to_string()
 }
 
 /// The human-readable form used by the chain's `description` and stream field 1: `AAPL 10/18/2024 230.00 C`.

@@ -32,16 +32,8 @@ pub const SERVICES: &[&str] = &[
 ];
 
 /// Streamer response codes used by the simulator.
-pub mod code {
-    pub const SUCCESS: i64 = 0;
-    pub const LOGIN_DENIED: i64 = 3;
-    pub const SERVICE_NOT_AVAILABLE: i64 = 11;
-    pub const CLOSE_CONNECTION: i64 = 12;
-    pub const REACHED_SYMBOL_LIMIT: i64 = 19;
-    pub const STREAM_CONN_NOT_FOUND: i64 = 20;
-    pub const BAD_COMMAND_FORMAT: i64 = 21;
-    pub const STOP_STREAMING: i64 = 30;
-}
+/// The streamer's response codes (shared with the client).
+pub use tickdesk_schwab_proto::codes as code;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmd {

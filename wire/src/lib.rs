@@ -10,10 +10,12 @@
 //! - [`replica`]: a client's copy of the topics it watches: applies snapshots and deltas, detects gaps, and
 //!   yields the resume points to send after a reconnect.
 //! - [`topics`]: the fixed topic names and the curve's tenors.
+//! - [`osi`]: OSI option symbols, the key of every contract (read and written by relay, simulator and app).
 //! - [`backoff`]: the full-jitter exponential reconnect policy.
 
 pub mod backoff;
 pub mod merge;
+pub mod osi;
 pub mod protocol;
 pub mod replica;
 pub mod topics;

@@ -10,15 +10,11 @@ use tickdesk_wire::{Fields, Items};
 
 use tickdesk_market::Date;
 use tickdesk_schwab_proto::fields::{num_value, number};
+use tickdesk_wire::osi::{Osi, Side};
 
-/// Default of the open-interest filter: contracts with less open interest are left out (1 drops OI = 0).
-pub const DEFAULT_MIN_OPEN_INTEREST: i64 = 1;
-/// Default strike window: this many strikes above and below the at-the-money strike (41 strikes, 82 contracts).
-pub const DEFAULT_STRIKE_WINDOW: usize = 20;
-/// Default DTE window, in calendar days: from 0DTE …
-pub const DEFAULT_MIN_DTE: i64 = 0;
-/// … to about two months out.
-pub const DEFAULT_MAX_DTE: i64 = 60;
+pub use crate::config::{
+    DEFAULT_MAX_DTE, DEFAULT_MIN_DTE, DEFAULT_MIN_OPEN_INTEREST, DEFAULT_STRIKE_WINDOW,
+};
 
 /// Which contracts of a chain are shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,12 +173,12 @@ fn parse_contract(c: &Value, expiry: Date, key_dte: i64) -> Option<Contract> {
     let put_call = match c.get("putCall").and_then(Value::as_str) {
         Some("CALL") | Some("C") => 'C',
         Some("PUT") | Some("P") => 'P',
-        _ => parse_osi(&symbol)?.put_call,
+        _ => Osi::parse(&symbol)?.side.as_char(),
     };
     let strike = c
         .get("strikePrice")
         .and_then(number)
-        .or_else(|| parse_osi(&symbol).map(|o| o.strike))?;
+        .or_else(|| Osi::parse(&symbol).map(|o| o.strike()))?;
     let dte = int(c.get("daysToExpiration")).unwrap_or(key_dte);
     let open_interest = int(c.get("openInterest"));
     let g = |k: &str| c.get(k).map_or(Value::Null, num_value);
@@ -406,44 +402,10 @@ pub fn parse_expirations(v: &Value, today: Date) -> Vec<Expiration> {
     out
 }
 
-/// The parts of an OSI option symbol: `RRRRRRYYMMDDCWWWWWddd`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Osi {
-    pub root: String,
-    pub expiry: Date,
-    pub put_call: char,
-    pub strike: f64,
-}
-
-/// Builds the 21-char OSI symbol: root padded to 6, `YYMMDD`, `C`/`P`, strike × 1000 in 8 digits.
+/// The 21-char OSI symbol of a contract (see [`tickdesk_wire::osi`]).
 pub fn osi_symbol(root: &str, expiry: Date, put_call: char, strike: f64) -> String {
-    format!(
-        "{root:<6}{}{put_call}{:08}",
-        expiry.yymmdd(),
-        (strike * 1000.0).round() as u64
-    )
-}
-
-/// Parses an OSI symbol (21 chars; the padding spaces are part of it).
-pub fn parse_osi(s: &str) -> Option<Osi> {
-    if s.len() != 21 || !s.is_ascii() {
-        return None;
-    }
-    let root = s[..6].trim_end().to_string();
-    let yy: i32 = s[6..8].parse().ok()?;
-    let expiry = Date::parse_prefix(&format!("{:04}-{}-{}", 2000 + yy, &s[8..10], &s[10..12]))?;
-    let put_call = match &s[12..13] {
-        "C" => 'C',
-        "P" => 'P',
-        _ => return None,
-    };
-    let strike = s[13..21].parse::<u64>().ok()? as f64 / 1000.0;
-    (!root.is_empty()).then_some(Osi {
-        root,
-        expiry,
-        put_call,
-        strike,
-    })
+    let side = Side::from_char(put_call).unwrap_or(Side::Call);
+    Osi::new(root, expiry.ymd(), side, strike).to_string()
 }
 
 #[cfg(test)]
@@ -622,39 +584,10 @@ mod tests {
     }
 
     #[test]
-    fn osi_symbols_round_trip_with_their_padding() {
+    fn osi_symbols_of_contracts() {
         let d = Date::parse_prefix("2024-05-17").unwrap();
         assert_eq!(osi_symbol("AAPL", d, 'C', 190.0), "AAPL  240517C00190000");
-        assert_eq!(
-            osi_symbol(
-                "GOOGL",
-                Date::parse_prefix("2025-12-12").unwrap(),
-                'C',
-                315.0
-            ),
-            "GOOGL 251212C00315000"
-        );
-        assert_eq!(
-            osi_symbol(
-                "SPXW",
-                Date::parse_prefix("2025-12-08").unwrap(),
-                'C',
-                6880.0
-            ),
-            "SPXW  251208C06880000"
-        );
         assert_eq!(osi_symbol("AAPL", d, 'P', 192.5), "AAPL  240517P00192500");
-        let o = parse_osi("AAPL  240517P00192500").unwrap();
-        assert_eq!(
-            (o.root.as_str(), o.expiry, o.put_call, o.strike),
-            ("AAPL", d, 'P', 192.5)
-        );
-        assert_eq!(
-            parse_osi("AAPL 240517P00192500"),
-            None,
-            "padding is significant"
-        );
-        assert_eq!(parse_osi("AAPL_101824C230"), None);
     }
 
     #[test]

@@ -56,6 +56,7 @@ use crate::store::Store;
 use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{calendar, Clock, Date, Phase};
+use tickdesk_schwab_proto::codes;
 use tickdesk_schwab_proto::fields::{self, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
 
 /// Where the tokens come from.
@@ -1069,7 +1070,11 @@ impl Upstream {
                                 _ => set.extend(cmd.keys),
                             }
                         }
-                        Err(StreamError::Code { code: 19, msg, .. }) => {
+                        Err(StreamError::Code {
+                            code: codes::REACHED_SYMBOL_LIMIT,
+                            msg,
+                            ..
+                        }) => {
                             let attempted =
                                 self.subscribed.values().map(BTreeSet::len).sum::<usize>()
                                     + cmd.keys.len();
@@ -1079,12 +1084,15 @@ impl Upstream {
                             self.budget_refused = Some((attempted, lowered));
                             continue 'rounds;
                         }
-                        Err(StreamError::Code { code: 20, .. }) if !relogged => {
+                        Err(StreamError::Code {
+                            code: codes::STREAM_CONN_NOT_FOUND,
+                            ..
+                        }) if !relogged => {
                             relogged = true;
                             warn!("Schwab lost the streamer session (code 20); logging in again");
                             let token = self.tokens.access_token().await.map_err(|e| {
                                 StreamError::Code {
-                                    code: 3,
+                                    code: codes::LOGIN_DENIED,
                                     msg: e.to_string(),
                                     context: "token".into(),
                                 }
@@ -1259,11 +1267,11 @@ impl Upstream {
 
     async fn after_failure(&mut self, e: StreamError) {
         let after = match &e {
-            StreamError::Code { code: 3, .. } => After::RefreshThenRetry,
-            StreamError::Code { code: 12, msg, .. } => After::Stop(format!(
+            StreamError::Code { code: codes::LOGIN_DENIED, .. } => After::RefreshThenRetry,
+            StreamError::Code { code: codes::CLOSE_CONNECTION, msg, .. } => After::Stop(format!(
                 "another session took the Schwab connection (code 12: {msg}): stopped; restart the relay to take it back"
             )),
-            StreamError::Code { code: 30, msg, .. } => {
+            StreamError::Code { code: codes::STOP_STREAMING, msg, .. } => {
                 warn!(%msg, "Schwab stopped the stream (code 30); reconnecting and resubscribing");
                 After::Retry
             }
