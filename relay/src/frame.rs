@@ -136,7 +136,7 @@ mod tests {
             prev,
             seq: prev + 1,
             set,
-            del: if prev % 2 == 0 {
+            del: if prev.is_multiple_of(2) {
                 vec!["2Y".into()]
             } else {
                 vec![]

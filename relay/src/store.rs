@@ -384,7 +384,7 @@ impl Store {
                 .map(|t| (t.history_bytes.load(Relaxed), t))
                 .filter(|(b, _)| *b > 0)
                 .collect();
-            by_size.sort_by(|a, b| b.0.cmp(&a.0));
+            by_size.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
             let Some(&(_, largest)) = by_size.first() else {
                 return;
             };
