@@ -89,9 +89,15 @@ pub fn encode(msg: &ServerMsg) -> Text {
 }
 
 /// Encodes one delta as it appears inside a `deltas` frame's `updates` (and a resume answer's `deltas`).
+///
+/// Trimmed to its length: the history keeps these bytes and counts them by length, and an encoder's spare capacity
+/// (up to as much again) would otherwise be held unseen.
 pub fn encode_json(delta: &Delta) -> Text {
     match serde_json::to_string(delta) {
-        Ok(s) => Text::from(s),
+        Ok(mut s) => {
+            s.shrink_to_fit();
+            Text::from(s)
+        }
         // Unreachable for our own types; an empty object would fail the client's replica loudly, not silently.
         Err(_) => Text::from_static("{}"),
     }

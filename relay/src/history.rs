@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::frame::Text;
 
-/// Bytes counted per kept delta on top of its text: the entry, the shared buffer's header and the allocator's.
-pub const ENTRY_OVERHEAD: usize = 64;
+/// Bytes counted per kept delta on top of its text: the entry in the deque (56), the shared buffer's header (24)
+/// and the allocator's headers and rounding for both allocations (about 32).
+pub const ENTRY_OVERHEAD: usize = 112;
 
 /// What one topic's history may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

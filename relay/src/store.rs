@@ -30,7 +30,7 @@ use crate::history::{Bounds, History, Trimmed};
 /// Per-topic history kept by default: bytes (texts plus overhead).
 pub const DEFAULT_HISTORY_TOPIC_BYTES: usize = 4 << 20;
 /// History kept by default over all topics, in bytes.
-pub const DEFAULT_HISTORY_TOTAL_BYTES: usize = 24 << 20;
+pub const DEFAULT_HISTORY_TOTAL_BYTES: usize = 16 << 20;
 /// Deltas older than this are not kept for resume by default (a reconnect within minutes resumes).
 pub const DEFAULT_HISTORY_MAX_AGE: Duration = Duration::from_secs(300);
 /// Changes buffered per topic for each session before one that falls behind on it is re-synced (that topic only).
