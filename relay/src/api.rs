@@ -13,7 +13,7 @@ use serde_json::json;
 use tracing::info;
 
 use crate::events::{self, Invalid, SIGNALS_TOPIC, TRADES_TOPIC};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// An error answer: a status and `{"error": code, "message": text}`.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

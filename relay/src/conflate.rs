@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use tickdesk_wire::{merge, Delta};
+
+use crate::frame::Text;
 
 /// Shared deltas a topic may pile up for one client before they are merged into one.
 pub const SHARED_PER_TOPIC: usize = 8;
@@ -21,8 +22,8 @@ pub const SHARED_PER_TOPIC: usize = 8;
 #[derive(Debug)]
 pub struct SharedDelta {
     pub delta: Delta,
-    pub json: Utf8Bytes,
-    pub frame: Utf8Bytes,
+    pub json: Text,
+    pub frame: Text,
 }
 
 /// What one topic has pending for one client, in seq order.
@@ -35,7 +36,8 @@ pub enum Pending {
 }
 
 impl Pending {
-    fn last_seq(&self) -> (&str, u64) {
+    /// The (epoch, seq) the client stands at once this is applied.
+    pub fn last_seq(&self) -> (&str, u64) {
         match self {
             Pending::Shared(v) => v
                 .last()
@@ -160,7 +162,7 @@ mod tests {
             set,
             del: vec![],
         };
-        let json = Utf8Bytes::from(serde_json::to_string(&delta).unwrap());
+        let json = Text::from(serde_json::to_string(&delta).unwrap());
         Arc::new(SharedDelta {
             delta,
             frame: json.clone(),

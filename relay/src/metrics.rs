@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::store::Store;
+
 /// The relay's counters and gauges.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -15,6 +17,8 @@ pub struct Metrics {
     pub resumes_recovered: AtomicU64,
     pub resumes_snapshot: AtomicU64,
     pub lagged_resyncs: AtomicU64,
+    /// Times a session woke for changes of topics it watches (a change on another topic wakes nobody else).
+    pub topic_wakeups: AtomicU64,
     pub bad_frames: AtomicU64,
     pub closed_abuse: AtomicU64,
     pub rejected_connections: AtomicU64,
@@ -52,13 +56,38 @@ impl Metrics {
         out + &live
     }
 
+    /// The resume history's gauges and evictions by cause, read from the store.
+    pub fn render_history(store: &Store) -> String {
+        let s = store.history_stats();
+        let mut out = format!(
+            "# HELP tickdesk_history_bytes Bytes the resume history holds over all topics.\n# TYPE tickdesk_history_bytes gauge\ntickdesk_history_bytes {}\n\
+             # HELP tickdesk_history_deltas Deltas the resume history holds over all topics.\n# TYPE tickdesk_history_deltas gauge\ntickdesk_history_deltas {}\n\
+             # HELP tickdesk_history_evicted_total Deltas dropped from the resume history, by the bound that dropped them.\n# TYPE tickdesk_history_evicted_total counter\n",
+            store.history_bytes(),
+            store.history_deltas(),
+        );
+        for (reason, n) in [
+            ("count", &s.evicted_count),
+            ("topic_bytes", &s.evicted_bytes),
+            ("total_bytes", &s.evicted_total_bytes),
+            ("age", &s.evicted_age),
+        ] {
+            let _ = writeln!(
+                out,
+                "tickdesk_history_evicted_total{{reason=\"{reason}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        out
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
 
     /// Renders the Prometheus exposition text.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 15] = [
             (
                 "tickdesk_clients",
                 "gauge",
@@ -110,8 +139,14 @@ impl Metrics {
             (
                 "tickdesk_lagged_resyncs_total",
                 "counter",
-                "Sessions re-synchronised after falling behind.",
+                "Topics re-synchronised (resumed or re-snapshotted) after a session fell behind on them.",
                 &self.lagged_resyncs,
+            ),
+            (
+                "tickdesk_topic_wakeups_total",
+                "counter",
+                "Times a session woke for changes of the topics it watches.",
+                &self.topic_wakeups,
             ),
             (
                 "tickdesk_errors_bad_frame_total",

@@ -1,4 +1,5 @@
-//! The HTTP surface: the websocket hub at `/ws`, REST views, health, metrics and the app's static files.
+//! Wiring: the HTTP surface (the websocket hub at `/ws`, REST views, health, metrics, the app's static files) and
+//! the tasks that run beside it. The parts themselves live in their own modules; this one only puts them together.
 //!
 //! [`run`] takes a bound listener and a shutdown future, so tests bind port 0 and stop the relay when they like.
 
@@ -19,53 +20,16 @@ use tower_http::services::{ServeDir, ServeFile};
 use tracing::{info, warn};
 
 use crate::api;
-use crate::config::{Limits, ServeConfig};
-use crate::demand::Demand;
+use crate::config::ServeConfig;
 use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
 use crate::metrics::Metrics;
 use crate::rates;
 use crate::schwab;
-use crate::secret::Secret;
 use crate::session;
-use crate::store::Store;
+pub use crate::state::AppState;
+use crate::store::{self, Store};
 use crate::stream;
 use tickdesk_market::Clock;
-
-/// Shared by every request and session.
-#[derive(Debug)]
-pub struct AppState {
-    pub store: Arc<Store>,
-    /// Who watches what, for upstreams that stream only watched topics.
-    pub demand: Arc<Demand>,
-    pub limits: Limits,
-    pub metrics: Metrics,
-    pub allowed_origins: Vec<String>,
-    pub publish_token: Option<Secret>,
-    pub event_history: usize,
-    pub stream_interval: Duration,
-    /// Flips to true once on shutdown; sessions close their sockets with a close frame.
-    pub shutdown: watch::Receiver<bool>,
-    /// The market clock every source reads for market decisions.
-    pub clock: Clock,
-}
-
-impl AppState {
-    /// The shared state for `cfg`; `shutdown` flips to true when the relay stops.
-    pub fn new(cfg: &ServeConfig, clock: Clock, shutdown: watch::Receiver<bool>) -> AppState {
-        AppState {
-            store: Arc::new(Store::new(cfg.limits.history, 4096)),
-            demand: Arc::new(Demand::default()),
-            limits: cfg.limits.clone(),
-            metrics: Metrics::default(),
-            allowed_origins: cfg.allowed_origins.clone(),
-            publish_token: cfg.publish_token.clone(),
-            event_history: cfg.event_history.max(1),
-            stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
-            shutdown,
-            clock,
-        }
-    }
-}
 
 /// Serves until `shutdown` resolves, then closes every websocket with a close frame and returns.
 ///
@@ -96,6 +60,7 @@ pub async fn run(
         store.ensure_topic(topic);
     }
     publish_status(&store, "rates", "live", "simulated rates desk");
+    let sweep_task = tokio::spawn(store::sweep_history(store.clone(), stop_rx.clone()));
     let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
     let rates_task = tokio::spawn(rates::run(
@@ -121,6 +86,7 @@ pub async fn run(
         })
         .await?;
     rates_task.abort();
+    sweep_task.abort();
     if let Some((client, simulator)) = schwab_tasks {
         // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
         let _ = tokio::time::timeout(Duration::from_secs(3), client).await;
@@ -298,6 +264,7 @@ async fn ws_upgrade(
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut text = state.metrics.render();
+    text.push_str(&Metrics::render_history(&state.store));
     let sources = state
         .store
         .snapshot(STATUS_TOPIC)

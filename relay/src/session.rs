@@ -6,10 +6,18 @@
 //! socket can take it" means: while a client is slow, changes pile up in its [`Outbox`], merged by item and field,
 //! never in a queue that grows with time.
 //!
+//! The session listens on one store channel per watched topic, so a change on a topic it does not watch never
+//! wakes it, and falling behind is per topic: a session that lags on one topic re-syncs that topic alone (the
+//! missed deltas from the store's history when it still has them, else a fresh snapshot), its other topics carry
+//! on untouched.
+//!
 //! When a client is keeping up, a change is forwarded as the store's pre-encoded frame, so a broadcast to N
 //! clients costs one JSON encode; a client a little behind gets the store's encodings spliced into one frame, and
-//! only one far behind gets a merged delta encoded for it alone. Events that are already waiting are all taken
-//! before the next frame is made, so a session that fell behind sends fewer, larger frames and catches up.
+//! only one far behind gets a merged delta encoded for it alone. Changes that are already waiting, on every topic,
+//! are all taken before the next frame is made, so a session that fell behind sends fewer, larger frames and
+//! catches up.
+//!
+//! This is the hub's websocket edge: the only part of it that knows axum's types.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,22 +25,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tickdesk_wire::{ClientMsg, ErrorCode, ResumePoint, ServerMsg, PROTOCOL_VERSION};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::conflate::{Outbox, Pending};
+use crate::frame::{deltas_frame, encode, encode_json, Text};
 use crate::metrics::Metrics;
-use crate::server::AppState;
-use crate::store::{deltas_frame, encode, encode_json, Event};
+use crate::state::AppState;
+use crate::store::Event;
 
 /// Frames the writer may hold beyond the one it is writing. Small on purpose: everything else waits, conflated.
 const WRITER_SLOTS: usize = 4;
-/// Events taken from the broadcast in one go (the first awaited, the rest already waiting) before a frame is made.
+/// Changes of one topic taken in one go (the first awaited, the rest already waiting) before a frame is made.
 const EVENTS_PER_TURN: usize = 256;
+/// Topics with waiting changes taken in one wakeup before a frame is made.
+const TOPICS_PER_TURN: usize = 64;
 /// Control frames (snapshots, pongs, errors) waiting for the writer. Pongs and errors past this are dropped.
 const CONTROL_QUEUE: usize = 64;
 /// Websocket close code for "going away" (shutdown) and "policy violation" (abuse, idle).
@@ -41,9 +54,14 @@ const CLOSE_POLICY: u16 = 1008;
 
 #[derive(Debug)]
 struct Subscription {
+    /// Tells this subscription's receiver from one of an earlier subscription to the same topic.
+    id: u64,
     epoch: String,
     /// The last seq accepted for this client (sent or pending).
     seq: u64,
+    /// The seq the client holds once it has applied every frame already handed on (to the control queue or the
+    /// writer): where a re-sync after lag resumes from, pending changes being dropped.
+    sent: u64,
     min_interval: Option<Duration>,
     next_allowed: Instant,
 }
@@ -64,6 +82,31 @@ struct Session {
     bad_frames: u32,
     last_recv: Instant,
     last_sent: Instant,
+    next_sub_id: u64,
+    /// Receivers of new subscriptions, for the run loop to start waiting on.
+    new_receivers: Vec<(String, u64, Receiver)>,
+}
+
+type Receiver = broadcast::Receiver<Arc<Event>>;
+
+/// A topic's next change as a session waits for it, with the subscription's id and the receiver handed back so it
+/// can wait again.
+type Received = (String, u64, Receiver, Result<Arc<Event>, RecvError>);
+
+async fn next_change(topic: String, id: u64, mut rx: Receiver) -> Received {
+    let r = rx.recv().await;
+    (topic, id, rx, r)
+}
+
+/// The websocket message for a frame: the very same bytes. axum checks them as UTF-8 once more (its only way in
+/// without a copy); they always pass, being built from strings.
+fn ws_text(t: &Text) -> Message {
+    match Utf8Bytes::try_from(t.bytes()) {
+        Ok(u) => Message::Text(u),
+        Err(_) => Message::Text(Utf8Bytes::from_static(
+            r#"{"type":"error","code":"bad_frame","message":"relay produced a frame that is not UTF-8","fatal":false}"#,
+        )),
+    }
 }
 
 /// Runs a client connection to its end. Never panics on client input; one client's failure stays its own.
@@ -71,8 +114,6 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
     let id = Uuid::new_v4();
     Metrics::add(&state.metrics.clients, 1);
     info!(client = %id, "client connected");
-    // Registered before any snapshot is read: nothing can fall between a snapshot and the deltas after it.
-    let events = state.store.subscribe();
     let (sink, stream) = socket.split();
     let (out_tx, out_rx) = mpsc::channel::<Message>(WRITER_SLOTS);
     let writer = tokio::spawn(write_loop(sink, out_rx, state.clone()));
@@ -88,8 +129,10 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
         bad_frames: 0,
         last_recv: now,
         last_sent: now,
+        next_sub_id: 0,
+        new_receivers: Vec::new(),
     };
-    let reason = session.run(stream, events, &out_tx).await;
+    let reason = session.run(stream, &out_tx).await;
     info!(client = %id, reason, "client disconnected");
     state
         .metrics
@@ -137,14 +180,18 @@ impl Session {
     async fn run(
         &mut self,
         mut stream: futures_util::stream::SplitStream<WebSocket>,
-        mut events: broadcast::Receiver<Arc<Event>>,
         out: &mpsc::Sender<Message>,
     ) -> &'static str {
+        // One waiting receive per watched topic: a change wakes only the sessions waiting on its topic.
+        let mut changes = FuturesUnordered::new();
         let limits = self.state.limits.clone();
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + limits.heartbeat(), limits.heartbeat());
         let mut shutdown = self.state.shutdown.clone();
         let flow = loop {
+            for (topic, id, rx) in self.new_receivers.drain(..) {
+                changes.push(next_change(topic, id, rx));
+            }
             let now = Instant::now();
             let flushable = self.has_flushable(now);
             let wake_at = self.next_rate_deadline(now);
@@ -162,20 +209,22 @@ impl Session {
                         }
                     }
                 },
-                ev = events.recv() => {
-                    let mut next = ev;
-                    for _ in 0..EVENTS_PER_TURN {
-                        match next {
-                            Ok(ev) => self.on_event(&ev, out),
-                            Err(broadcast::error::RecvError::Lagged(n)) => self.resync_all(n),
-                            Err(broadcast::error::RecvError::Closed) => return "store closed",
+                got = changes.next(), if !changes.is_empty() => {
+                    Metrics::add(&self.state.metrics.topic_wakeups, 1);
+                    // Every topic whose changes are waiting already, before the next frame is made.
+                    let mut next = got;
+                    for _ in 0..TOPICS_PER_TURN {
+                        let Some((topic, id, rx, first)) = next else { break };
+                        if let Some(rx) = self.on_changes(&topic, id, rx, first, out) {
+                            changes.push(next_change(topic, id, rx));
                         }
-                        next = match events.try_recv() {
-                            Ok(ev) => Ok(ev),
-                            Err(broadcast::error::TryRecvError::Lagged(n)) => Err(broadcast::error::RecvError::Lagged(n)),
-                            Err(broadcast::error::TryRecvError::Closed) => Err(broadcast::error::RecvError::Closed),
-                            Err(broadcast::error::TryRecvError::Empty) => break,
-                        };
+                        next = changes.next().now_or_never().flatten();
+                    }
+                    if let Some((topic, id, rx, first)) = next {
+                        // Over the turn's bound: handled now all the same (dropping it would lose a change).
+                        if let Some(rx) = self.on_changes(&topic, id, rx, first, out) {
+                            changes.push(next_change(topic, id, rx));
+                        }
                     }
                 }
                 permit = out.reserve(), if flushable => match permit {
@@ -196,7 +245,7 @@ impl Session {
                     }
                     if self.control.is_empty() {
                         let t = tickdesk_market::clock::wall_ms().max(0) as u64;
-                        self.control.push_back(Message::Text(encode(&ServerMsg::Heartbeat { t })));
+                        self.control.push_back(ws_text(&encode(&ServerMsg::Heartbeat { t })));
                         // A protocol-level ping: browsers answer it by themselves, which proves the client alive.
                         self.control.push_back(Message::Ping(Default::default()));
                     }
@@ -266,6 +315,7 @@ impl Session {
                     if let Some(iv) = s.min_interval {
                         s.next_allowed = now + iv;
                     }
+                    s.sent = p.last_seq().1;
                     pending.push(p);
                 }
             }
@@ -273,20 +323,54 @@ impl Session {
         if let [Pending::Shared(v)] = pending.as_slice() {
             if let [one] = v.as_slice() {
                 Metrics::add(&self.state.metrics.frames_shared, 1);
-                return Some(Message::Text(one.frame.clone()));
+                return Some(ws_text(&one.frame));
             }
         }
         // Shared deltas keep their encoding (a reference count, not a copy); merged ones are encoded here, for this
         // client alone.
-        let parts: Vec<Utf8Bytes> = pending
+        let parts: Vec<Text> = pending
             .iter()
             .flat_map(|p| match p {
                 Pending::Shared(v) => v.iter().map(|d| d.json.clone()).collect(),
                 Pending::Merged(d) => vec![encode_json(d)],
             })
             .collect();
-        (!parts.is_empty())
-            .then(|| Message::Text(deltas_frame(parts.iter().map(Utf8Bytes::as_str))))
+        (!parts.is_empty()).then(|| ws_text(&deltas_frame(&parts)))
+    }
+
+    /// Takes the changes of one topic that are waiting (the first already received). Returns the receiver to wait
+    /// on again, or `None` when the subscription it belonged to is gone (unsubscribed, or the topic closed).
+    fn on_changes(
+        &mut self,
+        topic: &str,
+        id: u64,
+        mut rx: Receiver,
+        first: Result<Arc<Event>, RecvError>,
+        out: &mpsc::Sender<Message>,
+    ) -> Option<Receiver> {
+        if self.subs.get(topic).is_none_or(|s| s.id != id) {
+            return None; // From a subscription since dropped: let its receiver go.
+        }
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(got) = next.take() {
+            match got {
+                Ok(ev) => self.on_event(&ev, out),
+                Err(RecvError::Lagged(missed)) => self.resync(topic, missed),
+                Err(RecvError::Closed) => return None,
+            }
+            taken += 1;
+            if taken == EVENTS_PER_TURN {
+                break;
+            }
+            next = match rx.try_recv() {
+                Ok(ev) => Some(Ok(ev)),
+                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => None,
+            };
+        }
+        Some(rx)
     }
 
     fn on_event(&mut self, ev: &Event, out: &mpsc::Sender<Message>) {
@@ -305,6 +389,13 @@ impl Session {
                 if delta.epoch != sub.epoch || delta.seq <= sub.seq {
                     return; // Already in the snapshot this client got, or from a reset it was re-sent.
                 }
+                if delta.prev != sub.seq {
+                    // Cannot happen with one ordered channel per topic; if it did, re-sync rather than send a gap.
+                    let missed = delta.prev.saturating_sub(sub.seq);
+                    let topic = delta.topic.clone();
+                    self.resync(&topic, missed);
+                    return;
+                }
                 sub.seq = delta.seq;
                 let now = Instant::now();
                 let rate_ok = sub.next_allowed <= now;
@@ -317,8 +408,9 @@ impl Session {
                         if let Some(iv) = sub.min_interval {
                             sub.next_allowed = now + iv;
                         }
+                        sub.sent = delta.seq;
                         self.last_sent = now;
-                        permit.send(Message::Text(shared.frame.clone()));
+                        permit.send(ws_text(&shared.frame));
                         Metrics::add(&self.state.metrics.frames_shared, 1);
                         return;
                     }
@@ -335,15 +427,18 @@ impl Session {
         }
     }
 
-    /// The session fell behind the store's broadcast: what it missed is gone, so every topic is re-snapshotted.
-    fn resync_all(&mut self, missed: u64) {
-        warn!(client = %self.id, missed, "client fell behind the broadcast; sending fresh snapshots");
+    /// The session fell behind on one topic's channel: what it missed there is gone from the channel, so that topic
+    /// alone is re-synced from where the client stands (the missed deltas from the history if it still holds them,
+    /// else a fresh snapshot). Pending changes of the topic are dropped: the re-sync covers them.
+    fn resync(&mut self, topic: &str, missed: u64) {
+        warn!(client = %self.id, topic, missed, "client fell behind on a topic; re-syncing that topic");
         Metrics::add(&self.state.metrics.lagged_resyncs, 1);
-        let topics: Vec<String> = self.subs.keys().cloned().collect();
-        for t in topics {
-            self.outbox.take(&t);
-            self.send_state(&t, None);
-        }
+        self.outbox.take(topic);
+        let from = self.subs.get(topic).map(|s| ResumePoint {
+            epoch: s.epoch.clone(),
+            seq: s.sent,
+        });
+        self.send_state(topic, from);
     }
 
     fn on_message(&mut self, msg: Message) -> Flow {
@@ -396,12 +491,11 @@ impl Session {
 
     fn queue_error(&mut self, code: ErrorCode, message: String, fatal: bool) {
         if fatal || self.control.len() < CONTROL_QUEUE {
-            self.control
-                .push_back(Message::Text(encode(&ServerMsg::Error {
-                    code,
-                    message,
-                    fatal,
-                })));
+            self.control.push_back(ws_text(&encode(&ServerMsg::Error {
+                code,
+                message,
+                fatal,
+            })));
         }
     }
 
@@ -423,7 +517,7 @@ impl Session {
                     heartbeat_ms: self.state.limits.heartbeat_ms,
                     topics: self.state.store.topic_names(),
                 };
-                self.control.push_back(Message::Text(encode(&welcome)));
+                self.control.push_back(ws_text(&encode(&welcome)));
             }
             ClientMsg::Subscribe { topics, max_rate } => {
                 let min_interval = match max_rate {
@@ -455,19 +549,18 @@ impl Session {
             }
             ClientMsg::Pause => {
                 self.paused = true;
-                self.control
-                    .push_back(Message::Text(encode(&ServerMsg::Paused)));
+                self.control.push_back(ws_text(&encode(&ServerMsg::Paused)));
             }
             ClientMsg::Resume => {
                 self.paused = false;
                 // Queued ahead of the catch-up deltas, which flush right after it.
                 self.control
-                    .push_back(Message::Text(encode(&ServerMsg::Resumed)));
+                    .push_back(ws_text(&encode(&ServerMsg::Resumed)));
             }
             ClientMsg::Ping { t } => {
                 if self.control.len() < CONTROL_QUEUE {
                     self.control
-                        .push_back(Message::Text(encode(&ServerMsg::Pong { t })));
+                        .push_back(ws_text(&encode(&ServerMsg::Pong { t })));
                 }
             }
         }
@@ -497,60 +590,62 @@ impl Session {
                 );
                 return;
             }
+            // Registered before the snapshot is read: nothing can fall between the snapshot and the deltas after it.
+            let Some(rx) = self.state.store.subscribe(&topic) else {
+                return;
+            };
             Metrics::add(&self.state.metrics.subscriptions, 1);
             self.state.demand.add(&topic);
+            self.next_sub_id += 1;
+            let id = self.next_sub_id;
+            self.subs.insert(
+                topic.clone(),
+                Subscription {
+                    id,
+                    epoch: String::new(),
+                    seq: 0,
+                    sent: 0,
+                    min_interval: None,
+                    next_allowed: Instant::now(),
+                },
+            );
+            self.new_receivers.push((topic.clone(), id, rx));
         }
         self.outbox.take(&topic);
         let resume = self.resume.remove(&topic);
-        self.send_state(&topic, resume);
+        match self.send_state(&topic, resume) {
+            Some(true) => Metrics::add(&self.state.metrics.resumes_recovered, 1),
+            Some(false) => Metrics::add(&self.state.metrics.resumes_snapshot, 1),
+            None => {}
+        }
         if let Some(s) = self.subs.get_mut(&topic) {
             s.min_interval = min_interval;
         }
     }
 
-    /// Sends a topic's state: the missed deltas when `resume` can be honoured, else a fresh snapshot.
-    fn send_state(&mut self, topic: &str, resume: Option<ResumePoint>) {
+    /// Sends a subscribed topic's state: the missed deltas when `resume` can be honoured, else a fresh snapshot.
+    /// Returns whether the resume was honoured (`None` when there was none to honour).
+    fn send_state(&mut self, topic: &str, resume: Option<ResumePoint>) -> Option<bool> {
         let store = &self.state.store;
-        let recovered = resume.and_then(|r| match store.since(topic, &r.epoch, r.seq) {
-            Ok(deltas) => Some((r, deltas)),
+        let asked = resume.is_some();
+        let resumed = resume.and_then(|r| match store.resume(topic, &r.epoch, r.seq) {
+            Ok(resumed) => Some((r.epoch, resumed)),
             Err(why) => {
                 debug!(client = %self.id, topic, ?why, "resume not possible; sending a snapshot");
-                Metrics::add(&self.state.metrics.resumes_snapshot, 1);
                 None
             }
         });
-        let (msg, epoch, seq) = match recovered {
-            Some((r, deltas)) => {
-                Metrics::add(&self.state.metrics.resumes_recovered, 1);
-                let seq = deltas.last().map_or(r.seq, |d| d.seq);
-                let msg = encode(&ServerMsg::Snapshot {
-                    topic: topic.to_string(),
-                    epoch: r.epoch.clone(),
-                    seq,
-                    recovered: true,
-                    items: Default::default(),
-                    deltas,
-                });
-                (msg, r.epoch, seq)
-            }
-            None => {
-                let Some((frame, epoch, seq)) = store.snapshot_frame(topic) else {
-                    return;
-                };
-                (frame, epoch, seq)
-            }
+        let recovered = resumed.is_some();
+        let (frame, epoch, seq) = match resumed {
+            Some((epoch, r)) => (r.frame, epoch, r.seq),
+            None => store.snapshot_frame(topic)?,
         };
-        self.control.push_back(Message::Text(msg));
-        let sub = self
-            .subs
-            .entry(topic.to_string())
-            .or_insert_with(|| Subscription {
-                epoch: String::new(),
-                seq: 0,
-                min_interval: None,
-                next_allowed: Instant::now(),
-            });
-        sub.epoch = epoch;
-        sub.seq = seq;
+        self.control.push_back(ws_text(&frame));
+        if let Some(sub) = self.subs.get_mut(topic) {
+            sub.epoch = epoch;
+            sub.seq = seq;
+            sub.sent = seq;
+        }
+        asked.then_some(recovered)
     }
 }

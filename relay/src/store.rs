@@ -1,22 +1,42 @@
-//! The relay's state: every topic's items, its (epoch, seq) and a bounded history of recent deltas.
+//! The relay's state: every topic's items, its (epoch, seq), its resume history, and its subscribers.
 //!
-//! Sources publish whole or partial rows; the store keeps only the fields that really changed, bumps the
-//! topic's seq by one, appends the delta to the history (for resume) and broadcasts it, pre-encoded once, to every
-//! session. The broadcast happens under the topic's lock, so sessions see each topic's deltas in seq order, and a
-//! session that subscribed to the broadcast *before* reading a snapshot can never miss a change in between.
+//! Sources publish whole or partial rows; the store keeps only the fields that really changed, bumps the topic's
+//! seq by one, keeps the delta in the topic's [`History`] (for resume) and sends it, encoded once, on the topic's
+//! own broadcast channel. Routing is by topic, as centrifuge's hub and mini-redis's pub/sub do it: a change wakes
+//! only the sessions that watch its topic, and a session that falls behind on one topic loses (and re-syncs) that
+//! topic alone. The send happens under the topic's lock, so sessions see each topic's deltas in seq order, and a
+//! session that subscribed to a topic *before* reading its snapshot can never miss a change in between.
 //!
-//! Locks are `std::sync::Mutex`: they are held for a few microseconds and never across an `.await`.
+//! The history is bounded per topic (count, bytes, age) and in total: when all topics together hold more than the
+//! total budget, the topic holding the most gives up its oldest deltas, so one busy topic cannot starve the others.
+//!
+//! Nothing here knows axum or the websocket: frames are [`Text`]. Locks are `std::sync::Mutex`: held for a few
+//! microseconds, never across an `.await`, and never two topic locks at once.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use axum::extract::ws::Utf8Bytes;
 use tickdesk_wire::{merge, Delta, Fields, Items, ServerMsg};
 use tokio::sync::broadcast;
 
 pub use crate::conflate::SharedDelta;
+use crate::frame::recovered_frame;
+pub use crate::frame::{deltas_frame, encode, encode_json, Text};
+use crate::history::{Bounds, History, Trimmed};
 
-/// A change as sessions receive it.
+/// Per-topic history kept by default: bytes (texts plus overhead).
+pub const DEFAULT_HISTORY_TOPIC_BYTES: usize = 4 << 20;
+/// History kept by default over all topics, in bytes.
+pub const DEFAULT_HISTORY_TOTAL_BYTES: usize = 16 << 20;
+/// Deltas older than this are not kept for resume by default (a reconnect within minutes resumes).
+pub const DEFAULT_HISTORY_MAX_AGE: Duration = Duration::from_secs(300);
+/// Changes buffered per topic for each session before one that falls behind on it is re-synced (that topic only).
+pub const TOPIC_CHANNEL_LEN: usize = 1024;
+
+/// A change as sessions receive it, on its topic's channel.
 #[derive(Debug)]
 pub enum Event {
     /// One delta, encoded once: a session that has nothing pending for the topic sends its `frame` as it is, and
@@ -40,10 +60,89 @@ pub struct Snapshot {
 pub enum ResumeMiss {
     /// The topic was reset since (relay restart or upstream re-snapshot).
     EpochChanged,
-    /// The history no longer reaches back to the client's seq.
+    /// The history no longer reaches back to the client's seq (evicted by count, bytes or age).
     HistoryGone,
     /// The client claims a seq the topic has not reached: a replica from another life.
     FromTheFuture,
+}
+
+/// A resume honoured: the `snapshot` frame with `recovered: true` and the missed deltas, exactly as they were sent
+/// live.
+#[derive(Debug, Clone)]
+pub struct Resumed {
+    pub frame: Text,
+    /// The seq the client stands at once it applied the frame.
+    pub seq: u64,
+    /// How many deltas the frame replays.
+    pub deltas: usize,
+}
+
+/// The bounds of the resume history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Deltas kept per topic at most.
+    pub max_deltas: usize,
+    /// Bytes kept per topic at most.
+    pub topic_bytes: usize,
+    /// Bytes kept over all topics at most.
+    pub total_bytes: usize,
+    /// Deltas older than this are dropped and never replayed.
+    pub max_age: Duration,
+}
+
+impl HistoryLimits {
+    /// `max_deltas` per topic, with the default byte and age bounds.
+    pub fn deltas(max_deltas: usize) -> Self {
+        HistoryLimits {
+            max_deltas,
+            topic_bytes: DEFAULT_HISTORY_TOPIC_BYTES,
+            total_bytes: DEFAULT_HISTORY_TOTAL_BYTES,
+            max_age: DEFAULT_HISTORY_MAX_AGE,
+        }
+    }
+
+    fn topic_bounds(&self) -> Bounds {
+        Bounds {
+            max_deltas: self.max_deltas.max(1),
+            max_bytes: self.topic_bytes,
+            max_age: self.max_age,
+        }
+    }
+}
+
+/// Where the store reads the time for history ages. Monotonic; tokio's clock by default, so `tokio::time::pause`
+/// controls it, and tests can hand in a clock of their own.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Instant + Send + Sync>);
+
+impl Clock {
+    /// Tokio's clock (the real one unless paused in a test).
+    pub fn tokio() -> Clock {
+        Clock(Arc::new(|| tokio::time::Instant::now().into_std()))
+    }
+
+    pub fn new(now: impl Fn() -> Instant + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    pub fn now(&self) -> Instant {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// What the history holds and has dropped, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct HistoryStats {
+    pub evicted_count: AtomicU64,
+    pub evicted_bytes: AtomicU64,
+    pub evicted_total_bytes: AtomicU64,
+    pub evicted_age: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -51,18 +150,42 @@ struct TopicState {
     epoch: String,
     seq: u64,
     items: Items,
-    history: VecDeque<Delta>,
+    history: History,
     /// The encoded `snapshot` frame of the current (epoch, seq), made by the first client that asked: a reconnect
     /// storm of N clients costs one encode per topic and seq, not N.
-    snapshot_frame: Option<Utf8Bytes>,
+    snapshot_frame: Option<Text>,
 }
 
-/// The set of topics. Cheap to clone behind an `Arc`.
+/// One topic: its state, and the channel its subscribers listen on.
+#[derive(Debug)]
+struct Topic {
+    name: String,
+    state: Mutex<TopicState>,
+    /// Sent on under `state`'s lock, so subscribers see changes in seq order.
+    tx: broadcast::Sender<Arc<Event>>,
+    /// The history's bytes, mirrored outside the lock so the total-budget trim can pick the largest topic without
+    /// locking them all.
+    history_bytes: AtomicUsize,
+}
+
+impl Topic {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TopicState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The set of topics. Shared behind an `Arc`.
 #[derive(Debug)]
 pub struct Store {
-    topics: RwLock<HashMap<String, Arc<Mutex<TopicState>>>>,
-    tx: broadcast::Sender<Arc<Event>>,
-    history_len: usize,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    limits: HistoryLimits,
+    channel_len: usize,
+    clock: Clock,
+    /// History bytes over all topics.
+    held: AtomicUsize,
+    /// Held while trimming to the total budget, so concurrent publishers do not both trim.
+    trimming: Mutex<()>,
+    stats: HistoryStats,
 }
 
 fn new_epoch() -> String {
@@ -70,20 +193,44 @@ fn new_epoch() -> String {
 }
 
 impl Store {
-    /// `history_len` deltas are kept per topic for resume; `channel_len` events are buffered per session before
-    /// a session that falls behind is re-synchronised with a snapshot.
+    /// `history_len` deltas are kept per topic for resume (within the default byte and age bounds);
+    /// `channel_len` changes of a topic are buffered per session before one that falls behind on it is re-synced.
     pub fn new(history_len: usize, channel_len: usize) -> Self {
-        let (tx, _) = broadcast::channel(channel_len.max(16));
+        Store::with_limits(HistoryLimits::deltas(history_len), channel_len)
+    }
+
+    /// A store whose resume history is bounded by `limits`.
+    pub fn with_limits(limits: HistoryLimits, channel_len: usize) -> Self {
         Store {
             topics: RwLock::new(HashMap::new()),
-            tx,
-            history_len: history_len.max(1),
+            limits,
+            channel_len: channel_len.max(16),
+            clock: Clock::tokio(),
+            held: AtomicUsize::new(0),
+            trimming: Mutex::new(()),
+            stats: HistoryStats::default(),
         }
     }
 
-    /// Receives every change of every topic from now on. Call it *before* reading snapshots.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.tx.subscribe()
+    /// Reads history ages from `clock` instead of tokio's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn history_limits(&self) -> HistoryLimits {
+        self.limits
+    }
+
+    /// Receives every change of `topic` from now on (`None` for an unknown topic). Call it *before* reading the
+    /// topic's snapshot, so nothing falls in between.
+    pub fn subscribe(&self, topic: &str) -> Option<broadcast::Receiver<Arc<Event>>> {
+        self.topic(topic).map(|t| t.tx.subscribe())
+    }
+
+    /// Sessions listening on `topic` right now.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.topic(topic).map_or(0, |t| t.tx.receiver_count())
     }
 
     /// Creates an empty topic if it does not exist yet.
@@ -91,13 +238,18 @@ impl Store {
         if self.topic(topic).is_none() {
             let mut map = self.topics.write().unwrap_or_else(|e| e.into_inner());
             map.entry(topic.to_string()).or_insert_with(|| {
-                Arc::new(Mutex::new(TopicState {
-                    epoch: new_epoch(),
-                    seq: 0,
-                    items: Items::new(),
-                    history: VecDeque::new(),
-                    snapshot_frame: None,
-                }))
+                Arc::new(Topic {
+                    name: topic.to_string(),
+                    state: Mutex::new(TopicState {
+                        epoch: new_epoch(),
+                        seq: 0,
+                        items: Items::new(),
+                        history: History::default(),
+                        snapshot_frame: None,
+                    }),
+                    tx: broadcast::channel(self.channel_len).0,
+                    history_bytes: AtomicUsize::new(0),
+                })
             });
         }
     }
@@ -114,7 +266,7 @@ impl Store {
         names
     }
 
-    fn topic(&self, topic: &str) -> Option<Arc<Mutex<TopicState>>> {
+    fn topic(&self, topic: &str) -> Option<Arc<Topic>> {
         self.topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -122,18 +274,27 @@ impl Store {
             .cloned()
     }
 
+    fn all_topics(&self) -> Vec<Arc<Topic>> {
+        let map = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
+    }
+
     /// Applies rows to a topic (creating it if needed). Fields equal to the current value are dropped; if nothing
     /// is left the seq does not move and `None` is returned. Otherwise returns the new seq.
     pub fn publish(&self, topic: &str, rows: Items, del: Vec<String>) -> Option<u64> {
         self.ensure_topic(topic);
-        let state = self.topic(topic)?;
-        let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
-        let set = changed_fields(&t.items, rows);
-        let del: Vec<String> = del
-            .into_iter()
-            .filter(|k| t.items.contains_key(k))
-            .collect();
-        self.commit(topic, &mut t, set, del)
+        let entry = self.topic(topic)?;
+        let seq = {
+            let mut t = entry.lock();
+            let set = changed_fields(&t.items, rows);
+            let del: Vec<String> = del
+                .into_iter()
+                .filter(|k| t.items.contains_key(k))
+                .collect();
+            self.commit(&entry, &mut t, set, del)
+        };
+        self.trim_total();
+        seq
     }
 
     /// Appends an event to an append-only topic (signals, trades), keeping the newest `keep` events.
@@ -142,24 +303,34 @@ impl Store {
     /// key. Returns the event's key.
     pub fn append(&self, topic: &str, mut fields: Fields, keep: usize) -> Option<String> {
         self.ensure_topic(topic);
-        let state = self.topic(topic)?;
-        let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
-        let key = format!("{:012}", t.seq + 1);
-        fields.insert("id".into(), serde_json::Value::String(key.clone()));
-        let excess = (t.items.len() + 1).saturating_sub(keep.max(1));
-        let del: Vec<String> = t.items.keys().take(excess).cloned().collect();
-        let set: Items = [(key.clone(), fields)].into_iter().collect();
-        self.commit(topic, &mut t, set, del).map(|_| key)
+        let entry = self.topic(topic)?;
+        let key = {
+            let mut t = entry.lock();
+            let key = format!("{:012}", t.seq + 1);
+            fields.insert("id".into(), serde_json::Value::String(key.clone()));
+            let excess = (t.items.len() + 1).saturating_sub(keep.max(1));
+            let del: Vec<String> = t.items.keys().take(excess).cloned().collect();
+            let set: Items = [(key.clone(), fields)].into_iter().collect();
+            self.commit(&entry, &mut t, set, del).map(|_| key)
+        };
+        self.trim_total();
+        key
     }
 
-    /// Records a change: bumps the seq, keeps it in the history and broadcasts it, all under the topic's lock so
-    /// sessions see each topic's deltas in seq order.
-    fn commit(&self, topic: &str, t: &mut TopicState, set: Items, del: Vec<String>) -> Option<u64> {
+    /// Records a change: bumps the seq, keeps it in the history and sends it to the topic's subscribers, all under
+    /// the topic's lock so they see its deltas in seq order.
+    fn commit(
+        &self,
+        topic: &Topic,
+        t: &mut TopicState,
+        set: Items,
+        del: Vec<String>,
+    ) -> Option<u64> {
         if set.is_empty() && del.is_empty() {
             return None;
         }
         let delta = Delta {
-            topic: topic.to_string(),
+            topic: topic.name.clone(),
             epoch: t.epoch.clone(),
             prev: t.seq,
             seq: t.seq + 1,
@@ -169,14 +340,16 @@ impl Store {
         merge::apply(&mut t.items, &delta);
         t.seq = delta.seq;
         t.snapshot_frame = None;
-        if t.history.len() == self.history_len {
-            t.history.pop_front();
-        }
-        t.history.push_back(delta.clone());
         let json = encode_json(&delta);
-        let frame = deltas_frame([json.as_str()]);
+        let frame = deltas_frame([&json]);
+        let now = self.clock.now();
+        // The history keeps the very bytes subscribers get (a reference count, not a copy).
+        let added = t.history.push(delta.seq, json.clone(), now);
+        self.held.fetch_add(added, Relaxed);
+        let trimmed = t.history.trim(&self.limits.topic_bounds(), now);
+        self.account(topic, t, trimmed);
         // No receivers is fine: nobody is watching yet.
-        let _ = self.tx.send(Arc::new(Event::Delta(Arc::new(SharedDelta {
+        let _ = topic.tx.send(Arc::new(Event::Delta(Arc::new(SharedDelta {
             delta,
             json,
             frame,
@@ -184,26 +357,117 @@ impl Store {
         Some(t.seq)
     }
 
+    /// Books what a trim freed: the total, the topic's mirror and the eviction counters.
+    fn account(&self, topic: &Topic, t: &TopicState, trimmed: Trimmed) {
+        self.held.fetch_sub(trimmed.bytes, Relaxed);
+        topic.history_bytes.store(t.history.bytes(), Relaxed);
+        let s = &self.stats;
+        s.evicted_count.fetch_add(trimmed.by_count as u64, Relaxed);
+        s.evicted_bytes.fetch_add(trimmed.by_bytes as u64, Relaxed);
+        s.evicted_age.fetch_add(trimmed.by_age as u64, Relaxed);
+    }
+
+    /// Brings the history back under the total budget: the topic holding the most gives up its oldest deltas, one
+    /// topic lock at a time (never inside another). Cheap when under budget: one atomic load.
+    fn trim_total(&self) {
+        if self.held.load(Relaxed) <= self.limits.total_bytes {
+            return;
+        }
+        // Another publisher is trimming already; it will get there.
+        let Ok(_guard) = self.trimming.try_lock() else {
+            return;
+        };
+        while self.held.load(Relaxed) > self.limits.total_bytes {
+            let topics = self.all_topics();
+            let mut by_size: Vec<(usize, &Arc<Topic>)> = topics
+                .iter()
+                .map(|t| (t.history_bytes.load(Relaxed), t))
+                .filter(|(b, _)| *b > 0)
+                .collect();
+            by_size.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+            let Some(&(_, largest)) = by_size.first() else {
+                return;
+            };
+            let runner_up = by_size.get(1).map_or(0, |(b, _)| *b);
+            let mut t = largest.lock();
+            let mut dropped = 0;
+            // Down to the runner-up's size (then re-pick), or until the total fits.
+            while self.held.load(Relaxed) > self.limits.total_bytes && t.history.bytes() > runner_up
+            {
+                let freed = t.history.pop_oldest();
+                if freed == 0 {
+                    break;
+                }
+                self.held.fetch_sub(freed, Relaxed);
+                dropped += 1;
+            }
+            if dropped == 0 {
+                // Only happens if the mirror is stale; drop one anyway so the loop always makes progress.
+                let freed = t.history.pop_oldest();
+                self.held.fetch_sub(freed, Relaxed);
+                dropped += usize::from(freed > 0);
+            }
+            largest.history_bytes.store(t.history.bytes(), Relaxed);
+            self.stats
+                .evicted_total_bytes
+                .fetch_add(dropped as u64, Relaxed);
+            if dropped == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Drops deltas over the maximum age in every topic, so a topic that went quiet does not hold its history
+    /// forever (resume would refuse them anyway). Run periodically.
+    pub fn expire_history(&self) {
+        let now = self.clock.now();
+        let bounds = self.limits.topic_bounds();
+        for topic in self.all_topics() {
+            let mut t = topic.lock();
+            let trimmed = t.history.trim(&bounds, now);
+            self.account(&topic, &t, trimmed);
+        }
+    }
+
+    /// Bytes the resume history holds over all topics.
+    pub fn history_bytes(&self) -> usize {
+        self.held.load(Relaxed)
+    }
+
+    /// Deltas the resume history holds over all topics.
+    pub fn history_deltas(&self) -> usize {
+        self.all_topics()
+            .iter()
+            .map(|t| t.lock().history.len())
+            .sum()
+    }
+
+    pub fn history_stats(&self) -> &HistoryStats {
+        &self.stats
+    }
+
     /// Replaces a topic's whole state under a new epoch (upstream re-snapshot). Sessions send fresh snapshots.
     pub fn reset(&self, topic: &str, items: Items) {
         self.ensure_topic(topic);
-        let Some(state) = self.topic(topic) else {
+        let Some(entry) = self.topic(topic) else {
             return;
         };
-        let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = entry.lock();
         t.epoch = new_epoch();
         t.seq = 0;
         t.items = items;
-        t.history.clear();
+        let freed = t.history.clear();
+        self.held.fetch_sub(freed, Relaxed);
+        entry.history_bytes.store(0, Relaxed);
         t.snapshot_frame = None;
-        let _ = self.tx.send(Arc::new(Event::Reset {
+        let _ = entry.tx.send(Arc::new(Event::Reset {
             topic: topic.to_string(),
         }));
     }
 
     pub fn snapshot(&self, topic: &str) -> Option<Snapshot> {
-        let state = self.topic(topic)?;
-        let t = state.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = self.topic(topic)?;
+        let t = entry.lock();
         Some(Snapshot {
             topic: topic.to_string(),
             epoch: t.epoch.clone(),
@@ -213,9 +477,9 @@ impl Store {
     }
 
     /// The topic's `snapshot` frame (`recovered: false`, every item) with its epoch and seq, encoded once per seq.
-    pub fn snapshot_frame(&self, topic: &str) -> Option<(Utf8Bytes, String, u64)> {
-        let state = self.topic(topic)?;
-        let mut t = state.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn snapshot_frame(&self, topic: &str) -> Option<(Text, String, u64)> {
+        let entry = self.topic(topic)?;
+        let mut t = entry.lock();
         let frame = match &t.snapshot_frame {
             Some(f) => f.clone(),
             None => {
@@ -234,62 +498,48 @@ impl Store {
         Some((frame, t.epoch.clone(), t.seq))
     }
 
-    /// The deltas after `seq` in `epoch`, in order, if the history still holds all of them.
-    pub fn since(&self, topic: &str, epoch: &str, seq: u64) -> Result<Vec<Delta>, ResumeMiss> {
-        let state = self.topic(topic).ok_or(ResumeMiss::EpochChanged)?;
-        let t = state.lock().unwrap_or_else(|e| e.into_inner());
-        if t.epoch != epoch {
-            return Err(ResumeMiss::EpochChanged);
-        }
-        if seq > t.seq {
-            return Err(ResumeMiss::FromTheFuture);
-        }
-        if seq == t.seq {
-            return Ok(Vec::new());
-        }
-        match t.history.front() {
-            Some(first) if first.prev <= seq => Ok(t
+    /// The answer to a client that holds `topic` at (`epoch`, `seq`): the deltas it missed, as the `snapshot`
+    /// frame with `recovered: true`, if the history still holds every one of them (and none is over the age
+    /// bound); else why not, and the caller sends a fresh snapshot.
+    pub fn resume(&self, topic: &str, epoch: &str, seq: u64) -> Result<Resumed, ResumeMiss> {
+        let entry = self.topic(topic).ok_or(ResumeMiss::EpochChanged)?;
+        let now = self.clock.now();
+        // Only reference counts are taken under the lock; the frame is spliced after it.
+        let (parts, current) = {
+            let t = entry.lock();
+            if t.epoch != epoch {
+                return Err(ResumeMiss::EpochChanged);
+            }
+            if seq > t.seq {
+                return Err(ResumeMiss::FromTheFuture);
+            }
+            let parts = t
                 .history
-                .iter()
-                .filter(|d| d.prev >= seq)
-                .cloned()
-                .collect()),
-            _ => Err(ResumeMiss::HistoryGone),
+                .since(seq, t.seq, now, self.limits.max_age)
+                .ok_or(ResumeMiss::HistoryGone)?;
+            (parts, t.seq)
+        };
+        Ok(Resumed {
+            frame: recovered_frame(topic, epoch, current, &parts),
+            seq: current,
+            deltas: parts.len(),
+        })
+    }
+}
+
+/// Sweeps deltas over the maximum age out of every topic's history, a few times per maximum age (between every
+/// 10 ms and every 10 s), until `stop` flips to true.
+pub async fn sweep_history(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every =
+        (store.limits.max_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(10));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tick.tick() => store.expire_history(),
         }
     }
-}
-
-/// Encodes a frame. Our own types always serialise; a failure would be a bug, surfaced as an error frame.
-pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
-    match serde_json::to_string(msg) {
-        Ok(s) => Utf8Bytes::from(s),
-        Err(e) => Utf8Bytes::from(format!(
-            r#"{{"type":"error","code":"bad_frame","message":"relay failed to encode a frame: {e}","fatal":false}}"#
-        )),
-    }
-}
-
-/// Encodes one delta as it appears inside a `deltas` frame's `updates`.
-pub fn encode_json(delta: &Delta) -> Utf8Bytes {
-    match serde_json::to_string(delta) {
-        Ok(s) => Utf8Bytes::from(s),
-        // Unreachable for our own types; an empty object would fail the client's replica loudly, not silently.
-        Err(_) => Utf8Bytes::from_static("{}"),
-    }
-}
-
-/// A `deltas` frame from deltas already encoded with [`encode_json`], in order: `{"type":"deltas","updates":[…]}`,
-/// byte for byte what encoding [`ServerMsg::Deltas`] gives, without encoding anything again.
-pub fn deltas_frame<'a>(deltas: impl IntoIterator<Item = &'a str>) -> Utf8Bytes {
-    let mut out = String::from(r#"{"type":"deltas","updates":["#);
-    for (i, d) in deltas.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(d);
-    }
-    out.push_str("]}");
-    Utf8Bytes::from(out)
 }
 
 /// Keeps only the fields of `rows` that differ from `current` (all of them for new items).
@@ -314,6 +564,7 @@ fn changed_fields(current: &Items, rows: Items) -> Items {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tokio::sync::broadcast::error::TryRecvError;
 
     fn row(key: &str, pairs: &[(&str, f64)]) -> Items {
         let f: Fields = pairs
@@ -323,10 +574,36 @@ mod tests {
         [(key.to_string(), f)].into_iter().collect()
     }
 
+    fn store_with(topics: &[&str], limits: HistoryLimits) -> Store {
+        let s = Store::with_limits(limits, 64);
+        for t in topics {
+            s.ensure_topic(t);
+        }
+        s
+    }
+
+    fn shared(ev: &Event) -> Arc<SharedDelta> {
+        match ev {
+            Event::Delta(d) => d.clone(),
+            Event::Reset { .. } => panic!("expected a delta"),
+        }
+    }
+
+    /// A clock tests move by hand.
+    fn manual_clock() -> (Clock, Arc<Mutex<Instant>>) {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let read = now.clone();
+        (Clock::new(move || *read.lock().unwrap()), now)
+    }
+
+    fn decode(frame: &Text) -> ServerMsg {
+        serde_json::from_str(frame.as_str()).unwrap()
+    }
+
     #[test]
     fn publish_keeps_only_changed_fields_and_counts_seq() {
-        let s = Store::new(8, 64);
-        let mut rx = s.subscribe();
+        let s = store_with(&["c"], HistoryLimits::deltas(8));
+        let mut rx = s.subscribe("c").unwrap();
         assert_eq!(
             s.publish("c", row("10Y", &[("y", 4.0), ("chg", 1.0)]), vec![]),
             Some(1)
@@ -341,36 +618,54 @@ mod tests {
             Some(2)
         );
         let _first = rx.try_recv().unwrap();
-        let Event::Delta(shared) = &*rx.try_recv().unwrap() else {
-            panic!("expected a delta")
-        };
-        let (delta, frame) = (&shared.delta, &shared.frame);
-        assert_eq!((delta.prev, delta.seq), (1, 2));
-        assert_eq!(delta.set["10Y"].keys().collect::<Vec<_>>(), vec!["y"]);
-        assert!(frame.as_str().contains(r#""type":"deltas""#));
+        let d = shared(&rx.try_recv().unwrap());
+        assert_eq!((d.delta.prev, d.delta.seq), (1, 2));
+        assert_eq!(d.delta.set["10Y"].keys().collect::<Vec<_>>(), vec!["y"]);
+        assert_eq!(
+            d.frame,
+            encode(&ServerMsg::Deltas {
+                updates: vec![d.delta.clone()]
+            }),
+            "the shared frame is exactly the encoded message"
+        );
         assert!(rx.try_recv().is_err());
+        assert!(
+            s.subscribe("nope").is_none(),
+            "no channel for an unknown topic"
+        );
     }
 
     #[test]
-    fn spliced_frames_are_exactly_the_encoded_message() {
-        let s = Store::new(8, 64);
-        let mut rx = s.subscribe();
-        s.publish("c", row("10Y", &[("y", 4.0)]), vec![]);
-        s.publish("c", row("2Y", &[("y", 3.5)]), vec!["10Y".into()]);
-        let shared: Vec<Arc<SharedDelta>> = (0..2)
-            .map(|_| match &*rx.try_recv().unwrap() {
-                Event::Delta(d) => d.clone(),
-                Event::Reset { .. } => panic!("expected deltas"),
-            })
-            .collect();
-        let one = encode(&ServerMsg::Deltas {
-            updates: vec![shared[0].delta.clone()],
-        });
-        assert_eq!(shared[0].frame, one);
-        let both = encode(&ServerMsg::Deltas {
-            updates: shared.iter().map(|d| d.delta.clone()).collect(),
-        });
-        assert_eq!(deltas_frame(shared.iter().map(|d| d.json.as_str())), both);
+    fn a_change_reaches_only_the_subscribers_of_its_topic() {
+        let s = store_with(&["a", "b"], HistoryLimits::deltas(8));
+        let mut on_a = s.subscribe("a").unwrap();
+        let mut on_b = s.subscribe("b").unwrap();
+        for i in 0..5 {
+            s.publish("b", row("x", &[("v", i as f64)]), vec![]);
+        }
+        assert_eq!(on_a.try_recv().unwrap_err(), TryRecvError::Empty);
+        assert_eq!((s.subscribers("a"), s.subscribers("b")), (1, 1));
+        s.publish("a", row("x", &[("v", 1.0)]), vec![]);
+        assert_eq!(shared(&on_a.try_recv().unwrap()).delta.topic, "a");
+        assert_eq!(on_a.try_recv().unwrap_err(), TryRecvError::Empty);
+        for seq in 1..=5 {
+            assert_eq!(shared(&on_b.try_recv().unwrap()).delta.seq, seq);
+        }
+    }
+
+    #[test]
+    fn falling_behind_on_one_topic_loses_that_topic_only() {
+        let s = Store::with_limits(HistoryLimits::deltas(8), 16);
+        s.ensure_topic("a");
+        s.ensure_topic("b");
+        let mut on_a = s.subscribe("a").unwrap();
+        let mut on_b = s.subscribe("b").unwrap();
+        for i in 0..40 {
+            s.publish("a", row("x", &[("v", i as f64)]), vec![]);
+        }
+        s.publish("b", row("x", &[("v", 1.0)]), vec![]);
+        assert!(matches!(on_a.try_recv(), Err(TryRecvError::Lagged(24))));
+        assert_eq!(shared(&on_b.try_recv().unwrap()).delta.seq, 1);
     }
 
     #[test]
@@ -381,8 +676,8 @@ mod tests {
         let (b, _, _) = s.snapshot_frame("c").unwrap();
         assert_eq!(seq, 1);
         assert_eq!(
-            a.as_str().as_ptr(),
-            b.as_str().as_ptr(),
+            a.bytes().as_ptr(),
+            b.bytes().as_ptr(),
             "the same bytes, not a re-encode"
         );
         let snap = s.snapshot("c").unwrap();
@@ -407,37 +702,231 @@ mod tests {
     }
 
     #[test]
-    fn since_returns_missed_deltas_or_says_why_not() {
+    fn a_resume_replays_byte_for_byte_what_subscribers_got_live() {
+        let s = store_with(&["c"], HistoryLimits::deltas(64));
+        let mut rx = s.subscribe("c").unwrap();
+        for i in 0..6 {
+            s.publish("c", row(&format!("T{}", i % 3), &[("v", i as f64)]), vec![]);
+        }
+        s.publish("c", Items::new(), vec!["T0".into()]);
+        let live: Vec<Arc<SharedDelta>> = (0..7).map(|_| shared(&rx.try_recv().unwrap())).collect();
+        let epoch = live[0].delta.epoch.clone();
+        let r = s.resume("c", &epoch, 2).unwrap();
+        assert_eq!((r.seq, r.deltas), (7, 5));
+        let parts: Vec<Text> = live[2..].iter().map(|d| d.json.clone()).collect();
+        assert_eq!(r.frame, recovered_frame("c", &epoch, 7, &parts));
+        let ServerMsg::Snapshot {
+            recovered: true,
+            deltas,
+            seq: 7,
+            ..
+        } = decode(&r.frame)
+        else {
+            panic!("expected a recovered snapshot")
+        };
+        let sent: Vec<Delta> = live[2..].iter().map(|d| d.delta.clone()).collect();
+        assert_eq!(deltas, sent, "the very deltas clients got live");
+        // Applied to the client's state at seq 2, it gives the store's state.
+        let mut replica = Items::new();
+        for d in &live[..2] {
+            merge::apply(&mut replica, &d.delta);
+        }
+        for d in &deltas {
+            merge::apply(&mut replica, d);
+        }
+        assert_eq!(replica, s.snapshot("c").unwrap().items);
+    }
+
+    #[test]
+    fn resume_says_why_not_when_it_cannot() {
         let s = Store::new(3, 64);
         for i in 0..5 {
             s.publish("c", row("a", &[("v", i as f64)]), vec![]);
         }
         let snap = s.snapshot("c").unwrap();
         assert_eq!(snap.seq, 5);
-        let missed = s.since("c", &snap.epoch, 3).unwrap();
-        assert_eq!(missed.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![4, 5]);
-        assert_eq!(s.since("c", &snap.epoch, 5).unwrap(), vec![]);
-        assert_eq!(s.since("c", &snap.epoch, 1), Err(ResumeMiss::HistoryGone));
-        assert_eq!(s.since("c", &snap.epoch, 9), Err(ResumeMiss::FromTheFuture));
-        assert_eq!(s.since("c", "other", 4), Err(ResumeMiss::EpochChanged));
-        // History of 3 reaches back to seq 2 exactly.
-        assert_eq!(s.since("c", &snap.epoch, 2).unwrap().len(), 3);
+        assert_eq!(s.resume("c", &snap.epoch, 3).unwrap().deltas, 2);
+        let none = s.resume("c", &snap.epoch, 5).unwrap();
+        assert_eq!((none.deltas, none.seq), (0, 5));
+        assert!(matches!(
+            decode(&none.frame),
+            ServerMsg::Snapshot {
+                recovered: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            s.resume("c", &snap.epoch, 1).unwrap_err(),
+            ResumeMiss::HistoryGone
+        );
+        assert_eq!(
+            s.resume("c", &snap.epoch, 9).unwrap_err(),
+            ResumeMiss::FromTheFuture
+        );
+        assert_eq!(
+            s.resume("c", "other", 4).unwrap_err(),
+            ResumeMiss::EpochChanged
+        );
+        assert_eq!(
+            s.resume("nope", "e", 4).unwrap_err(),
+            ResumeMiss::EpochChanged
+        );
+        // A history of 3 reaches back to seq 2 exactly.
+        assert_eq!(s.resume("c", &snap.epoch, 2).unwrap().deltas, 3);
+        assert_eq!(s.history_stats().evicted_count.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn the_per_topic_byte_budget_evicts_and_resume_answers_honestly() {
+        let one = {
+            let s = Store::new(8, 64);
+            s.publish("c", row("a", &[("v", 1.0)]), vec![]);
+            s.history_bytes()
+        };
+        let limits = HistoryLimits {
+            topic_bytes: 3 * one,
+            ..HistoryLimits::deltas(1000)
+        };
+        let s = store_with(&["c"], limits);
+        // Deltas of one size: single-digit seqs and values 1.5, 2.5, ….
+        for i in 0..8 {
+            s.publish("c", row("a", &[("v", i as f64 + 1.5)]), vec![]);
+        }
+        let epoch = s.snapshot("c").unwrap().epoch;
+        assert_eq!(s.history_bytes(), 3 * one, "three deltas fit the budget");
+        assert_eq!(s.history_deltas(), 3);
+        assert_eq!(s.history_stats().evicted_bytes.load(Relaxed), 5);
+        assert_eq!(
+            s.resume("c", &epoch, 4).unwrap_err(),
+            ResumeMiss::HistoryGone
+        );
+        assert_eq!(s.resume("c", &epoch, 5).unwrap().deltas, 3);
+    }
+
+    #[test]
+    fn over_the_total_budget_the_topic_holding_most_gives_way() {
+        let one = {
+            let s = Store::new(8, 64);
+            s.publish("c", row("a", &[("v", 1.5)]), vec![]);
+            s.history_bytes()
+        };
+        let limits = HistoryLimits {
+            total_bytes: 6 * one,
+            ..HistoryLimits::deltas(1000)
+        };
+        let s = store_with(&["a", "b"], limits);
+        s.publish("a", row("a", &[("v", 1.5)]), vec![]);
+        s.publish("a", row("a", &[("v", 2.5)]), vec![]);
+        for i in 0..9 {
+            s.publish("b", row("a", &[("v", i as f64 + 1.5)]), vec![]);
+        }
+        assert!(s.history_bytes() <= 6 * one, "{}", s.history_bytes());
+        let (ea, eb) = (
+            s.snapshot("a").unwrap().epoch,
+            s.snapshot("b").unwrap().epoch,
+        );
+        assert_eq!(
+            s.resume("a", &ea, 0).unwrap().deltas,
+            2,
+            "the quiet topic keeps its history"
+        );
+        assert_eq!(
+            s.resume("b", &eb, 5).unwrap().deltas,
+            4,
+            "the busy one keeps the rest"
+        );
+        assert_eq!(s.resume("b", &eb, 4).unwrap_err(), ResumeMiss::HistoryGone);
+        assert_eq!(s.history_stats().evicted_total_bytes.load(Relaxed), 5);
+        s.reset("b", Items::new());
+        assert_eq!(
+            s.history_bytes(),
+            2 * one,
+            "a reset frees the topic's history"
+        );
+    }
+
+    #[test]
+    fn deltas_over_the_maximum_age_are_not_replayed_and_are_swept() {
+        let (clock, now) = manual_clock();
+        let limits = HistoryLimits {
+            max_age: Duration::from_secs(60),
+            ..HistoryLimits::deltas(1000)
+        };
+        let s = store_with(&["c", "quiet"], limits).with_clock(clock);
+        let advance = |secs: u64| *now.lock().unwrap() += Duration::from_secs(secs);
+        s.publish("quiet", row("a", &[("v", 1.0)]), vec![]);
+        for i in 0..4 {
+            s.publish("c", row("a", &[("v", i as f64)]), vec![]);
+            advance(20);
+        }
+        // c's deltas are 80, 60, 40 and 20 s old; the first is too old to keep.
+        s.publish("c", row("a", &[("v", 9.0)]), vec![]);
+        let epoch = s.snapshot("c").unwrap().epoch;
+        assert_eq!(
+            s.resume("c", &epoch, 0).unwrap_err(),
+            ResumeMiss::HistoryGone
+        );
+        assert_eq!(s.resume("c", &epoch, 1).unwrap().deltas, 4);
+        assert_eq!(s.history_stats().evicted_age.load(Relaxed), 1);
+        // Nothing more is published; time alone makes delta 2 (made 60 s ago) too old to replay…
+        advance(1);
+        assert_eq!(
+            s.resume("c", &epoch, 1).unwrap_err(),
+            ResumeMiss::HistoryGone
+        );
+        assert_eq!(s.resume("c", &epoch, 2).unwrap().deltas, 3);
+        // …and the sweep frees them, in quiet topics too.
+        let quiet = s.snapshot("quiet").unwrap().epoch;
+        assert!(s.history_bytes() > 0);
+        advance(60);
+        s.expire_history();
+        assert_eq!((s.history_bytes(), s.history_deltas()), (0, 0));
+        assert_eq!(
+            s.resume("quiet", &quiet, 0).unwrap_err(),
+            ResumeMiss::HistoryGone
+        );
+        assert_eq!(
+            s.resume("quiet", &quiet, 1).unwrap().deltas,
+            0,
+            "a client up to date still resumes"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn by_default_ages_follow_tokio_time() {
+        let limits = HistoryLimits {
+            max_age: Duration::from_secs(5),
+            ..HistoryLimits::deltas(1000)
+        };
+        let s = store_with(&["c"], limits);
+        s.publish("c", row("a", &[("v", 1.0)]), vec![]);
+        s.publish("c", row("a", &[("v", 2.0)]), vec![]);
+        let epoch = s.snapshot("c").unwrap().epoch;
+        assert_eq!(s.resume("c", &epoch, 0).unwrap().deltas, 2);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(
+            s.resume("c", &epoch, 0).unwrap_err(),
+            ResumeMiss::HistoryGone
+        );
     }
 
     #[test]
     fn reset_changes_epoch_and_restarts_seq() {
         let s = Store::new(3, 64);
         s.publish("c", row("a", &[("v", 1.0)]), vec![]);
+        let mut rx = s.subscribe("c").unwrap();
         let before = s.snapshot("c").unwrap();
         s.reset("c", row("b", &[("v", 2.0)]));
+        assert!(matches!(&*rx.try_recv().unwrap(), Event::Reset { topic } if topic == "c"));
         let after = s.snapshot("c").unwrap();
         assert_ne!(before.epoch, after.epoch);
         assert_eq!(after.seq, 0);
         assert!(after.items.contains_key("b") && !after.items.contains_key("a"));
         assert_eq!(
-            s.since("c", &before.epoch, 1),
-            Err(ResumeMiss::EpochChanged)
+            s.resume("c", &before.epoch, 1).unwrap_err(),
+            ResumeMiss::EpochChanged
         );
+        assert_eq!(s.history_bytes(), 0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tickdesk_wire::Items;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The topic of underlying quotes: item per symbol with `last`, `net_change`, `net_change_pct`.
 pub use tickdesk_wire::topics::QUOTES as QUOTES_TOPIC;
@@ -99,7 +99,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>) {
 mod tests {
     use super::*;
     use crate::config::ServeConfig;
-    use crate::server::AppState;
+    use crate::state::AppState;
 
     #[test]
     fn price_update_has_the_shape_dashboards_expect() {

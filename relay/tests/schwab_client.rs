@@ -367,8 +367,9 @@ async fn login_then_chain_snapshot_then_deltas_for_start_symbols() {
 async fn a_delta_changes_only_what_it_carries() {
     let sim = Sim::start(sim_opts()).await;
     let c = Client::start(client_opts(&sim.url(), &["SPY"]));
-    let mut rx = c.store.subscribe();
     let topic = live_chain(&c, &sim, "SPY").await;
+    // Subscribed before the snapshot is read, so every delta after it is on the channel.
+    let mut rx = c.store.subscribe(&topic).expect("the chain's topic exists");
     let before = c.store.snapshot(&topic).unwrap();
     // Collect the chain's deltas for a while.
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -222,6 +222,13 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
+/// Now for OAuth tokens: the wall clock, as Schwab's own servers judge expiry in real time. The market clock may
+/// be set to another day or moved by hours in a test or a replay; tokens must not expire because of that (the
+/// relay's client judges its tokens by the wall clock too).
+fn auth_now_ms() -> i64 {
+    tickdesk_market::clock::wall_ms()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -357,7 +364,7 @@ impl SimHandle {
 
     /// Issues a token pair directly, as a code exchange would (for tests that skip the HTTP round trip).
     pub fn issue_tokens(&self) -> tokens::TokenSet {
-        lock(&self.shared.tokens).issue(&mut rand::rng(), self.shared.now_ms())
+        lock(&self.shared.tokens).issue(&mut rand::rng(), auth_now_ms())
     }
 
     /// Runs `f` on the market under its read lock (for tests that want a contract symbol or a price).

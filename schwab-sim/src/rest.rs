@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::chain_json::{self, ChainError, ChainQuery};
 use super::quotes_json::{self, HistoryQuery};
 use super::tokens::{AccessCheck, RefreshError};
-use super::{lock, Shared};
+use super::{auth_now_ms, lock, Shared};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -72,7 +72,7 @@ fn bearer(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
         })
         .map(str::trim);
     let check = token.map_or(AccessCheck::Invalid, |t| {
-        lock(&shared.tokens).check(t, shared.now_ms())
+        lock(&shared.tokens).check(t, auth_now_ms())
     });
     match check {
         AccessCheck::Valid => Ok(()),
@@ -149,7 +149,7 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
                     "code is required",
                 );
             }
-            let t = lock(&s.tokens).issue(&mut rng, s.now_ms());
+            let t = lock(&s.tokens).issue(&mut rng, auth_now_ms());
             Json(t).into_response()
         }
         Some("refresh_token") => {
@@ -160,7 +160,7 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
                     "refresh_token is required",
                 );
             };
-            let refreshed = lock(&s.tokens).refresh(rt, &mut rng, s.now_ms());
+            let refreshed = lock(&s.tokens).refresh(rt, &mut rng, auth_now_ms());
             match refreshed {
                 Ok(t) => Json(t).into_response(),
                 Err(RefreshError::Unknown | RefreshError::Expired) => oauth_error(

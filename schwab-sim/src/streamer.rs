@@ -24,7 +24,7 @@ use super::fields::{
 };
 use super::subs::{code, Cmd, Subscriptions, SERVICES};
 use super::tokens::AccessCheck;
-use super::{lock, ConnEntry, Control, Shared};
+use super::{auth_now_ms, lock, ConnEntry, Control, Shared};
 
 /// Items per data frame; more keys go out in several frames of one tick.
 const ITEMS_PER_FRAME: usize = 200;
@@ -471,7 +471,7 @@ impl Session {
         let token = params.get("Authorization").and_then(Value::as_str);
         let denied_by_fault = shared.deny_next_login.swap(false, Relaxed);
         let check = token.map_or(AccessCheck::Invalid, |t| {
-            lock(&shared.tokens).check(t, shared.now_ms())
+            lock(&shared.tokens).check(t, auth_now_ms())
         });
         if denied_by_fault || check != AccessCheck::Valid {
             shared.counters.login_denials.fetch_add(1, Relaxed);

@@ -183,7 +183,8 @@ mod tests {
 
     #[test]
     fn first_frame_is_whole_then_only_changes_with_the_relays_field_names() {
-        let t0 = 1_760_000_000_000;
+        // Thursday 9 October 2025, 11:00 ET: in the session, so a step moves the market.
+        let t0 = tickdesk_market::Date::from_ymd(2025, 10, 9).at_et(11, 0);
         let mut m = Market::new(
             MarketConfig {
                 seed: 7,

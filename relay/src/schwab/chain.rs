@@ -212,6 +212,11 @@ fn parse_contract(c: &Value, expiry: Date, key_dte: i64) -> Option<Contract> {
         ("theta", g("theta")),
         ("vega", g("vega")),
         ("rho", g("rho")),
+        // Schwab's word for the contract (`Normal`, `Halted`, `Closed`), as sent; null until it says.
+        (
+            "security_status",
+            c.get("securityStatus").cloned().unwrap_or(Value::Null),
+        ),
         ("itm", itm),
     ]
     .into_iter()

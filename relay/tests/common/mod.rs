@@ -3,16 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tickdesk_market::{Clock, Date};
 
 use futures_util::{SinkExt, StreamExt};
+use tickdesk_relay::state::AppState;
+use tickdesk_relay::store::Store;
 use tickdesk_relay::ServeConfig;
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::{ClientMsg, ResumePoint, ServerMsg, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -61,6 +64,48 @@ impl Relay {
             stop: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// The hub alone: the relay's routes over `store`, with no sources (no rates desk, no Schwab) and no sweep.
+    /// Topics change only when the test publishes, so what a client gets is exactly what the test caused. Returns
+    /// the shared state too, so the test can publish into the store directly (without yielding, when it must make
+    /// a session fall behind).
+    pub async fn start_hub(cfg: ServeConfig, store: Store) -> (Relay, Arc<AppState>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut state = AppState::new(&cfg, in_session(), stop_rx);
+        state.store = Arc::new(store);
+        let state = Arc::new(state);
+        let app = tickdesk_relay::server::router(state.clone(), &cfg);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                    let _ = stop_tx.send(true);
+                })
+                .await
+                .unwrap();
+        });
+        let relay = Relay {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        };
+        (relay, state)
+    }
+
+    /// One unlabelled value from `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let (_, text) = self.get("/metrics").await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .filter(|rest| rest.starts_with(' '))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
     }
 
     pub fn ws_url(&self) -> String {
