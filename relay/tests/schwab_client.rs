@@ -1373,3 +1373,56 @@ async fn contracts_outside_the_key_budget_are_refreshed_from_rest() {
     c.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn the_loop_goes_on_while_a_command_waits_for_its_answer() {
+    let wed = Date::from_ymd(2026, 12, 2);
+    let clock = frozen_at(wed, 11, 0);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        ..sim_opts()
+    })
+    .await;
+    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    opts.clock = clock.clone();
+    opts.timing.stale_after = Duration::from_secs(10);
+    opts.timing.command_timeout = Duration::from_secs(10);
+    let c = Client::start(opts);
+    live_chain(&c, &sim, "SPY").await;
+    c.demand.add("expirations:SPY");
+    let later = eventually("a later SPY expiry", 10, || {
+        c.items("expirations:SPY").keys().nth(2).cloned()
+    })
+    .await;
+    // The streamer goes silent: the ADD for the new chain will wait for its answer until the stall ends.
+    sim.handle.stall(Duration::from_secs(4));
+    let topic = format!("chain:SPY:{later}");
+    c.demand.add(&topic);
+    eventually(
+        "the new chain's REST picture (the ADD is now waiting)",
+        10,
+        || (!c.items(&topic).is_empty()).then_some(()),
+    )
+    .await;
+    // Meanwhile the market closes: the loop notices at once, not after the command's answer.
+    clock.set(wed.at_et(16, 5));
+    eventually("closed while the command waits", 10, || {
+        (c.state() == "closed").then_some(())
+    })
+    .await;
+    let code = &later[2..].replace('-', "");
+    assert!(
+        !sim.subs(OPTIONS).iter().any(|k| k.contains(code.as_str())),
+        "the ADD was not answered yet: the status did not wait for it"
+    );
+    // Once the streamer answers, the ADD lands and the new chain streams.
+    eventually("the ADD lands after the stall", 15, || {
+        sim.subs(OPTIONS)
+            .iter()
+            .any(|k| k.contains(code.as_str()))
+            .then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}

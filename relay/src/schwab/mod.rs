@@ -9,6 +9,7 @@
 //! - [`chain`]: the chain model: parsing, filters (open interest, strike window, DTE), OSI symbols;
 //! - [`plan`]: which keys to stream within the budget, and the ADD/UNSUBS that get there (pure);
 //! - [`streamer`]: one streamer connection: LOGIN, one command at a time, defensive frame parsing;
+//! - [`link`]: the logged-in session in a task of its own, so the orchestrator never waits on a round trip;
 //! - [`status`]: the `schwab` item of the `status` topic;
 //! - [`upstream`]: the orchestrator tying them together;
 //!
@@ -30,6 +31,7 @@
 
 pub mod auth;
 pub mod chain;
+pub mod link;
 pub mod plan;
 pub mod rest;
 pub mod status;

@@ -6,8 +6,10 @@
 //! - **REST loads**, run as tasks (a slow reply never stalls the stream) that retry with backoff until they
 //!   succeed or are no longer wanted: expirations, a chain's first picture (`store.reset`: a new epoch, so every
 //!   subscriber gets a fresh snapshot), the start symbols' quotes.
-//! - **The streamer session** ([`Session`]): LOGIN, then the [`plan`] — the union of what is watched, within the
-//!   key budget — applied as SUBS/ADD/UNSUBS one command at a time. Switching an underlying or an expiry changes the
+//! - **The streamer link** ([`Link`]): connecting and LOGIN run as a task; the logged-in session then lives in
+//!   its own task, which runs the [`plan`] — the union of what is watched, within the key budget — as SUBS/ADD/UNSUBS
+//!   one command at a time, each awaited *there*: this loop only sends the next command and hears its outcome as an
+//!   event, so it never waits on a streamer round trip. Switching an underlying or an expiry changes the
 //!   subscription, never the connection.
 //! - **Timers**: the access token's refresh (a few minutes before expiry), websocket pings and stale detection,
 //!   the reconnect backoff (full jitter), and the throttled status item.
@@ -39,11 +41,12 @@ use serde_json::{json, Value};
 use tickdesk_wire::backoff::Backoff;
 use tickdesk_wire::{Fields, Items};
 use tokio::sync::{mpsc, watch};
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tracing::{debug, error, info, warn};
 
 use super::auth::{self, AuthError, Credentials, TokenManager};
 use super::chain::{self, ChainError, ChainFilter, ChainPicture, Contract, Expiration};
+use super::link::{Link, LinkCommand, LinkEvent, LinkTiming};
 use super::plan::{self, Candidates, KeySets};
 use super::rest::{Rest, RestError};
 use super::status::{MarketNote, State, Status};
@@ -218,6 +221,8 @@ pub(super) async fn run(
         ),
         pinned: opts.symbols.iter().map(|s| (s.clone(), None)).collect(),
         today: et_date(opts.clock.now_ms()),
+        in_flight: None,
+        relogged: false,
         opts,
         rest,
         tokens,
@@ -392,6 +397,17 @@ struct Upstream {
     budget_refused: Option<(usize, usize)>,
     /// The market's date (New York) as of the last clock check: a change is the day roll.
     today: Date,
+    /// The subscription command the link is running (one at a time, as Schwab wants).
+    in_flight: Option<LinkCommand>,
+    /// Logged in again after a code 20 since the plan last converged (a second 20 ends the link).
+    relogged: bool,
+}
+
+/// Why a connection attempt failed.
+enum ConnectFailed {
+    Token(AuthError),
+    Retry(String),
+    Stream(StreamError),
 }
 
 impl std::fmt::Debug for Upstream {
@@ -408,10 +424,22 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
-/// Waits for the next inbound message, or forever without a session.
-async fn next_inbound(session: &mut Option<Session>) -> Result<Inbound, StreamError> {
-    match session {
-        Some(s) => s.next().await,
+/// Waits for the link's next event, or forever without a link.
+async fn next_link_event(link: &mut Option<Link>) -> LinkEvent {
+    match link {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the connection attempt, or forever without one.
+async fn connected(
+    attempt: &mut Option<JoinHandle<Result<Session, ConnectFailed>>>,
+) -> Result<Session, ConnectFailed> {
+    match attempt {
+        Some(t) => t
+            .await
+            .unwrap_or_else(|e| Err(ConnectFailed::Retry(format!("connecting failed: {e}")))),
         None => std::future::pending().await,
     }
 }
@@ -430,7 +458,8 @@ impl Upstream {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut demand_rx = demand.watch();
-        let mut session: Option<Session> = None;
+        let mut link: Option<Link> = None;
+        let mut attempt: Option<JoinHandle<Result<Session, ConnectFailed>>> = None;
         self.status
             .set(State::Connecting, "loading the start symbols");
         self.check_token_health().await;
@@ -442,8 +471,6 @@ impl Upstream {
             });
         }
         self.on_demand(&demand_rx.borrow_and_update().clone());
-        let mut ping = tokio::time::interval(self.opts.timing.ping_interval);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut status_tick = tokio::time::interval(
             self.opts
                 .timing
@@ -470,7 +497,7 @@ impl Upstream {
                 _ = stopping(&mut shutdown) => break,
                 Some(loaded) = loads_rx.recv() => {
                     self.on_loaded(loaded);
-                    self.sync_or_drop(&mut session).await;
+                    self.pump(&link);
                 }
                 changed = demand_rx.changed() => {
                     if changed.is_err() {
@@ -478,13 +505,15 @@ impl Upstream {
                     }
                     let counts = demand_rx.borrow_and_update().clone();
                     self.on_demand(&counts);
-                    self.sync_or_drop(&mut session).await;
+                    self.pump(&link);
                 }
-                _ = tokio::time::sleep_until(self.next_connect), if session.is_none() && want_connection => {
-                    self.connect(&mut session).await;
+                _ = tokio::time::sleep_until(self.next_connect),
+                    if link.is_none() && attempt.is_none() && want_connection => {
+                    attempt = Some(self.start_connect());
                 }
-                _ = ping.tick(), if session.is_some() => {
-                    self.ping(&mut session).await;
+                r = connected(&mut attempt) => {
+                    attempt = None;
+                    self.on_connect_result(r, &mut link).await;
                 }
                 _ = tokio::time::sleep_until(token_due) => {
                     let ok = self.on_token_timer().await;
@@ -498,26 +527,21 @@ impl Upstream {
                 _ = status_tick.tick() => self.status.flush(),
                 _ = market_tick.tick() => {
                     self.on_market_clock();
-                    self.sync_or_drop(&mut session).await;
+                    self.pump(&link);
                 }
                 _ = refresh_tick.tick() => self.refresh_not_live(),
                 // Last: under a busy stream, demand changes, loads and timers still get their turn.
-                ev = next_inbound(&mut session) => {
-                    let r = match ev {
-                        Ok(ev) => self.on_inbound(ev),
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = r {
-                        self.drop_session(&mut session, e).await;
-                    }
-                }
+                ev = next_link_event(&mut link) => self.on_link_event(ev, &mut link).await,
             }
         }
         for (_, h) in self.loading.drain() {
             h.abort();
         }
-        if let Some(s) = session.take() {
-            s.logout().await;
+        if let Some(a) = attempt.take() {
+            a.abort();
+        }
+        if let Some(l) = link.take() {
+            l.close().await;
         }
         self.subscribed.clear();
         self.publish_live_flags();
@@ -1033,93 +1057,126 @@ impl Upstream {
         !self.opts.symbols.is_empty() || !self.wanted_chains.is_empty()
     }
 
-    /// Brings the subscription in line with the plan; on a broken session, drops it.
-    async fn sync_or_drop(&mut self, session: &mut Option<Session>) {
-        if let Err(e) = self.sync(session).await {
-            self.drop_session(session, e).await;
+    /// Brings the subscription one step closer to the plan: sends the next SUBS/ADD/UNSUBS the plan needs to the
+    /// link, unless one is in flight (its outcome calls this again). Once nothing is left to send, publishes the
+    /// `live` flags and the budget note.
+    fn pump(&mut self, link: &Option<Link>) {
+        if link.is_some() && self.in_flight.is_some() {
+            return;
         }
+        let wanted = self.wanted_keys();
+        let p = plan::plan(&wanted, self.budget);
+        if let Some(l) = link {
+            if let Some(cmd) = plan::diff(&self.subscribed, &p.target).into_iter().next() {
+                debug!(
+                    command = cmd.command,
+                    service = cmd.service,
+                    keys = cmd.keys.len(),
+                    "Schwab subscription change"
+                );
+                let c = LinkCommand::Subscription {
+                    command: cmd.command,
+                    service: cmd.service,
+                    fields: fields::subscription_fields(cmd.service),
+                    keys: cmd.keys,
+                };
+                l.send(c.clone());
+                self.in_flight = Some(c);
+                return;
+            }
+            self.relogged = false;
+        }
+        self.publish_plan_notes(&p, link.is_some());
+        self.publish_live_flags();
     }
 
-    /// Applies the plan's ADD/UNSUBS (one at a time), shrinking the budget on code 19 and logging in again on
-    /// code 20. Publishes the `live` flags and the budget note.
-    async fn sync(&mut self, session: &mut Option<Session>) -> Result<(), StreamError> {
-        let mut relogged = false;
-        'rounds: for _round in 0..64 {
-            let wanted = self.wanted_keys();
-            let p = plan::plan(&wanted, self.budget);
-            if let Some(s) = session.as_mut() {
-                for cmd in plan::diff(&self.subscribed, &p.target) {
-                    let flds = fields::subscription_fields(cmd.service);
-                    debug!(
-                        command = cmd.command,
-                        service = cmd.service,
-                        keys = cmd.keys.len(),
-                        "Schwab subscription change"
-                    );
-                    match s
-                        .subscription(cmd.command, cmd.service, &cmd.keys, &flds)
-                        .await
-                    {
-                        Ok(_) => {
-                            let set = self.subscribed.entry(cmd.service).or_default();
-                            match cmd.command {
-                                "UNSUBS" => cmd.keys.iter().for_each(|k| {
-                                    set.remove(k);
-                                }),
-                                "SUBS" => *set = cmd.keys.into_iter().collect(),
-                                _ => set.extend(cmd.keys),
-                            }
-                        }
-                        Err(StreamError::Code {
-                            code: codes::REACHED_SYMBOL_LIMIT,
-                            msg,
-                            ..
-                        }) => {
-                            let attempted =
-                                self.subscribed.values().map(BTreeSet::len).sum::<usize>()
-                                    + cmd.keys.len();
-                            let lowered = plan::shrink_budget(attempted.min(self.budget));
-                            warn!(attempted, lowered, %msg, "Schwab refused more symbols (code 19); lowering the key budget");
-                            self.budget = lowered;
-                            self.budget_refused = Some((attempted, lowered));
-                            continue 'rounds;
-                        }
-                        Err(StreamError::Code {
-                            code: codes::STREAM_CONN_NOT_FOUND,
-                            ..
-                        }) if !relogged => {
-                            relogged = true;
-                            warn!("Schwab lost the streamer session (code 20); logging in again");
-                            let token = self.tokens.access_token().await.map_err(|e| {
-                                StreamError::Code {
-                                    code: codes::LOGIN_DENIED,
-                                    msg: e.to_string(),
-                                    context: "token".into(),
-                                }
-                            })?;
-                            s.login(&token).await?;
-                            self.subscribed.clear();
-                            self.streamed_quotes.clear();
-                            continue 'rounds;
-                        }
-                        Err(StreamError::Code { code, msg, context })
-                            if ![3, 12, 20, 30].contains(&code) =>
-                        {
-                            // A refused command (11, 21–25…): keep the session, report, try again on the next change.
-                            warn!(code, %msg, %context, "Schwab refused a subscription command");
-                            self.status.set_error(Some(format!(
-                                "Schwab refused {context} (code {code}): {msg}"
-                            )));
-                        }
-                        Err(e) => return Err(e),
-                    }
+    /// A command's outcome: apply it, shrink the budget on code 19, log in again on code 20, report other
+    /// refusals; then the next step.
+    async fn on_done(
+        &mut self,
+        command: LinkCommand,
+        result: Result<super::streamer::Response, StreamError>,
+        link: &mut Option<Link>,
+    ) {
+        self.in_flight = None;
+        match (command, result) {
+            (LinkCommand::Relogin, Ok(_)) => {
+                self.subscribed.clear();
+                self.streamed_quotes.clear();
+            }
+            (
+                LinkCommand::Subscription {
+                    command,
+                    service,
+                    keys,
+                    ..
+                },
+                Ok(_),
+            ) => {
+                let set = self.subscribed.entry(service).or_default();
+                match command {
+                    "UNSUBS" => keys.iter().for_each(|k| {
+                        set.remove(k);
+                    }),
+                    "SUBS" => *set = keys.into_iter().collect(),
+                    _ => set.extend(keys),
                 }
             }
-            self.publish_plan_notes(&p, session.is_some());
-            break;
+            (
+                LinkCommand::Subscription { keys, .. },
+                Err(StreamError::Code {
+                    code: codes::REACHED_SYMBOL_LIMIT,
+                    msg,
+                    ..
+                }),
+            ) => {
+                let attempted =
+                    self.subscribed.values().map(BTreeSet::len).sum::<usize>() + keys.len();
+                let lowered = plan::shrink_budget(attempted.min(self.budget));
+                warn!(attempted, lowered, %msg, "Schwab refused more symbols (code 19); lowering the key budget");
+                self.budget = lowered;
+                self.budget_refused = Some((attempted, lowered));
+            }
+            (
+                LinkCommand::Subscription { .. },
+                Err(StreamError::Code {
+                    code: codes::STREAM_CONN_NOT_FOUND,
+                    ..
+                }),
+            ) if !self.relogged => {
+                self.relogged = true;
+                warn!("Schwab lost the streamer session (code 20); logging in again");
+                if let Some(l) = link.as_ref() {
+                    l.send(LinkCommand::Relogin);
+                    self.in_flight = Some(LinkCommand::Relogin);
+                }
+                return;
+            }
+            (_, Err(StreamError::Code { code, msg, context }))
+                if code != codes::STREAM_CONN_NOT_FOUND =>
+            {
+                // A refused command (11, 21–25…): keep the session, report, try again on the next change.
+                warn!(code, %msg, %context, "Schwab refused a subscription command");
+                self.status.set_error(Some(format!(
+                    "Schwab refused {context} (code {code}): {msg}"
+                )));
+            }
+            (_, Err(e)) => return self.drop_link(link, e).await,
         }
-        self.publish_live_flags();
-        Ok(())
+        self.pump(link);
+    }
+
+    /// What the link reports.
+    async fn on_link_event(&mut self, ev: LinkEvent, link: &mut Option<Link>) {
+        match ev {
+            LinkEvent::Inbound(ev) => {
+                if let Err(e) = self.on_inbound(ev) {
+                    self.drop_link(link, e).await;
+                }
+            }
+            LinkEvent::Done { command, result } => self.on_done(command, result, link).await,
+            LinkEvent::Closed(e) => self.drop_link(link, e).await,
+        }
     }
 
     fn publish_plan_notes(&mut self, p: &plan::Plan, connected: bool) {
@@ -1166,7 +1223,9 @@ impl Upstream {
 
     // ---- the session ---------------------------------------------------------------------------------------
 
-    async fn connect(&mut self, slot: &mut Option<Session>) {
+    /// Starts a connection attempt as a task: token, user preferences, the websocket and LOGIN, so the loop goes
+    /// on while it runs.
+    fn start_connect(&mut self) -> JoinHandle<Result<Session, ConnectFailed>> {
         let (state, verb) = if self.ever_connected {
             (State::Reconnecting, "reconnecting to")
         } else {
@@ -1174,37 +1233,51 @@ impl Upstream {
         };
         self.status
             .set(state, format!("{verb} the Schwab streamer"));
-        let token = match self.tokens.access_token().await {
-            Ok(t) => t,
-            Err(e) => return self.token_failed(e),
-        };
-        let (info, permission) = match self.rest.user_preference().await {
-            Ok(x) => x,
-            Err(RestError::Auth(e)) => return self.token_failed(e),
-            Err(e) => return self.retry_later(e.to_string()),
-        };
-        let mut s = match Session::connect(&info, self.opts.timing.command_timeout).await {
+        let (tokens, rest) = (self.tokens.clone(), self.rest.clone());
+        let timeout = self.opts.timing.command_timeout;
+        tokio::spawn(async move {
+            let token = tokens.access_token().await.map_err(ConnectFailed::Token)?;
+            let (info, permission) = match rest.user_preference().await {
+                Ok(x) => x,
+                Err(RestError::Auth(e)) => return Err(ConnectFailed::Token(e)),
+                Err(e) => return Err(ConnectFailed::Retry(e.to_string())),
+            };
+            let mut s = Session::connect(&info, timeout)
+                .await
+                .map_err(|e| ConnectFailed::Retry(e.to_string()))?;
+            let msg = s.login(&token).await.map_err(ConnectFailed::Stream)?;
+            info!(server = %msg, market_data = permission.as_deref().unwrap_or("?"), url = %info.socket_url, "logged in to the Schwab streamer");
+            Ok(s)
+        })
+    }
+
+    /// The attempt's outcome: a link and the plan from nothing, or the failure handled.
+    async fn on_connect_result(
+        &mut self,
+        r: Result<Session, ConnectFailed>,
+        link: &mut Option<Link>,
+    ) {
+        let s = match r {
             Ok(s) => s,
-            Err(e) => return self.retry_later(e.to_string()),
+            Err(ConnectFailed::Token(e)) => return self.token_failed(e),
+            Err(ConnectFailed::Retry(e)) => return self.retry_later(e),
+            Err(ConnectFailed::Stream(e)) => return self.after_failure(e).await,
         };
-        match s.login(&token).await {
-            Ok(msg) => {
-                info!(server = %msg, market_data = permission.as_deref().unwrap_or("?"), url = %info.socket_url, "logged in to the Schwab streamer")
-            }
-            Err(e) => {
-                drop(s);
-                return self.after_failure(e).await;
-            }
-        }
         self.subscribed.clear();
         self.streamed_quotes.clear();
         self.delayed_keys.retain(|k| k.starts_with("chain "));
         self.connected_at = Some(Instant::now());
         self.ever_connected = true;
-        *slot = Some(s);
-        if let Err(e) = self.sync(slot).await {
-            return self.drop_session(slot, e).await;
-        }
+        self.in_flight = None;
+        self.relogged = false;
+        *link = Some(Link::spawn(
+            s,
+            self.tokens.clone(),
+            LinkTiming {
+                ping_interval: self.opts.timing.ping_interval,
+                stale_after: self.opts.timing.stale_after,
+            },
+        ));
         self.status.set_error(None);
         let state = if self.status.delayed() {
             State::Delayed
@@ -1212,6 +1285,7 @@ impl Upstream {
             State::Live
         };
         self.status.set(state, self.streaming_words());
+        self.pump(link);
     }
 
     /// "streaming 84 contracts and 3 underlyings".
@@ -1224,35 +1298,10 @@ impl Upstream {
         )
     }
 
-    async fn ping(&mut self, slot: &mut Option<Session>) {
-        let Some(s) = slot.as_mut() else { return };
-        let silent = s.last_rx().elapsed();
-        if silent >= self.opts.timing.stale_after {
-            let e = StreamError::Timeout(format!(
-                "anything for {} ms (stale link)",
-                silent.as_millis()
-            ));
-            return self.drop_session(slot, e).await;
-        }
-        if let Err(e) = s.ping().await {
-            self.drop_session(slot, e).await;
-        }
-    }
-
-    /// The session failed: close it, mark everything not live, decide what next.
-    async fn drop_session(&mut self, slot: &mut Option<Session>, e: StreamError) {
-        let e = match slot.take() {
-            Some(s) => {
-                if s.malformed > 0 {
-                    debug!(
-                        malformed = s.malformed,
-                        "malformed frames skipped during the session"
-                    );
-                }
-                s.explain(e).await
-            }
-            None => e,
-        };
+    /// The link failed: drop it, mark everything not live, decide what next.
+    async fn drop_link(&mut self, link: &mut Option<Link>, e: StreamError) {
+        *link = None;
+        self.in_flight = None;
         self.subscribed.clear();
         self.publish_live_flags();
         if self
