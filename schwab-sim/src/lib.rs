@@ -247,6 +247,15 @@ impl Shared {
         self.market.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The market with its day rolled to the clock's date: the REST routes use it, so a request just after New
+    /// York midnight never sees yesterday's series while the market loop waits for its next tick.
+    fn market_today(&self) -> std::sync::RwLockWriteGuard<'_, Market> {
+        let now = self.now_ms();
+        let mut m = self.market_mut();
+        m.roll_to(now);
+        m
+    }
+
     /// Sends a control message to every session (or only logged-in ones); returns how many got it.
     fn broadcast(&self, ctl: Control, logged_in_only: bool) -> usize {
         lock(&self.conns)

@@ -911,6 +911,14 @@ impl Market {
         self.contracts = contracts;
     }
 
+    /// Rolls the day (relists the series) when the clock's New York date differs from the market's.
+    pub fn roll_to(&mut self, now_ms: i64) {
+        let today = et_date(now_ms);
+        if today != self.today {
+            self.start_day(today, now_ms);
+        }
+    }
+
     /// Advances the market to `now_ms`: walks the underlyings, moves vols, prints random trades, and reprices and
     /// requotes the contracts that are watched or trade. Rolls the day first when the New York date has changed.
     ///

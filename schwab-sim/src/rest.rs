@@ -217,7 +217,7 @@ async fn chains(
         Err(msg) => return bad_request(&msg),
     };
     let result = {
-        let mut m = s.market_mut();
+        let mut m = s.market_today();
         if let Some(ui) = m.underlying_index(&query.symbol) {
             m.refresh_underlying(ui);
         }
@@ -242,7 +242,7 @@ async fn expiration_chain(
     let Some(symbol) = q.get("symbol") else {
         return bad_request("symbol is required");
     };
-    let body: Value = chain_json::expiration_chain(&s.market(), symbol);
+    let body: Value = chain_json::expiration_chain(&s.market_today(), symbol);
     Json(body).into_response()
 }
 
@@ -263,7 +263,7 @@ async fn quotes(
 
 /// Quotes after repricing the option contracts asked for (unwatched contracts are repriced lazily).
 fn fresh_quotes(s: &Shared, symbols: &str, fields: Option<&str>) -> Value {
-    let mut m = s.market_mut();
+    let mut m = s.market_today();
     for sym in symbols.split(',') {
         m.refresh(&sym.trim().to_ascii_uppercase());
     }
@@ -295,6 +295,6 @@ async fn price_history(
         Ok(q) => q,
         Err(msg) => return bad_request(&msg),
     };
-    let body = quotes_json::price_history(&s.market(), &query, s.seed);
+    let body = quotes_json::price_history(&s.market_today(), &query, s.seed);
     Json(body).into_response()
 }

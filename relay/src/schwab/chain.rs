@@ -393,7 +393,12 @@ pub fn parse_expirations(v: &Value, today: Date) -> Vec<Expiration> {
         .flatten()
         .filter_map(|e| {
             let date = Date::parse_prefix(e.get("expirationDate")?.as_str()?)?;
-            let dte = int(e.get("daysToExpiration")).unwrap_or_else(|| today.days_until(date));
+            // DTE from the market clock, not the answer's `daysToExpiration`: an answer from just before midnight
+            // would count from yesterday (and list yesterday's expiry, dropped here).
+            let dte = today.days_until(date);
+            if dte < 0 {
+                return None;
+            }
             let kind = e
                 .get("expirationType")
                 .and_then(Value::as_str)
