@@ -1,0 +1,71 @@
+//! What browsers watch, as demand counts, becomes the wanted chains and expirations (plus the start symbols'
+//! nearest expiry), and the loads that follow.
+
+use super::*;
+
+impl Upstream {
+    /// Recomputes what is wanted from the demand counts and the start symbols; starts and cancels loads.
+    pub(super) fn on_demand(&mut self, counts: &BTreeMap<String, usize>) {
+        let mut chains: BTreeMap<String, u8> = self
+            .pinned
+            .values()
+            .flatten()
+            .map(|t| (t.clone(), 1))
+            .collect();
+        let mut exps: BTreeSet<String> = self.pinned.keys().cloned().collect();
+        for (topic, n) in counts {
+            if *n == 0 {
+                continue;
+            }
+            if topic.starts_with(CHAIN_PREFIX) {
+                chains.insert(topic.clone(), 0);
+            } else if let Some(sym) = topic.strip_prefix(EXPIRATIONS_PREFIX) {
+                if !sym.is_empty() {
+                    exps.insert(sym.to_string());
+                }
+            }
+        }
+        // Chains no longer wanted: stop loading, forget their keys (the plan drops them), mark them not live.
+        let gone: Vec<String> = self
+            .wanted_chains
+            .keys()
+            .filter(|t| !chains.contains_key(*t))
+            .cloned()
+            .collect();
+        for topic in gone {
+            self.cancel_load(&LoadKey::Chain(topic.clone()));
+            if let Some(c) = self.chains.remove(&topic) {
+                let rows: Items = c
+                    .contracts
+                    .iter()
+                    .map(|k| {
+                        self.key_topic.remove(&k.symbol);
+                        (
+                            k.symbol.clone(),
+                            [("live".to_string(), json!(false))].into_iter().collect(),
+                        )
+                    })
+                    .collect();
+                self.store.publish(&topic, rows, vec![]);
+                debug!(%topic, "chain no longer watched");
+            }
+        }
+        for topic in chains.keys() {
+            if !self.wanted_chains.contains_key(topic) {
+                self.load_chain(topic);
+            }
+        }
+        self.wanted_chains = chains;
+        for sym in self.wanted_exps.clone() {
+            if !exps.contains(&sym) {
+                self.cancel_load(&LoadKey::Expirations(sym));
+            }
+        }
+        for sym in &exps {
+            if !self.wanted_exps.contains(sym) {
+                self.load_expirations(sym);
+            }
+        }
+        self.wanted_exps = exps;
+    }
+}

@@ -1,0 +1,286 @@
+//! REST loads: a chain's first picture, expirations, quotes and the periodic fresh pictures, each a task that
+//! retries with backoff until it succeeds or is no longer wanted; and what arrives.
+
+use super::*;
+
+impl Upstream {
+    pub(super) fn cancel_load(&mut self, key: &LoadKey) {
+        if let Some(h) = self.loading.remove(key) {
+            h.abort();
+        }
+    }
+
+    /// Starts a load task that retries with backoff until it succeeds (or is cancelled).
+    pub(super) fn start_load<F, Fut>(&mut self, key: LoadKey, make: F)
+    where
+        F: Fn(Rest) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Loaded, RestError>> + Send,
+    {
+        self.cancel_load(&key);
+        let rest = self.rest.clone();
+        let tx = self.loads_tx.clone();
+        let what = match &key {
+            LoadKey::Chain(t) => format!("the chain {t}"),
+            LoadKey::Refresh(t) => format!("a fresh picture of {t}"),
+            LoadKey::Expirations(s) => format!("the expirations of {s}"),
+            LoadKey::Quotes => "the start symbols' quotes".to_string(),
+        };
+        let mut backoff = Backoff::new(
+            self.opts.timing.backoff_min.as_millis() as f64,
+            self.opts.timing.backoff_max.as_millis() as f64,
+        );
+        let handle = tokio::spawn(async move {
+            loop {
+                match make(rest.clone()).await {
+                    Ok(loaded) => {
+                        let _ = tx.send(loaded);
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Loaded::Failed {
+                            what: what.clone(),
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(
+                    backoff.next_delay_ms(rand::random::<f64>()) as u64,
+                ))
+                .await;
+            }
+        });
+        self.loading.insert(key, handle.abort_handle());
+    }
+
+    pub(super) fn load_chain(&mut self, topic: &str) {
+        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
+            warn!(%topic, "not a chain topic (expected chain:UNDERLYING:YYYY-MM-DD); it stays empty");
+            self.status
+                .set_error(Some(format!("{topic} is not chain:UNDERLYING:YYYY-MM-DD")));
+            return;
+        };
+        let dte = self.today.days_until(expiry);
+        if !self.opts.filter.dte_allowed(dte) {
+            let (lo, hi) = (self.opts.filter.min_dte, self.opts.filter.max_dte);
+            warn!(%topic, dte, "expiry outside the DTE window {lo}–{hi} days; the chain stays empty");
+            self.status.set_error(Some(format!(
+                "{topic} is outside the DTE window ({lo}–{hi} days)"
+            )));
+            return;
+        }
+        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
+        let t = topic.to_string();
+        self.start_load(LoadKey::Chain(t.clone()), move |rest| {
+            let (t, u) = (t.clone(), underlying.clone());
+            async move {
+                let v = rest.chain(&u, expiry, strike_count).await?;
+                Ok(Loaded::Chain {
+                    topic: t,
+                    picture: chain::parse_chain(&v),
+                })
+            }
+        });
+    }
+
+    pub(super) fn load_expirations(&mut self, symbol: &str) {
+        let s = symbol.to_string();
+        let clock = self.opts.clock.clone();
+        self.start_load(LoadKey::Expirations(s.clone()), move |rest| {
+            let (s, clock) = (s.clone(), clock.clone());
+            async move {
+                let v = rest.expiration_chain(&s).await?;
+                Ok(Loaded::Expirations {
+                    list: chain::parse_expirations(&v, et_date(clock.now_ms())),
+                    symbol: s,
+                })
+            }
+        });
+    }
+
+    /// Asks REST for a fresh picture of a loaded chain (same window as its first load).
+    pub(super) fn refresh_chain(&mut self, topic: &str) {
+        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
+            return;
+        };
+        if self
+            .loading
+            .contains_key(&LoadKey::Chain(topic.to_string()))
+        {
+            return;
+        }
+        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
+        let t = topic.to_string();
+        self.start_load(LoadKey::Refresh(t.clone()), move |rest| {
+            let (t, u) = (t.clone(), underlying.clone());
+            async move {
+                let v = rest.chain(&u, expiry, strike_count).await?;
+                match chain::parse_chain(&v) {
+                    Ok(picture) => Ok(Loaded::Refreshed { topic: t, picture }),
+                    // A refresh that fails is dropped: the chain keeps what it has.
+                    Err(e) => Ok(Loaded::Failed {
+                        what: format!("a fresh picture of {t}"),
+                        error: e.to_string(),
+                    }),
+                }
+            }
+        });
+    }
+
+    /// A fresh picture: re-centre if the money moved, else update the contracts that are not streamed.
+    pub(super) fn on_refreshed(&mut self, topic: String, picture: ChainPicture) {
+        self.loading.remove(&LoadKey::Refresh(topic.clone()));
+        let Some(c) = self.chains.get(&topic) else {
+            return;
+        };
+        let off = match (picture.underlying_price, self.opts.filter.strike_window) {
+            (Some(p), Some(w)) => {
+                chain::strikes_off_centre(&c.contracts, c.centre, p) >= (w / 4).max(2)
+            }
+            _ => false,
+        };
+        if off {
+            self.install_chain(topic, picture);
+            return;
+        }
+        let opts = self.subscribed.get(LEVELONE_OPTIONS);
+        let mine: HashSet<&str> = c.contracts.iter().map(|k| k.symbol.as_str()).collect();
+        let ts = wall_ms();
+        let rows: Items = picture
+            .contracts
+            .iter()
+            .filter(|k| {
+                mine.contains(k.symbol.as_str()) && !opts.is_some_and(|s| s.contains(&k.symbol))
+            })
+            .map(|k| (k.symbol.clone(), k.row(false, ts)))
+            .collect();
+        if !rows.is_empty() {
+            debug!(%topic, contracts = rows.len(), "refreshed the contracts outside the key budget");
+            self.store.publish(&topic, rows, vec![]);
+        }
+    }
+
+    pub(super) fn on_loaded(&mut self, loaded: Loaded) {
+        match loaded {
+            Loaded::Failed { what, error } => {
+                warn!(%error, "cannot load {what} from Schwab; retrying");
+                self.status.set_error(Some(error));
+            }
+            Loaded::Quotes(v) => {
+                self.loading.remove(&LoadKey::Quotes);
+                let rows: Items = v
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    // Entries are `{SYMBOL: {"quote": {…}, "realtime": …}}`; `errors` lists invalid symbols.
+                    .filter(|(sym, entry)| {
+                        entry.get("quote").is_some_and(Value::is_object)
+                            && !self.streamed_quotes.contains(sym.as_str())
+                    })
+                    .map(|(sym, entry)| {
+                        let mut row = chain::underlying_row(&entry["quote"]);
+                        if let Some(rt) = entry.get("realtime").and_then(Value::as_bool) {
+                            row.insert("delayed".into(), json!(!rt));
+                        }
+                        (sym.clone(), row)
+                    })
+                    .collect();
+                self.store.publish(QUOTES_TOPIC, rows, vec![]);
+            }
+            Loaded::Expirations { symbol, list } => {
+                self.loading.remove(&LoadKey::Expirations(symbol.clone()));
+                let today = self.today;
+                let list: Vec<Expiration> = list
+                    .into_iter()
+                    .filter(|e| self.opts.filter.dte_allowed(e.dte))
+                    .collect();
+                let items: Items = list
+                    .iter()
+                    .map(|e| (e.date.to_string(), e.row(today)))
+                    .collect();
+                self.store
+                    .reset(&format!("{EXPIRATIONS_PREFIX}{symbol}"), items);
+                if let Some(slot @ None) = self.pinned.get_mut(&symbol) {
+                    match list.first() {
+                        Some(e) => {
+                            let topic = chain_topic(&symbol, e.date);
+                            info!(%topic, "streaming the nearest expiry of a start symbol");
+                            *slot = Some(topic.clone());
+                            self.wanted_chains.entry(topic.clone()).or_insert(1);
+                            self.load_chain(&topic);
+                        }
+                        None => {
+                            warn!(%symbol, "no expiry within the DTE window; nothing to stream for it")
+                        }
+                    }
+                }
+            }
+            Loaded::Refreshed { topic, picture } => self.on_refreshed(topic, picture),
+            Loaded::Chain { topic, picture } => {
+                self.loading.remove(&LoadKey::Chain(topic.clone()));
+                if !self.wanted_chains.contains_key(&topic) {
+                    return;
+                }
+                let picture = match picture {
+                    Ok(p) => p,
+                    Err(e) => {
+                        warn!(%topic, error = %e, "Schwab has no chain for this topic; it stays empty");
+                        self.status.set_error(Some(e.to_string()));
+                        self.store.reset(&topic, Items::new());
+                        return;
+                    }
+                };
+                self.install_chain(topic, picture);
+            }
+        }
+    }
+
+    /// A chain's first picture: filter, publish as a fresh snapshot (reset), remember its keys.
+    pub(super) fn install_chain(&mut self, topic: String, picture: ChainPicture) {
+        let Some((underlying, expiry)) = parse_chain_topic(&topic) else {
+            return;
+        };
+        let of_expiry: Vec<Contract> = picture
+            .contracts
+            .into_iter()
+            .filter(|c| c.expiry == expiry)
+            .collect();
+        let contracts =
+            chain::filter_contracts(of_expiry, picture.underlying_price, &self.opts.filter);
+        let ranks = chain::money_rank(&contracts, picture.underlying_price);
+        let centre = contracts
+            .iter()
+            .zip(&ranks)
+            .min_by_key(|(_, r)| **r)
+            .map(|(c, _)| c.strike);
+        let ts = wall_ms();
+        let opts = self.subscribed.get(LEVELONE_OPTIONS);
+        let items = chain::chain_items(&contracts, |k| opts.is_some_and(|s| s.contains(k)), ts);
+        info!(%topic, contracts = contracts.len(), "loaded the chain's first picture");
+        self.store.reset(&topic, items);
+        if let Some(mut row) = picture.underlying {
+            if !self.streamed_quotes.contains(&underlying) {
+                row.insert("delayed".into(), json!(picture.delayed));
+                self.store.publish(
+                    QUOTES_TOPIC,
+                    [(underlying.clone(), row)].into_iter().collect(),
+                    vec![],
+                );
+            }
+        }
+        if picture.delayed {
+            self.delayed_keys.insert(format!("chain {topic}"));
+            self.status.set_delayed(true);
+        }
+        for c in &contracts {
+            self.key_topic.insert(c.symbol.clone(), topic.clone());
+        }
+        self.chains.insert(
+            topic,
+            Chain {
+                contracts,
+                ranks,
+                centre,
+            },
+        );
+    }
+}
