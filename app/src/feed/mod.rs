@@ -501,3 +501,46 @@ fn only_watched(msg: &ServerMsg, views: &BTreeMap<String, TopicView>) -> Option<
         _ => Some(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn frames_of_topics_no_longer_watched_are_trimmed_or_dropped() {
+        let views: BTreeMap<String, TopicView> =
+            [("curve".to_string(), TopicView::default())].into();
+        let deltas = |topics: &[&str]| ServerMsg::Deltas {
+            updates: topics
+                .iter()
+                .map(|t| {
+                    serde_json::from_value(json!({"topic": t, "epoch": "e", "prev": 1, "seq": 2}))
+                        .unwrap()
+                })
+                .collect(),
+        };
+        let snapshot = |topic: &str| ServerMsg::Snapshot {
+            topic: topic.into(),
+            epoch: "e".into(),
+            seq: 1,
+            recovered: false,
+            items: Default::default(),
+            deltas: vec![],
+        };
+        assert_eq!(only_watched(&snapshot("curve"), &views), Some(None));
+        assert_eq!(
+            only_watched(&snapshot("chain:SPY:2026-12-04"), &views),
+            None
+        );
+        assert_eq!(only_watched(&deltas(&["curve"]), &views), Some(None));
+        assert_eq!(
+            only_watched(&deltas(&["chain:SPY:2026-12-04"]), &views),
+            None
+        );
+        assert_eq!(
+            only_watched(&deltas(&["chain:SPY:2026-12-04", "curve"]), &views),
+            Some(Some(deltas(&["curve"])))
+        );
+    }
+}

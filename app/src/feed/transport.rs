@@ -61,49 +61,40 @@ impl Drop for Link {
 
 async fn run(
     mut ws: WebSocket,
-    outgoing: mpsc::UnboundedReceiver<String>,
+    mut outgoing: mpsc::UnboundedReceiver<String>,
     mut on_event: impl FnMut(Event),
 ) {
     // The sink is ready once the socket has left CONNECTING: open, or failed.
     let ready = future::poll_fn(|cx| ws.poll_ready_unpin(cx)).await;
-    let (sink, mut frames) = if ready.is_ok() && matches!(ws.state(), State::Open) {
+    if ready.is_ok() && matches!(ws.state(), State::Open) {
         on_event(Event::Opened);
-        let (sink, frames) = ws.split();
-        (Some(sink), frames)
-    } else {
-        let (_, frames) = ws.split();
-        (None, frames)
+    }
+    let mut closed = Event::Closed {
+        code: 1006,
+        reason: String::new(),
     };
-    let read = async {
-        let mut closed = Event::Closed {
-            code: 1006,
-            reason: String::new(),
+    loop {
+        let next = match future::select(ws.next(), outgoing.next()).await {
+            Either::Left((frame, _)) => Either::Left(frame),
+            Either::Right((text, _)) => Either::Right(text),
         };
-        while let Some(frame) = frames.next().await {
-            match frame {
-                Ok(Message::Text(text)) => on_event(Event::Text(text)),
-                Err(WebSocketError::ConnectionClose(e)) => {
-                    closed = Event::Closed {
-                        code: e.code,
-                        reason: e.reason,
-                    };
-                }
-                // The relay speaks JSON text frames only; an `error` event is always followed by `close`.
-                _ => {}
+        match next {
+            Either::Left(Some(Ok(Message::Text(text)))) => on_event(Event::Text(text)),
+            Either::Left(Some(Err(WebSocketError::ConnectionClose(e)))) => {
+                closed = Event::Closed {
+                    code: e.code,
+                    reason: e.reason,
+                };
             }
-        }
-        closed
-    };
-    let closed = match sink {
-        Some(sink) => {
-            let write = outgoing.map(|t| Ok(Message::Text(t))).forward(sink);
-            // The writer ends only if the socket refuses a frame; the reader decides when the connection is over.
-            match future::select(std::pin::pin!(read), std::pin::pin!(write)).await {
-                Either::Left((closed, _)) => closed,
-                Either::Right((_, read)) => read.await,
+            // The relay speaks JSON text frames only; an `error` event is always followed by `close`.
+            Either::Left(Some(_)) => {}
+            Either::Left(None) => break,
+            Either::Right(Some(text)) => {
+                let _ = ws.send(Message::Text(text)).await;
             }
+            // The link was dropped.
+            Either::Right(None) => return,
         }
-        None => read.await,
-    };
+    }
     on_event(closed);
 }
