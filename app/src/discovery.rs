@@ -6,8 +6,6 @@
 //!
 //! The address forms a person may type are normalised by pure functions, unit-tested natively.
 
-use gloo_net::http::Request;
-
 /// The relay's websocket URL, found as the module comment says.
 pub async fn relay_url() -> String {
     let location = web_sys::window().expect("a window").location();
@@ -30,11 +28,7 @@ pub async fn relay_url() -> String {
 
 /// The `relay` of `tickdesk.json`, if the file is there and says one.
 async fn config_file_relay() -> Option<String> {
-    let resp = Request::get("tickdesk.json").send().await.ok()?;
-    if !resp.ok() {
-        return None;
-    }
-    relay_from_config(&resp.text().await.ok()?)
+    relay_from_config(&crate::http::get_text("tickdesk.json").await.ok()?)
 }
 
 /// The `relay` field of a `tickdesk.json` body; `None` for anything else (a missing file served as an HTML page, a

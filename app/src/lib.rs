@@ -4,6 +4,7 @@
 //! - [`discovery`]: where the relay is (`?relay=`, `tickdesk.json`, the page's host).
 //! - [`feed`]: the connection (reconnect, resume, pause, staleness, REST fallback) and per-frame batching into the
 //!   model.
+//! - [`http`]: one GET, for the config file and the REST fallback.
 //! - [`model`]: per-cell signals, so a tick re-renders only the cells it changes.
 //! - [`components`]: the views, one per file.
 
@@ -12,6 +13,7 @@ pub mod components;
 pub mod discovery;
 pub mod feed;
 pub mod format;
+pub mod http;
 pub mod model;
 pub mod perf;
 

@@ -163,7 +163,7 @@ impl Feed {
         if let (Some(link), true, Ok(text)) =
             (&inner.link, inner.opened, serde_json::to_string(msg))
         {
-            link.send(text);
+            link.send(&text);
         }
     }
 
@@ -472,7 +472,7 @@ impl Feed {
             let url = poll::snapshot_url(&inner.url, &inner.topics);
             (url, inner.topics.clone())
         };
-        let body = poll::fetch(&url).await?;
+        let body = crate::http::get_text(&url).await?;
         let snapshots = poll::snapshots(&body, &topics, &self.inner.borrow().replica)?;
         for msg in snapshots {
             self.apply(&msg);

@@ -59,18 +59,6 @@ pub(crate) fn snapshot_url(ws_url: &str, topics: &[String]) -> String {
     )
 }
 
-/// Fetches one poll's body.
-pub(crate) async fn fetch(url: &str) -> Result<String, String> {
-    let resp = gloo_net::http::Request::get(url)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.ok() {
-        return Err(format!("HTTP {}", resp.status()));
-    }
-    resp.text().await.map_err(|e| e.to_string())
-}
-
 /// The snapshot frames one poll's `body` brings for `topics`: one per topic the relay has whose (epoch, seq) differs
 /// from the replica's. Topics the relay does not have (on-demand ones it has not opened) are skipped.
 pub(crate) fn snapshots(

@@ -1,19 +1,20 @@
-//! The socket: one websocket connection to the relay (gloo-net), turned into three events — opened, a text frame,
-//! closed — and a synchronous `send`.
+//! The socket: one websocket connection to the relay, turned into three events — opened, a text frame, closed — and a
+//! synchronous `send` (the feed sends from event handlers: a click on pause, a topic watched).
 //!
-//! Why a task and a channel: gloo-net's websocket is a `Stream` + `Sink`, but the feed must send from event handlers
-//! (a click on pause, a topic watched) that cannot await. So a [`Link`] queues outgoing text on an unbounded channel
-//! that a writer forwards to the socket, while the same task reads frames and reports them in order. The feed sends
-//! only after [`Event::Opened`], so nothing can overtake the `hello` it sends first.
+//! Dropping the [`Link`] detaches its handlers and closes the socket, so no event of a replaced socket reaches the
+//! feed: a retry or the browser going offline never lets an old socket's close schedule another reconnect.
 //!
-//! Dropping the [`Link`] aborts its task, which drops and closes the socket: no event of a detached socket reaches the
-//! feed (a retry, the browser going offline), and no close of an old socket schedules a reconnect.
+//! Why web-sys and not gloo-net's websocket: the app's first version of this module used gloo-net 0.6
+//! (`websocket::futures::WebSocket`, a `Stream` read by a task, sends through a channel or the raw socket) and it
+//! cost 3.8 KB gzipped over these three handlers (release, wasm-opt `-Oz`, gzip -9): four listeners registered with
+//! options, an internal channel of stream messages, binary-frame parsing, a `Drop` that dispatches a synthetic close
+//! event, its error conversions, plus the reading task. Features cannot trim it (leptos's server_fn already
+//! links gloo-net 0.6 with its default features; the cost is the code the websocket itself runs), and the desk's
+//! bundle must not grow, so the socket is these few lines behind one event type.
 
-use futures_channel::mpsc;
-use futures_util::future::{self, AbortHandle, Abortable, Either};
-use futures_util::{SinkExt, StreamExt};
-use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, State, WebSocketError};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 /// What happens on a connection, in order: at most one `Opened`, then `Text` frames, then one `Closed`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,74 +28,59 @@ pub(crate) enum Event {
     },
 }
 
+type Handler = Closure<dyn FnMut(web_sys::Event)>;
+
 /// One connection attempt; dropping it closes the socket and silences its events.
 #[derive(Debug)]
 pub(crate) struct Link {
-    out: mpsc::UnboundedSender<String>,
-    abort: AbortHandle,
+    socket: WebSocket,
+    _handlers: [Handler; 3],
 }
 
 impl Link {
     /// Opens a websocket to `url`, reporting what happens to `on_event`. Fails only when the browser refuses the URL
     /// outright; a relay that cannot be reached is reported as [`Event::Closed`].
     pub(crate) fn open(url: &str, on_event: impl FnMut(Event) + 'static) -> Result<Link, String> {
-        let ws = WebSocket::open(url).map_err(|e| e.to_string())?;
-        let (out, outgoing) = mpsc::unbounded();
-        let (abort, registration) = AbortHandle::new_pair();
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = Abortable::new(run(ws, outgoing, on_event), registration).await;
+        let socket = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
+        let on_event = std::rc::Rc::new(std::cell::RefCell::new(on_event));
+        let f = on_event.clone();
+        let opened = Handler::new(move |_| (f.borrow_mut())(Event::Opened));
+        let f = on_event.clone();
+        let message = Handler::new(move |ev: web_sys::Event| {
+            if let Some(text) = ev
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            {
+                (f.borrow_mut())(Event::Text(text));
+            }
         });
-        Ok(Link { out, abort })
+        let closed = Handler::new(move |ev: web_sys::Event| {
+            let (code, reason) = ev
+                .dyn_ref::<CloseEvent>()
+                .map(|c| (c.code(), c.reason()))
+                .unwrap_or((1006, String::new()));
+            (on_event.borrow_mut())(Event::Closed { code, reason });
+        });
+        socket.set_onopen(Some(opened.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(closed.as_ref().unchecked_ref()));
+        Ok(Link {
+            socket,
+            _handlers: [opened, message, closed],
+        })
     }
 
-    /// Queues a text frame (sent in order, right after the ones before it).
-    pub(crate) fn send(&self, text: String) {
-        let _ = self.out.unbounded_send(text);
+    /// Sends a text frame.
+    pub(crate) fn send(&self, text: &str) {
+        let _ = self.socket.send_with_str(text);
     }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        self.abort.abort();
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
     }
-}
-
-async fn run(
-    mut ws: WebSocket,
-    mut outgoing: mpsc::UnboundedReceiver<String>,
-    mut on_event: impl FnMut(Event),
-) {
-    // The sink is ready once the socket has left CONNECTING: open, or failed.
-    let ready = future::poll_fn(|cx| ws.poll_ready_unpin(cx)).await;
-    if ready.is_ok() && matches!(ws.state(), State::Open) {
-        on_event(Event::Opened);
-    }
-    let mut closed = Event::Closed {
-        code: 1006,
-        reason: String::new(),
-    };
-    loop {
-        let next = match future::select(ws.next(), outgoing.next()).await {
-            Either::Left((frame, _)) => Either::Left(frame),
-            Either::Right((text, _)) => Either::Right(text),
-        };
-        match next {
-            Either::Left(Some(Ok(Message::Text(text)))) => on_event(Event::Text(text)),
-            Either::Left(Some(Err(WebSocketError::ConnectionClose(e)))) => {
-                closed = Event::Closed {
-                    code: e.code,
-                    reason: e.reason,
-                };
-            }
-            // The relay speaks JSON text frames only; an `error` event is always followed by `close`.
-            Either::Left(Some(_)) => {}
-            Either::Left(None) => break,
-            Either::Right(Some(text)) => {
-                let _ = ws.send(Message::Text(text)).await;
-            }
-            // The link was dropped.
-            Either::Right(None) => return,
-        }
-    }
-    on_event(closed);
 }
