@@ -3,7 +3,7 @@
 //! the relay, stale detection, and the REST fallback when the websocket cannot connect.
 //!
 //! This module is the wiring behind the [`Feed`] handle the components use; each seam is its own module:
-//! - [`transport`]: the socket (gloo-net), as opened / text / closed events and a synchronous send;
+//! - [`transport`]: the socket, as opened / text / closed events and a synchronous send;
 //! - [`sink`]: changes written into the view model once per animation frame;
 //! - [`poll`]: the REST fallback and when to use it;
 //! - [`signals`]: what the views read ([`ConnState`], [`FeedSignals`]).
