@@ -45,6 +45,12 @@ if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ tools/package-lock.json -nt to
 fi
 
 if [ "$want_test" = 1 ]; then
+  if ! command -v faketime >/dev/null; then
+    say "installing faketime from Debian (the suite runs again at other hours of the clock)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq faketime >/dev/null
+  fi
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     say "installing Chromium and ChromeDriver from Debian"
     export DEBIAN_FRONTEND=noninteractive

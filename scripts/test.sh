@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The second of the README's two commands: installs what is missing, then runs every check and test:
-# formatting, clippy (native and wasm32), the Rust unit and integration tests, schwab-py (PyPI) against the Schwab
+# formatting, clippy (native and wasm32), the Rust unit and integration tests (and again under faketime at other
+# hours, to show no test reads the wall clock for a market decision), schwab-py (PyPI) against the Schwab
 # simulator, and the browser end-to-end tests in headless Chromium against the real built app and a real relay.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,9 @@ cargo clippy -p tickdesk-app --target wasm32-unknown-unknown --quiet -- -D warni
 
 step "cargo test"
 cargo test --workspace
+
+step "the Rust suite again, with the wall clock at Saturday 01:00 ET and Wednesday 12:00 ET (faketime)"
+scripts/check-any-hour.sh
 
 step "build the app (trunk) and the relay"
 scripts/build-app.sh

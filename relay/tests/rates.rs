@@ -181,3 +181,46 @@ async fn the_same_seed_gives_the_same_curve_path() {
         r.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_desk_takes_a_new_prior_close_at_the_day_roll() {
+    use tickdesk_market::{Clock, Date};
+    let wed = Date::from_ymd(2026, 12, 2);
+    let clock = Clock::frozen(wed.at_et(15, 30));
+    let relay = Relay::start_at(test_config(), clock.clone()).await;
+    let mut c = client(&relay, &["curve"]).await;
+    let prior = |c: &Client| -> f64 {
+        c.replica.topic("curve").unwrap().items["10Y"]["prior_close"]
+            .as_f64()
+            .unwrap()
+    };
+    let yesterday = prior(&c);
+    // The curve moves during the day; the prior close does not.
+    let moved = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            c.next().await.expect("curve ticks");
+            let t = c.replica.topic("curve").unwrap();
+            if t.items["10Y"]["chg_bp"].as_f64() != Some(0.0) {
+                return t.items["10Y"]["yield"].as_f64().unwrap();
+            }
+        }
+    })
+    .await
+    .expect("the curve moves");
+    assert_eq!(prior(&c), yesterday);
+    // New York midnight: today's marks become the prior close.
+    clock.set(Date::from_ymd(2026, 12, 3).at_et(0, 1));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while prior(&c) == yesterday {
+            c.next().await.expect("the roll arrives");
+        }
+    })
+    .await
+    .expect("a new prior close after the day roll");
+    assert_ne!(prior(&c), yesterday);
+    assert!(
+        (prior(&c) - moved).abs() < 0.5,
+        "the new prior close is near where the day ended"
+    );
+    relay.stop().await;
+}

@@ -1043,3 +1043,87 @@ async fn shutdown_closes_streamer_sockets_with_1001() {
     assert_eq!(s.closed().await, Some(u16::from(CloseCode::Away)));
     stop.await.unwrap();
 }
+
+/// The listed expiries on a market day, from the simulator's REST `expirationchain`.
+async fn listed_expiries(sim: &Sim, symbol: &str) -> Vec<(String, i64)> {
+    let (access, _) = tokens(sim).await;
+    let (status, exps) = get(
+        sim,
+        &format!("/marketdata/v1/expirationchain?symbol={symbol}"),
+        Some(&access),
+    )
+    .await;
+    assert_eq!(status, 200);
+    exps["expirationList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["expirationDate"].as_str().unwrap()[..10].to_string(),
+                e["daysToExpiration"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn no_0dte_on_a_holiday_and_expiries_move_off_it() {
+    // Good Friday, 3 April 2026, 11:00 ET: the exchanges are closed.
+    let sim = Sim::start(SimOptions {
+        clock: Clock::starting_at(Date::from_ymd(2026, 4, 3).at_et(11, 0)),
+        seed: Some(3),
+        ..SimOptions::default()
+    })
+    .await;
+    let spy = listed_expiries(&sim, "SPY").await;
+    let dates: Vec<&str> = spy.iter().map(|(d, _)| d.as_str()).collect();
+    assert!(
+        !dates.contains(&"2026-04-03"),
+        "no 0DTE on a holiday: {dates:?}"
+    );
+    // The next daily is Monday's; last week's Friday expiry moved to Thursday already passed.
+    assert_eq!(dates.first(), Some(&"2026-04-06"), "{dates:?}");
+    assert_eq!(spy[0].1, 3, "DTE counts calendar days");
+    // A Friday that is a holiday lists its weekly on the Thursday before: Juneteenth 2026 (Friday 19 June) is the
+    // June monthly, which expires on Thursday 18 June.
+    let aapl = listed_expiries(&sim, "AAPL").await;
+    let a: Vec<&str> = aapl.iter().map(|(d, _)| d.as_str()).collect();
+    assert!(
+        a.contains(&"2026-04-10") && a.contains(&"2026-04-17"),
+        "{a:?}"
+    );
+    assert!(!a.iter().any(|d| *d == "2026-06-19"), "{a:?}");
+    assert!(
+        a.contains(&"2026-06-18"),
+        "the June monthly moved off Juneteenth: {a:?}"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn prices_stand_still_while_the_market_is_closed() {
+    // Saturday 5 December 2026, noon ET.
+    let sim = Sim::start(SimOptions {
+        clock: Clock::starting_at(Date::from_ymd(2026, 12, 5).at_et(12, 0)),
+        seed: Some(3),
+        tick_ms: 20,
+        ..SimOptions::default()
+    })
+    .await;
+    let spot = || {
+        sim.handle
+            .with_market(|m| m.underlying("SPY").unwrap().spot)
+    };
+    let before = spot();
+    let ticks = |s: &Sim| s.handle.state().ticks;
+    let t0 = ticks(&sim);
+    // Wait for the market loop to tick a number of times (the loop runs; the market does not move).
+    let deadline = Instant::now() + WAIT;
+    while ticks(&sim) < t0 + 10 {
+        assert!(Instant::now() < deadline, "the market loop ticks");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(spot(), before, "closed: quotes stand still");
+    sim.stop().await;
+}
