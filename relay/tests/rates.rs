@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use common::{test_config, Client, Relay};
 use serde_json::Value;
@@ -81,7 +80,9 @@ async fn rest_and_the_stream_hold_the_same_desk_at_the_same_seq() {
     let relay = Relay::start(test_config()).await;
     let mut c = client(&relay, &TOPICS).await;
     // Let the desk tick a while, so what is compared has moved since the snapshots.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for topic in TOPICS {
+        relay.reaches(topic, c.seq(topic) + 5).await;
+    }
     for topic in TOPICS {
         replica_matches_rest(&relay, &mut c, topic).await;
     }
@@ -132,7 +133,8 @@ async fn published_pnl_buckets_add_up_to_the_total_exactly() {
                 "explain + residual = day PnL: {row:?}"
             );
         }
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        // The next look is at a desk that moved.
+        relay.reaches("pnl", seq + 1).await;
     }
     assert!(seqs.windows(2).any(|w| w[1] > w[0]), "PnL moved: {seqs:?}");
     relay.stop().await;

@@ -371,8 +371,11 @@ async fn a_delta_changes_only_what_it_carries() {
     // Subscribed before the snapshot is read, so every delta after it is on the channel.
     let mut rx = c.store.subscribe(&topic).expect("the chain's topic exists");
     let before = c.store.snapshot(&topic).unwrap();
-    // Collect the chain's deltas for a while.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Collect the chain's deltas for a while: 20 of them.
+    eventually("20 deltas on the chain", 10, || {
+        (c.store.snapshot(&topic).unwrap().seq >= before.seq + 20).then_some(())
+    })
+    .await;
     // The store broadcasts a delta before a snapshot can show it: after this snapshot, the channel holds every
     // delta up to its seq.
     let after = c.store.snapshot(&topic).unwrap();
@@ -541,9 +544,10 @@ async fn code_12_another_session_took_the_connection_stop_and_say_so() {
         first.live_keys(&topic).is_empty(),
         "nothing is marked live once stopped"
     );
-    // It does not fight: no new connection from it, the second stays live.
+    // It does not fight: no new connection from it, the second stays live. Proving an absence: no event says "the
+    // first client chose not to reconnect", so let twice its longest backoff pass, in which a retry would come.
     let total = sim.handle.connections_total();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(2 * fast_timing().backoff_max).await;
     assert_eq!(sim.handle.connections_total(), total);
     assert_eq!(second.state(), "live");
     assert_eq!(sim.handle.connections_open(), 1);
@@ -697,9 +701,11 @@ async fn code_30_is_recovered_and_never_caused() {
         ..sim_opts()
     })
     .await;
-    // No start symbols and no browser: nothing to stream, so no connection (it would be stopped).
+    // No start symbols and no browser: nothing to stream, so no connection (it would be stopped). Proving an
+    // absence (no event says "the client chose not to connect"): a wanted connection is made at once, so a few of
+    // the client's market checks (50 ms) suffice.
     let c = Client::start(client_opts(&sim.url(), &[]));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.handle.connections_total(), 0, "no empty connection");
     // A browser watches a chain: connect and stream it.
     c.demand.add("expirations:AAPL");
@@ -714,9 +720,10 @@ async fn code_30_is_recovered_and_never_caused() {
         (!live.is_empty() && live.is_subset(&sim.subs(OPTIONS))).then_some(())
     })
     .await;
-    // The browser leaves: the last keys stay subscribed rather than emptying the connection.
+    // The browser leaves: the last keys stay subscribed rather than emptying the connection. Proving an absence
+    // (no code 30): nothing to wait for but twice the simulator's 300 ms limit for an empty subscription.
     c.demand.remove(&t);
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sim.total_keys() > 0, "never an empty subscription");
     assert_eq!(
         sim.handle.connections_total(),
