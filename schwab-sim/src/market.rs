@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
 
 use super::pricing::{black_scholes, round_to, BsInputs, Greeks, QuoteRules, Smile};
 use tickdesk_market::calendar;
@@ -648,11 +649,9 @@ fn unit(seed: u64, name: &str, salt: u64) -> f64 {
     (hash_mix(seed, name, salt) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A standard normal draw (Box–Muller).
+/// A standard normal draw ([`StandardNormal`], ziggurat): drawn from the caller's RNG, so a seed repeats the path.
 pub fn normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    rng.sample(StandardNormal)
 }
 
 /// A Poisson draw: Knuth's product method for small means, a rounded normal for large ones.
