@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{test_config, Client, Relay};
+use common::{eventually, test_config, Client, Relay};
 use tickdesk_wire::{ClientMsg, ErrorCode, Items, ServerMsg};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -66,7 +66,8 @@ async fn a_resumed_client_gets_exactly_the_deltas_it_missed() {
     let held_seq = held["curve"].seq;
     let replica = c.replica.clone();
     drop(c);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Away while the curve moves on by 20 ticks.
+    relay.reaches("curve", held_seq + 20).await;
     let mut c = Client::connect(&relay.ws_url()).await;
     c.replica = replica;
     c.hello(held).await;
@@ -83,8 +84,8 @@ async fn a_resumed_client_gets_exactly_the_deltas_it_missed() {
     };
     assert!(recovered, "history still holds what was missed");
     assert!(
-        deltas.len() >= 5,
-        "ticks every 20 ms for 400 ms: {} deltas",
+        deltas.len() >= 20,
+        "the 20 ticks missed at least: {} deltas",
         deltas.len()
     );
     assert_eq!(
@@ -110,7 +111,8 @@ async fn a_client_beyond_the_history_gets_a_fresh_snapshot_flagged_as_such() {
     let c = live_client(&relay).await;
     let held = c.replica.resume_points();
     drop(c);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Away while the curve moves on further than the 3 deltas of history.
+    relay.reaches("curve", held["curve"].seq + 10).await;
     let mut c = Client::connect(&relay.ws_url()).await;
     c.hello(held.clone()).await;
     c.subscribe(&["curve"]).await;
@@ -137,7 +139,10 @@ async fn after_many_drops_and_resumes_the_replica_equals_the_relay() {
         let held = c.replica.resume_points();
         let replica = c.replica.clone();
         drop(c);
-        tokio::time::sleep(Duration::from_millis(30 + round * 40)).await;
+        // Away for a different number of ticks each round: 1, 3, 5, ...
+        relay
+            .reaches("curve", held["curve"].seq + 1 + 2 * round)
+            .await;
         c = Client::connect(&relay.ws_url()).await;
         c.replica = replica;
         c.hello(held).await;
@@ -307,16 +312,20 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
     let (relay, c) = idle_fixture().await;
     // Not reading means not answering the relay's pings either: the client looks dead. (Its error frame cannot be
     // checked from here: our pending pongs hit the closed socket, and the reset discards unread data.)
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    let (_, metrics) = relay.get("/metrics").await;
+    let started = tokio::time::Instant::now();
+    eventually("the relay drops the silent client", 10, async || {
+        (relay.metric("tickdesk_errors_idle_timeout_total").await == 1).then_some(())
+    })
+    .await;
     assert!(
-        metrics.contains("tickdesk_clients 0"),
-        "the relay dropped the silent client: {metrics}"
+        started.elapsed() >= Duration::from_millis(600),
+        "not before the idle timeout (900 ms after its last frame): {:?}",
+        started.elapsed()
     );
-    assert!(
-        metrics.contains("tickdesk_errors_idle_timeout_total 1"),
-        "{metrics}"
-    );
+    eventually("the dropped client is no longer counted", 10, async || {
+        (relay.metric("tickdesk_clients").await == 0).then_some(())
+    })
+    .await;
     drop(c);
     relay.stop().await;
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use common::{test_config, Client, Relay};
 use serde_json::Value;
@@ -81,7 +80,9 @@ async fn rest_and_the_stream_hold_the_same_desk_at_the_same_seq() {
     let relay = Relay::start(test_config()).await;
     let mut c = client(&relay, &TOPICS).await;
     // Let the desk tick a while, so what is compared has moved since the snapshots.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for topic in TOPICS {
+        relay.reaches(topic, c.seq(topic) + 5).await;
+    }
     for topic in TOPICS {
         replica_matches_rest(&relay, &mut c, topic).await;
     }
@@ -132,7 +133,8 @@ async fn published_pnl_buckets_add_up_to_the_total_exactly() {
                 "explain + residual = day PnL: {row:?}"
             );
         }
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        // The next look is at a desk that moved.
+        relay.reaches("pnl", seq + 1).await;
     }
     assert!(seqs.windows(2).any(|w| w[1] > w[0]), "PnL moved: {seqs:?}");
     relay.stop().await;
@@ -196,7 +198,7 @@ async fn the_desk_takes_a_new_prior_close_at_the_day_roll() {
     };
     let yesterday = prior(&c);
     // The curve moves during the day; the prior close does not.
-    let moved = tokio::time::timeout(Duration::from_secs(10), async {
+    let moved = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
             c.next().await.expect("curve ticks");
             let t = c.replica.topic("curve").unwrap();
@@ -210,7 +212,7 @@ async fn the_desk_takes_a_new_prior_close_at_the_day_roll() {
     assert_eq!(prior(&c), yesterday);
     // New York midnight: today's marks become the prior close.
     clock.set(Date::from_ymd(2026, 12, 3).at_et(0, 1));
-    tokio::time::timeout(Duration::from_secs(10), async {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
         while prior(&c) == yesterday {
             c.next().await.expect("the roll arrives");
         }

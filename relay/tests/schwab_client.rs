@@ -371,8 +371,11 @@ async fn a_delta_changes_only_what_it_carries() {
     // Subscribed before the snapshot is read, so every delta after it is on the channel.
     let mut rx = c.store.subscribe(&topic).expect("the chain's topic exists");
     let before = c.store.snapshot(&topic).unwrap();
-    // Collect the chain's deltas for a while.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Collect the chain's deltas for a while: 20 of them.
+    eventually("20 deltas on the chain", 10, || {
+        (c.store.snapshot(&topic).unwrap().seq >= before.seq + 20).then_some(())
+    })
+    .await;
     // The store broadcasts a delta before a snapshot can show it: after this snapshot, the channel holds every
     // delta up to its seq.
     let after = c.store.snapshot(&topic).unwrap();
@@ -541,9 +544,10 @@ async fn code_12_another_session_took_the_connection_stop_and_say_so() {
         first.live_keys(&topic).is_empty(),
         "nothing is marked live once stopped"
     );
-    // It does not fight: no new connection from it, the second stays live.
+    // It does not fight: no new connection from it, the second stays live. Proving an absence: no event says "the
+    // first client chose not to reconnect", so let twice its longest backoff pass, in which a retry would come.
     let total = sim.handle.connections_total();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(2 * fast_timing().backoff_max).await;
     assert_eq!(sim.handle.connections_total(), total);
     assert_eq!(second.state(), "live");
     assert_eq!(sim.handle.connections_open(), 1);
@@ -697,9 +701,11 @@ async fn code_30_is_recovered_and_never_caused() {
         ..sim_opts()
     })
     .await;
-    // No start symbols and no browser: nothing to stream, so no connection (it would be stopped).
+    // No start symbols and no browser: nothing to stream, so no connection (it would be stopped). Proving an
+    // absence (no event says "the client chose not to connect"): a wanted connection is made at once, so a few of
+    // the client's market checks (50 ms) suffice.
     let c = Client::start(client_opts(&sim.url(), &[]));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.handle.connections_total(), 0, "no empty connection");
     // A browser watches a chain: connect and stream it.
     c.demand.add("expirations:AAPL");
@@ -714,9 +720,10 @@ async fn code_30_is_recovered_and_never_caused() {
         (!live.is_empty() && live.is_subset(&sim.subs(OPTIONS))).then_some(())
     })
     .await;
-    // The browser leaves: the last keys stay subscribed rather than emptying the connection.
+    // The browser leaves: the last keys stay subscribed rather than emptying the connection. Proving an absence
+    // (no code 30): nothing to wait for but twice the simulator's 300 ms limit for an empty subscription.
     c.demand.remove(&t);
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sim.total_keys() > 0, "never an empty subscription");
     assert_eq!(
         sim.handle.connections_total(),
@@ -1198,19 +1205,30 @@ fn frozen_at(d: Date, hh: i64, mm: i64) -> Clock {
     Clock::frozen(d.at_et(hh, mm))
 }
 
-#[tokio::test]
-async fn through_the_close_the_day_roll_and_the_next_open() {
-    let wed = Date::from_ymd(2026, 12, 2);
-    let thu = Date::from_ymd(2026, 12, 3);
-    let clock = frozen_at(wed, 15, 58);
+/// A simulator and a client of it watching `symbols`, both on `clock`; `tweak` adjusts the client's options.
+async fn on_clock(
+    clock: &Clock,
+    symbols: &[&str],
+    tweak: impl FnOnce(&mut Options),
+) -> (Sim, Client) {
     let sim = Sim::start(SimOptions {
         clock: clock.clone(),
         ..sim_opts()
     })
     .await;
-    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    let mut opts = client_opts(&sim.url(), symbols);
     opts.clock = clock.clone();
+    tweak(&mut opts);
     let c = Client::start(opts);
+    (sim, c)
+}
+
+#[tokio::test]
+async fn through_the_close_the_day_roll_and_the_next_open() {
+    let wed = Date::from_ymd(2026, 12, 2);
+    let thu = Date::from_ymd(2026, 12, 3);
+    let clock = frozen_at(wed, 15, 58);
+    let (sim, c) = on_clock(&clock, &["SPY"], |_| {}).await;
     // In the session: live, and the start symbol streams today's (0DTE) expiry.
     let today_topic = "chain:SPY:2026-12-02".to_string();
     eventually("SPY's 0DTE chain streams, live", 10, || {
@@ -1292,14 +1310,12 @@ async fn through_the_close_the_day_roll_and_the_next_open() {
 #[tokio::test]
 async fn the_strike_window_follows_the_underlying() {
     let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
-    let sim = Sim::start(SimOptions {
-        clock: clock.clone(),
-        ..sim_opts()
+    let (sim, c) = on_clock(&clock, &["SPY"], |o| {
+        // The window is under test, not the open-interest floor: 5% away from yesterday's money most of a 0DTE's
+        // strikes have no open interest (which ones depends on the seed's path), and the floor would hide them.
+        o.filter.min_open_interest = 0;
     })
     .await;
-    let mut opts = client_opts(&sim.url(), &["SPY"]);
-    opts.clock = clock.clone();
-    let c = Client::start(opts);
     let topic = live_chain(&c, &sim, "SPY").await;
     let strikes = |c: &Client| -> (f64, f64) {
         let ks: Vec<f64> = c
@@ -1336,16 +1352,11 @@ async fn the_strike_window_follows_the_underlying() {
 #[tokio::test]
 async fn contracts_outside_the_key_budget_are_refreshed_from_rest() {
     let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
-    let sim = Sim::start(SimOptions {
-        clock: clock.clone(),
-        ..sim_opts()
+    let (sim, c) = on_clock(&clock, &["SPY"], |o| {
+        // One underlying and a few contracts stream; the rest of the chain is REST only.
+        o.key_budget = 5;
     })
     .await;
-    let mut opts = client_opts(&sim.url(), &["SPY"]);
-    opts.clock = clock.clone();
-    // One underlying and a few contracts stream; the rest of the chain is REST only.
-    opts.key_budget = 5;
-    let c = Client::start(opts);
     let topic = eventually("a SPY chain", 10, || c.chain_of("SPY")).await;
     let not_live = eventually("contracts outside the budget", 10, || {
         let items = c.items(&topic);
@@ -1378,16 +1389,11 @@ async fn contracts_outside_the_key_budget_are_refreshed_from_rest() {
 async fn the_loop_goes_on_while_a_command_waits_for_its_answer() {
     let wed = Date::from_ymd(2026, 12, 2);
     let clock = frozen_at(wed, 11, 0);
-    let sim = Sim::start(SimOptions {
-        clock: clock.clone(),
-        ..sim_opts()
+    let (sim, c) = on_clock(&clock, &["SPY"], |o| {
+        o.timing.stale_after = Duration::from_secs(10);
+        o.timing.command_timeout = Duration::from_secs(10);
     })
     .await;
-    let mut opts = client_opts(&sim.url(), &["SPY"]);
-    opts.clock = clock.clone();
-    opts.timing.stale_after = Duration::from_secs(10);
-    opts.timing.command_timeout = Duration::from_secs(10);
-    let c = Client::start(opts);
     live_chain(&c, &sim, "SPY").await;
     c.demand.add("expirations:SPY");
     let later = eventually("a later SPY expiry", 10, || {

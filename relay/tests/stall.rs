@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{test_config, Client, Relay};
+use common::{eventually, test_config, Client, Relay};
 use tickdesk_wire::ServerMsg;
 
 /// Resident memory of this process (the relay runs in it), in bytes.
@@ -58,14 +58,23 @@ async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again(
     }
     let seq_at_stall = stalled.seq("curve");
 
-    // Stop reading. Let the socket buffers fill first, then measure.
-    tokio::time::sleep(Duration::from_secs(5.min(secs))).await;
+    // Stop reading. Let the socket buffers fill first, then measure: they are full once the relay's writer is stuck,
+    // i.e. no frame gets out while the curve moves on by 50 ticks.
+    let stall_end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    eventually("the stalled client's socket buffers fill", 30, async || {
+        let sent = relay.metric("tickdesk_frames_sent_total").await;
+        relay.reaches("curve", curve_seq(&relay).await + 50).await;
+        (relay.metric("tickdesk_frames_sent_total").await == sent).then_some(())
+    })
+    .await;
     let warm = rss_bytes();
     let (_, m0) = relay.get("/metrics").await;
     let seq0 = curve_seq(&relay).await;
     let mut peak = warm;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs.saturating_sub(5));
+    // The rest of the stall is measured (at least 5 s of it).
+    let deadline = stall_end.max(tokio::time::Instant::now() + Duration::from_secs(5.min(secs)));
     while tokio::time::Instant::now() < deadline {
+        // Samples of the memory while the stall lasts: this wait is the point of the test.
         tokio::time::sleep(Duration::from_millis(500)).await;
         peak = peak.max(rss_bytes());
     }

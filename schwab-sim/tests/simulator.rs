@@ -105,6 +105,18 @@ async fn get(sim: &Sim, path: &str, token: Option<&str>) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Polls `f` every 20 ms until it returns `Some`, or panics after [`WAIT`] naming `what`.
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// What the socket delivered.
 #[derive(Debug)]
 enum Got {
@@ -317,9 +329,12 @@ async fn oauth_tokens_bearer_checks_and_authorize_redirect() {
         .0,
         401
     );
-    // Expired (1 s lifetime here).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = get(&sim, "/trader/v1/userPreference", Some(&access)).await;
+    // Expired (1 s lifetime here, by the wall clock): refused once its second is up.
+    let (status, body) = eventually("the access token expires", async || {
+        let (status, body) = get(&sim, "/trader/v1/userPreference", Some(&access)).await;
+        (status != 200).then_some((status, body))
+    })
+    .await;
     assert_eq!(status, 401);
     assert_eq!(
         body["fault"]["detail"]["errorcode"],
@@ -1023,9 +1038,12 @@ async fn faults_malformed_stall_drop_and_code30() {
         }
     }
     assert!(s.closed().await.is_some());
-    // The state endpoint counts it all.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let state: Value = get(&sim, "/sim/state", None).await.1;
+    // The state endpoint counts it all, once the closed sockets are counted out.
+    let state = eventually("no streamer socket open", async || {
+        let state: Value = get(&sim, "/sim/state", None).await.1;
+        (state["connections_open"] == 0).then_some(state)
+    })
+    .await;
     assert_eq!(state["connections_total"], 2);
     assert_eq!(state["connections_open"], 0);
     assert_eq!(state["logins"], 2);

@@ -13,6 +13,7 @@
 //! day of the same random walk), so the change column and day PnL start from a plausible gap, not from zero.
 
 use rand::Rng;
+use rand_distr::StandardNormal;
 use tickdesk_wire::Items;
 
 use super::book::{fmt_rate, Mark, Position, PositionSpec};
@@ -22,11 +23,9 @@ use super::pricing::{Bond, Instrument, Swap, ZeroCurve, NODES};
 use super::rows::{curve_rows, pnl_rows, position_row, round_price, round_yield, spread_rows};
 use super::SimConfig;
 
-/// Standard normal draw by Box–Muller (two uniforms; the second value is discarded for simplicity).
+/// A standard normal draw ([`StandardNormal`], ziggurat): drawn from the caller's RNG, so a seed repeats the path.
 pub fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    rng.sample(StandardNormal)
 }
 
 /// The model's curve rounded to 0.1bp: the marks everything is priced off.

@@ -13,7 +13,6 @@ use tickdesk_relay::store::Store;
 use tickdesk_relay::ServeConfig;
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::{ClientMsg, ResumePoint, ServerMsg, PROTOCOL_VERSION};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -40,6 +39,22 @@ pub fn test_config() -> ServeConfig {
 /// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET, running), whenever the test runs.
 pub fn in_session() -> Clock {
     Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15))
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics after `secs` seconds naming `what`: the tests wait for
+/// what they expect to happen, never for a fixed time that assumes a speed.
+pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 impl Relay {
@@ -108,6 +123,22 @@ impl Relay {
             .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
     }
 
+    /// The relay's current seq of `topic`, read over REST.
+    pub async fn seq(&self, topic: &str) -> u64 {
+        let (status, body) = self.get(&format!("/api/snapshot?topics={topic}")).await;
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v[topic]["seq"].as_u64().expect("a seq")
+    }
+
+    /// Waits until the relay's `topic` stands at `seq` or past it (its source moved on).
+    pub async fn reaches(&self, topic: &str, seq: u64) {
+        eventually(&format!("{topic} at seq {seq}"), 10, async || {
+            (self.seq(topic).await >= seq).then_some(())
+        })
+        .await
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }
@@ -137,60 +168,31 @@ impl Relay {
         self.request("POST", path, &h, body).await
     }
 
-    async fn request(
+    /// One HTTP request with reqwest (a real client: chunked bodies, keep-alive and errors handled as a browser or
+    /// a bot would); returns (status, body as text).
+    pub async fn request(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        let mut s = TcpStream::connect(self.addr).await.unwrap();
-        let extra: String = headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}\r\n"))
-            .collect();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.unwrap();
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        // Bodies may be chunked; tests only call this for JSON and text, so unchunk naively.
-        (status, dechunk(&body))
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = http()
+            .request(method, format!("http://{}{path}", self.addr))
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("the relay answers");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("a text body"))
     }
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size, after)) = rest.split_once("\r\n") else {
-            return body.to_string();
-        };
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            return body.to_string();
-        };
-        if n == 0 {
-            return out;
-        }
-        if after.len() < n {
-            return body.to_string();
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
+/// The tests' HTTP client: loopback only, so no proxy from the environment may stand in between.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 impl Drop for Relay {
