@@ -1432,3 +1432,28 @@ async fn the_loop_goes_on_while_a_command_waits_for_its_answer() {
     c.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_halted_contract_says_so_as_schwab_sends_it() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let (sim, c) = on_clock(&clock, &["SPY"], |_| {}).await;
+    let topic = live_chain(&c, &sim, "SPY").await;
+    let key = c.live_keys(&topic).into_iter().next().unwrap();
+    let status = |c: &Client| c.items(&topic)[&key].get("security_status").cloned();
+    eventually("Normal in the session", 10, || {
+        (status(&c) == Some(json!("Normal"))).then_some(())
+    })
+    .await;
+    assert!(sim.handle.halt(&key, true));
+    eventually("Halted, as the stream says", 10, || {
+        (status(&c) == Some(json!("Halted"))).then_some(())
+    })
+    .await;
+    assert!(sim.handle.halt(&key, false));
+    eventually("trading again", 10, || {
+        (status(&c) == Some(json!("Normal"))).then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}

@@ -96,7 +96,7 @@ pub fn option_record(m: &Market, c: &Contract) -> Record {
         (30, Some(Fv::F(theta))),
         (31, Some(Fv::F(vega))),
         (32, Some(Fv::F(rho))),
-        (33, s(if m.is_open() { "Normal" } else { "Closed" })),
+        (33, s(m.security_status(&c.symbol))),
         (34, Some(Fv::F(c.theo()))),
         (35, Some(Fv::F(u.last))),
         (36, Some(Fv::C(c.exp_type))),

@@ -81,6 +81,7 @@
 //! | `POST /sim/faults/stall?ms=N` | [`SimHandle::stall`] | every streamer socket goes silent (no reads, no writes, no pongs) for N ms |
 //! | `POST /sim/faults/malformed` | [`SimHandle::send_malformed`] | every streamer socket gets one truncated, unparsable JSON text frame |
 //! | `POST /sim/faults/gap?symbol=SPY&pct=5` | [`SimHandle::gap`] | the underlying's price jumps by `pct` percent (negative: down) at once; 404 for an unknown symbol |
+//! | `POST /sim/faults/halt?symbol=AAPL%20%20261218C00230000[&resume=true]` | [`SimHandle::halt`] | the option contract is halted (security status `Halted`, field 33) or resumes; 404 for an unknown symbol |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
 //! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (5 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
 //! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
@@ -337,6 +338,10 @@ impl SimHandle {
     pub fn send_malformed(&self) -> usize {
         self.shared.broadcast(Control::Malformed, false)
     }
+    /// The option contract `symbol` is halted (or resumes); false for an unknown symbol.
+    pub fn halt(&self, symbol: &str, halted: bool) -> bool {
+        self.shared.market_mut().set_halted(symbol, halted)
+    }
     /// The underlying `symbol` gaps by `factor` (1.05 = up 5%) at once; false for an unknown symbol.
     pub fn gap(&self, symbol: &str, factor: f64) -> bool {
         self.shared.market_mut().gap(symbol, factor)
@@ -552,6 +557,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/stall", post(fault_stall))
         .route("/sim/faults/malformed", post(fault_malformed))
         .route("/sim/faults/gap", post(fault_gap))
+        .route("/sim/faults/halt", post(fault_halt))
         .route("/", get(index))
         .with_state(shared)
 }
@@ -577,6 +583,30 @@ async fn fault_gap(
         (
             axum::http::StatusCode::NOT_FOUND,
             Json(serde_json::json!({"ok": false, "error": format!("unknown underlying {}", q.symbol)})),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HaltQuery {
+    symbol: String,
+    #[serde(default)]
+    resume: bool,
+}
+
+async fn fault_halt(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<HaltQuery>,
+) -> axum::response::Response {
+    if handle(shared).halt(&q.symbol, !q.resume) {
+        Json(serde_json::json!({"ok": true, "affected": 1})).into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(
+                serde_json::json!({"ok": false, "error": format!("unknown contract {}", q.symbol)}),
+            ),
         )
             .into_response()
     }

@@ -54,3 +54,30 @@ test('in a session the chip is live and the chain is not marked closed', async (
   await page.waitForSelector('#chain-table tbody tr[data-strike]', { timeout: 20000 });
   assert.equal(await page.getAttribute('section.panel[data-topic^="chain:"]', 'data-closed'), 'false');
 });
+
+test('a halted contract is struck through, from Schwab\'s security status', async (t) => {
+  const port = await freePort();
+  const relay = await startRelay(port, ['--seed', '11']);
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await stopRelay(relay);
+  });
+  // The built-in simulator's address, from the relay's log.
+  const logs = relay.logs.replace(/\x1b\[[0-9;]*m/g, '');
+  const sim = logs.match(/built-in Schwab simulator api=(http:\/\/127\.0\.0\.1:\d+)/)[1];
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`http://127.0.0.1:${port}/#chain`);
+  await page.waitForSelector('#chain-table tbody tr[data-strike][data-call]', { timeout: 20000 });
+  const key = await page.getAttribute('#chain-table tbody tr.atm[data-call]', 'data-call');
+  const row = `#chain-table tbody tr[data-call="${key}"]`;
+  assert.equal(await page.$eval(row, (tr) => tr.classList.contains('call-halted')), false);
+  const r = await fetch(`${sim}/sim/faults/halt?symbol=${encodeURIComponent(key)}`, { method: 'POST' });
+  assert.equal(r.status, 200);
+  await page.waitForSelector(`${row}.call-halted`, { timeout: 10000 });
+  const deco = await page.$eval(`${row} td.c[data-field="bid"]`, (td) => getComputedStyle(td).textDecorationLine);
+  assert.equal(deco, 'line-through');
+  await screenshot(page, 'market-halted');
+  await fetch(`${sim}/sim/faults/halt?symbol=${encodeURIComponent(key)}&resume=true`, { method: 'POST' });
+  await page.waitForFunction((sel) => !document.querySelector(sel).classList.contains('call-halted'), row, { timeout: 10000 });
+});

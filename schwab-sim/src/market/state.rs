@@ -44,6 +44,8 @@ pub struct Market {
     watchers: HashMap<Arc<str>, u32>,
     /// Running sum of the contracts' trade rates, for picking which contract a trade lands on.
     cum_rates: Vec<f64>,
+    /// Option symbols halted by the exchange (a test fault): their security status says `Halted`.
+    halted: std::collections::HashSet<Arc<str>>,
 }
 
 impl Market {
@@ -90,6 +92,7 @@ impl Market {
             by_symbol: HashMap::new(),
             watchers: HashMap::new(),
             cum_rates: Vec::new(),
+            halted: Default::default(),
         };
         m.start_day(et_date(now_ms), now_ms);
         m
@@ -431,6 +434,31 @@ impl Market {
 
     /// A gap: the underlying's price is multiplied by `factor` at once (news, a halt reopening), its contracts
     /// repriced. For tests of what follows the money. Returns false for an unknown symbol.
+    /// Halts (or resumes) trading in one option contract; false for an unknown symbol.
+    pub fn set_halted(&mut self, symbol: &str, halted: bool) -> bool {
+        let Some(c) = self.contract(symbol) else {
+            return false;
+        };
+        let key = c.symbol.clone();
+        if halted {
+            self.halted.insert(key);
+        } else {
+            self.halted.remove(&key);
+        }
+        true
+    }
+
+    /// Schwab's security status of a contract: `Halted`, else `Normal` in the session and `Closed` outside it.
+    pub fn security_status(&self, symbol: &str) -> &'static str {
+        if self.halted.contains(symbol) {
+            "Halted"
+        } else if self.is_open() {
+            "Normal"
+        } else {
+            "Closed"
+        }
+    }
+
     pub fn gap(&mut self, symbol: &str, factor: f64) -> bool {
         let Some(i) = self.underlying_index(symbol) else {
             return false;
