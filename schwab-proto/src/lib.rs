@@ -6,7 +6,9 @@
 //!
 //! # Layout
 //! - [`codes`]: the streamer's response codes by name.
+//! - [`rest`]: typed shapes of the REST replies the client reads as records (user preferences, expirations).
 //! - [`fields`]: services, field numbers → the desk's field names and value kinds.
 
 pub mod codes;
 pub mod fields;
+pub mod rest;

@@ -25,6 +25,7 @@ use super::market::{AssetKind, Contract, Market, Underlying, RATE};
 use super::pricing::{black_scholes, round_to, BsInputs};
 use tickdesk_market::zone::iso_utc_ms;
 use tickdesk_market::Date;
+use tickdesk_schwab_proto::rest::{ExpirationChain, ExpirationEntry};
 
 /// A map serialised in the order given (serde_json's own map would sort `"1000.0"` before `"995.0"`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -539,7 +540,7 @@ pub fn chain(m: &Market, q: &ChainQuery, max_contracts: usize) -> Result<String,
 /// `GET /marketdata/v1/expirationchain?symbol=X`: one entry per expiry and root. An unknown symbol has an
 /// empty list.
 pub fn expiration_chain(m: &Market, symbol: &str) -> Value {
-    let mut list: Vec<Value> = Vec::new();
+    let mut list: Vec<ExpirationEntry> = Vec::new();
     if let Some(ui) = m.underlying_index(&symbol.trim().to_ascii_uppercase()) {
         let mut seen: Vec<(Date, &str)> = Vec::new();
         for c in m.contracts_of(ui) {
@@ -553,17 +554,20 @@ pub fn expiration_chain(m: &Market, symbol: &str) -> Value {
                 .contracts_of(ui)
                 .find(|c| c.expiry == d && c.root == root)
                 .expect("seen above");
-            list.push(json!({
-                "expirationDate": d.iso(),
-                "daysToExpiration": m.today.days_until(d),
-                "expirationType": c.exp_type.to_string(),
-                "settlementType": c.settlement().to_string(),
-                "optionRoots": root,
-                "standard": true,
-            }));
+            list.push(ExpirationEntry {
+                expiration_date: d.iso(),
+                days_to_expiration: Some(m.today.days_until(d)),
+                expiration_type: Some(c.exp_type.to_string()),
+                settlement_type: Some(c.settlement().to_string()),
+                option_roots: Some(root.to_string()),
+                standard: Some(true),
+            });
         }
     }
-    json!({ "expirationList": list })
+    serde_json::to_value(ExpirationChain {
+        expiration_list: list,
+    })
+    .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 use serde_json::{json, Value};
 use tickdesk_wire::{Fields, Items};
 
+use serde::Deserialize;
 use tickdesk_market::Date;
 use tickdesk_schwab_proto::fields::{num_value, number};
+use tickdesk_schwab_proto::rest::ExpirationChain;
 use tickdesk_wire::osi::{Osi, Side};
 
 pub use crate::config::{
@@ -386,24 +388,20 @@ impl Expiration {
 /// Parses `{"expirationList":[{"expirationDate":"2024-10-18","daysToExpiration":1,"expirationType":"W",…}]}`,
 /// sorted by date. Days to expiration are counted from `today` when Schwab leaves them out.
 pub fn parse_expirations(v: &Value, today: Date) -> Vec<Expiration> {
-    let mut out: Vec<Expiration> = v
-        .get("expirationList")
-        .and_then(Value::as_array)
+    let list = ExpirationChain::deserialize(v)
+        .map(|c| c.expiration_list)
+        .unwrap_or_default();
+    let mut out: Vec<Expiration> = list
         .into_iter()
-        .flatten()
         .filter_map(|e| {
-            let date = Date::parse_prefix(e.get("expirationDate")?.as_str()?)?;
+            let date = Date::parse_prefix(&e.expiration_date)?;
             // DTE from the market clock, not the answer's `daysToExpiration`: an answer from just before midnight
             // would count from yesterday (and list yesterday's expiry, dropped here).
             let dte = today.days_until(date);
             if dte < 0 {
                 return None;
             }
-            let kind = e
-                .get("expirationType")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let kind = e.expiration_type.unwrap_or_default();
             Some(Expiration { date, dte, kind })
         })
         .collect();

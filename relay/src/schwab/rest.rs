@@ -13,6 +13,7 @@ use super::auth::{redact, schwab_message, AuthError, TokenManager};
 use super::streamer::StreamerInfo;
 use crate::secret::Secret;
 use tickdesk_market::Date;
+use tickdesk_schwab_proto::rest::UserPreference;
 
 /// A failed REST call.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -152,29 +153,18 @@ impl Rest {
 /// Reads `streamerInfo[0]` from a preferences reply: an object (what Schwab really sends) or, as the published
 /// spec shows, an array of them.
 pub fn parse_user_preference(v: &Value) -> Option<(StreamerInfo, Option<String>)> {
-    let obj = match v {
-        Value::Array(a) => a.iter().find(|x| x.get("streamerInfo").is_some())?,
-        other => other,
-    };
-    let si = match obj.get("streamerInfo")? {
-        Value::Array(a) => a.first()?,
-        o @ Value::Object(_) => o,
-        _ => return None,
-    };
-    let s = |k: &str| si.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut p = UserPreference::parse(v)?;
+    let permission = p.offers.first().and_then(|o| o.mkt_data_permission.clone());
+    let si = p.streamer_info.drain(..).next()?;
     let info = StreamerInfo {
-        socket_url: s("streamerSocketUrl")?,
-        customer_id: Secret::new(s("schwabClientCustomerId")?),
-        correl_id: Secret::new(s("schwabClientCorrelId")?),
-        channel: s("schwabClientChannel").unwrap_or_else(|| "N9".into()),
-        function_id: s("schwabClientFunctionId").unwrap_or_else(|| "APIAPP".into()),
+        socket_url: si.streamer_socket_url,
+        customer_id: Secret::new(si.schwab_client_customer_id),
+        correl_id: Secret::new(si.schwab_client_correl_id),
+        channel: si.schwab_client_channel.unwrap_or_else(|| "N9".into()),
+        function_id: si
+            .schwab_client_function_id
+            .unwrap_or_else(|| "APIAPP".into()),
     };
-    let permission = obj
-        .get("offers")
-        .and_then(|o| o.get(0))
-        .and_then(|o| o.get("mktDataPermission"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
     Some((info, permission))
 }
 
