@@ -51,11 +51,11 @@ impl Upstream {
             }
             self.store.reset(topic, Items::new());
         }
-        for (sym, slot) in self.pinned.iter_mut() {
+        // A start symbol whose pinned expiry passed pins the next listed one when its expirations arrive.
+        for slot in self.pinned.values_mut() {
             if slot.as_ref().is_some_and(|t| expired.contains(t)) {
                 *slot = None;
             }
-            let _ = sym;
         }
         let symbols: BTreeSet<String> = self
             .pinned
@@ -69,9 +69,6 @@ impl Upstream {
         let live: Vec<String> = self.chains.keys().cloned().collect();
         for topic in live {
             self.load_chain(&topic);
-        }
-        if !expired.is_empty() {
-            self.status.set_error(None);
         }
     }
 
