@@ -4,7 +4,6 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests bind port 0 and stop the relay when they like.
 
 use std::future::Future;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -245,7 +244,7 @@ async fn ws_upgrade(
         )
             .into_response();
     }
-    if state.metrics.clients.load(Relaxed) as usize >= state.limits.max_connections {
+    if state.metrics.clients.get() as usize >= state.limits.max_connections {
         Metrics::add(&state.metrics.rejected_connections, 1);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -263,15 +262,19 @@ async fn ws_upgrade(
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let mut text = state.metrics.render();
-    text.push_str(&Metrics::render_history(&state.store));
     let sources = state
         .store
         .snapshot(STATUS_TOPIC)
         .map(|s| s.items)
         .unwrap_or_default();
-    text.push_str(&Metrics::render_upstreams(&sources));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    let text = state.metrics.render(&sources, &state.store);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
 }
 
 pub use crate::status::STATUS_TOPIC;

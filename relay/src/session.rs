@@ -112,7 +112,7 @@ fn ws_text(t: &Text) -> Message {
 /// Runs a client connection to its end. Never panics on client input; one client's failure stays its own.
 pub async fn run(socket: WebSocket, state: Arc<AppState>) {
     let id = Uuid::new_v4();
-    Metrics::add(&state.metrics.clients, 1);
+    state.metrics.clients.inc();
     info!(client = %id, "client connected");
     let (sink, stream) = socket.split();
     let (out_tx, out_rx) = mpsc::channel::<Message>(WRITER_SLOTS);
@@ -137,11 +137,11 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
     state
         .metrics
         .subscriptions
-        .fetch_sub(session.subs.len() as u64, Relaxed);
+        .dec_by(session.subs.len() as u64);
     for topic in session.subs.keys() {
         state.demand.remove(topic);
     }
-    state.metrics.clients.fetch_sub(1, Relaxed);
+    state.metrics.clients.dec();
     drop(out_tx);
     // The writer ends once it has written what it holds; a stalled peer cannot keep it forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
@@ -422,6 +422,7 @@ impl Session {
                 self.state
                     .metrics
                     .client_queue_bytes_max
+                    .inner()
                     .fetch_max(queued, Relaxed);
             }
         }
@@ -541,7 +542,7 @@ impl Session {
             ClientMsg::Unsubscribe { topics } => {
                 for t in topics {
                     if self.subs.remove(&t).is_some() {
-                        self.state.metrics.subscriptions.fetch_sub(1, Relaxed);
+                        self.state.metrics.subscriptions.dec();
                         self.state.demand.remove(&t);
                     }
                     self.outbox.take(&t);
@@ -594,7 +595,7 @@ impl Session {
             let Some(rx) = self.state.store.subscribe(&topic) else {
                 return;
             };
-            Metrics::add(&self.state.metrics.subscriptions, 1);
+            self.state.metrics.subscriptions.inc();
             self.state.demand.add(&topic);
             self.next_sub_id += 1;
             let id = self.next_sub_id;
