@@ -173,6 +173,15 @@ pub struct SchwabConfig {
     /// Latest expiry served, in days to expiration (0DTE is always included).
     #[arg(long, env = "TICKDESK_SCHWAB_MAX_DTE", default_value_t = DEFAULT_MAX_DTE)]
     pub max_dte: i64,
+
+    /// Expiries of each watched underlying held as REST pictures beside the one on screen (refreshed every minute,
+    /// not streamed), for the options analytics across expiries; 0 holds none.
+    #[arg(
+        long = "schwab-held-expiries",
+        env = "TICKDESK_SCHWAB_HELD_EXPIRIES",
+        default_value_t = 6
+    )]
+    pub held_expiries: usize,
 }
 
 impl SchwabConfig {

@@ -193,6 +193,8 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
             strike_window: Some(4),
             ..ChainFilter::default()
         },
+        // The held expiries have their own test; the others count on the chains and keys they ask for.
+        held_expiries: 0,
         timing: fast_timing(),
         clock: in_session(),
     }
@@ -1032,6 +1034,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
     // A full session with the real app path: token file, refreshes (2 s tokens), drop, code 30, bad frames.
     let mut opts = Options::from_config(&cfg, in_session());
     opts.timing = fast_timing();
+    opts.held_expiries = 0;
     opts.filter = client_opts("", &[]).filter;
     opts.symbols = vec!["AAPL".into()];
     let c = Client::start(opts);
@@ -1135,6 +1138,7 @@ async fn a_lapsed_refresh_token_says_what_to_run_and_a_new_login_is_picked_up() 
     login(cfg.clone()).await;
     let mut opts = Options::from_config(&cfg, in_session());
     opts.timing = fast_timing();
+    opts.held_expiries = 0;
     opts.filter = client_opts("", &[]).filter;
     opts.symbols = vec!["AAPL".into()];
     let c = Client::start(opts);
@@ -1187,6 +1191,7 @@ async fn a_missing_token_file_says_what_to_run() {
     ));
     let mut opts = Options::from_config(&cfg, in_session());
     opts.timing = fast_timing();
+    opts.held_expiries = 0;
     let c = Client::start(opts);
     eventually("error status", 5, || (c.state() == "error").then_some(())).await;
     assert!(c.status()["detail"]
@@ -1454,6 +1459,52 @@ async fn a_halted_contract_says_so_as_schwab_sends_it() {
         (status(&c) == Some(json!("Normal"))).then_some(())
     })
     .await;
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn expiries_beside_the_one_on_screen_are_held_as_rest_pictures() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let (sim, c) = on_clock(&clock, &["SPY"], |o| o.held_expiries = 3).await;
+    let nearest = "chain:SPY:2026-12-02".to_string();
+    eventually("the nearest expiry streams", 10, || {
+        (!c.live_keys(&nearest).is_empty()).then_some(())
+    })
+    .await;
+    let held = eventually("three SPY expiries held", 10, || {
+        let topics: Vec<String> = c
+            .store
+            .topic_names()
+            .into_iter()
+            .filter(|t| t.starts_with("chain:SPY:") && !c.items(t).is_empty())
+            .collect();
+        (topics.len() == 3).then_some(topics)
+    })
+    .await;
+    let exps: Vec<String> = c
+        .items("expirations:SPY")
+        .keys()
+        .take(3)
+        .map(|d| format!("chain:SPY:{d}"))
+        .collect();
+    assert_eq!(held, exps, "the first three listed expiries");
+    for t in held.iter().filter(|t| **t != nearest) {
+        assert!(
+            c.live_keys(t).is_empty(),
+            "{t} is a REST picture, not streamed"
+        );
+        let code = &t["chain:SPY:20".len()..].replace('-', "");
+        assert!(
+            !sim.subs(OPTIONS).iter().any(|k| k.contains(code.as_str())),
+            "held expiries take no streamer keys"
+        );
+    }
+    // The budget note does not count them as watched.
+    assert!(c.status()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("streaming"));
     c.stop().await;
     sim.stop().await;
 }

@@ -19,11 +19,22 @@ impl Upstream {
             }
             if topic.starts_with(CHAIN_PREFIX) {
                 chains.insert(topic.clone(), 0);
+                // The expiries of a watched underlying are held too: its expirations list says which.
+                if let Some((u, _)) =
+                    parse_chain_topic(topic).filter(|_| self.opts.held_expiries > 0)
+                {
+                    exps.insert(u);
+                }
             } else if let Some(sym) = topic.strip_prefix(EXPIRATIONS_PREFIX) {
                 if !sym.is_empty() {
                     exps.insert(sym.to_string());
                 }
             }
+        }
+        // Held expiries of underlyings still watched stay wanted (class 2); the others are let go.
+        self.held.retain(|u, _| exps.contains(u));
+        for t in self.held.values().flatten() {
+            chains.entry(t.clone()).or_insert(HELD);
         }
         // Chains no longer wanted: stop loading, forget their keys (the plan drops them), mark them not live.
         let gone: Vec<String> = self

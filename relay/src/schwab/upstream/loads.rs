@@ -159,6 +159,36 @@ impl Upstream {
         }
     }
 
+    /// Holds the first `held_expiries` listed expiries of `symbol` as REST pictures (class 2), for the analytics
+    /// across expiries; the ones a browser or a start symbol already wants keep their class.
+    pub(super) fn hold_expiries(&mut self, symbol: &str, list: &[Expiration]) {
+        if self.opts.held_expiries == 0 {
+            return;
+        }
+        let topics: Vec<String> = list
+            .iter()
+            .take(self.opts.held_expiries)
+            .map(|e| chain_topic(symbol, e.date))
+            .collect();
+        for t in &topics {
+            if !self.wanted_chains.contains_key(t) {
+                self.wanted_chains.insert(t.clone(), HELD);
+                self.load_chain(t);
+            }
+        }
+        // Held topics that left the list (the day rolled) are let go unless something else wants them.
+        if let Some(old) = self.held.insert(symbol.to_string(), topics.clone()) {
+            for t in old.into_iter().filter(|t| !topics.contains(t)) {
+                if self.wanted_chains.get(&t) == Some(&HELD) {
+                    self.wanted_chains.remove(&t);
+                    self.cancel_load(&LoadKey::Chain(t.clone()));
+                    self.cancel_load(&LoadKey::Refresh(t.clone()));
+                    self.chains.remove(&t);
+                }
+            }
+        }
+    }
+
     pub(super) fn on_loaded(&mut self, loaded: Loaded) {
         match loaded {
             Loaded::Failed { what, error } => {
@@ -205,7 +235,9 @@ impl Upstream {
                             let topic = chain_topic(&symbol, e.date);
                             info!(%topic, "streaming the nearest expiry of a start symbol");
                             *slot = Some(topic.clone());
-                            self.wanted_chains.entry(topic.clone()).or_insert(1);
+                            let class = self.wanted_chains.entry(topic.clone()).or_insert(1);
+                            // Held before as a REST picture: now it streams.
+                            *class = (*class).min(1);
                             self.load_chain(&topic);
                         }
                         None => {
@@ -213,6 +245,7 @@ impl Upstream {
                         }
                     }
                 }
+                self.hold_expiries(&symbol, &list);
             }
             Loaded::Refreshed { topic, picture } => self.on_refreshed(topic, picture),
             Loaded::Chain { topic, picture } => {

@@ -46,7 +46,7 @@ impl Upstream {
                 }
             }
             // A browser may still watch it (it stays in `wanted_chains` as demand says), but nothing loads it.
-            if self.wanted_chains.get(topic) == Some(&1) {
+            if matches!(self.wanted_chains.get(topic), Some(&1) | Some(&HELD)) {
                 self.wanted_chains.remove(topic);
             }
             self.store.reset(topic, Items::new());

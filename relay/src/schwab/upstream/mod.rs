@@ -138,6 +138,8 @@ pub struct Options {
     /// Most streamer keys at once (underlyings + contracts).
     pub key_budget: usize,
     pub filter: ChainFilter,
+    /// Expiries per watched underlying held as REST pictures (class 2: loaded and refreshed, never streamed).
+    pub held_expiries: usize,
     pub timing: Timing,
     /// The market clock: today, DTE, the session, the day roll.
     pub clock: Clock,
@@ -171,6 +173,7 @@ impl Options {
                 max_dte: cfg.max_dte.max(0),
                 ..ChainFilter::default()
             },
+            held_expiries: cfg.held_expiries,
             timing: Timing::default(),
             clock,
         }
@@ -237,6 +240,7 @@ pub(super) async fn run(
         loads_tx,
         loading: HashMap::new(),
         wanted_chains: BTreeMap::new(),
+        held: BTreeMap::new(),
         chains: BTreeMap::new(),
         wanted_exps: BTreeSet::new(),
         key_topic: HashMap::new(),
@@ -374,8 +378,11 @@ struct Upstream {
     status: Status,
     loads_tx: mpsc::UnboundedSender<Loaded>,
     loading: HashMap<LoadKey, AbortHandle>,
-    /// Chain topics wanted now → class (0: a browser watches, 1: only a start symbol).
+    /// Chain topics wanted now → class (0: a browser watches, 1: only a start symbol, 2: held as a REST picture
+    /// for the analytics across expiries, never streamed).
     wanted_chains: BTreeMap<String, u8>,
+    /// Underlying → its held chain topics (the first `held_expiries` listed expiries).
+    held: BTreeMap<String, Vec<String>>,
     /// Loaded, wanted chain topics.
     chains: BTreeMap<String, Chain>,
     /// Underlyings whose expirations topic is wanted.
@@ -409,6 +416,9 @@ struct Upstream {
     /// Logged in again after a code 20 since the plan last converged (a second 20 ends the link).
     relogged: bool,
 }
+
+/// The class of a held expiry in `wanted_chains`: a REST picture for the analytics, never streamed.
+const HELD: u8 = 2;
 
 /// Why a connection attempt failed.
 enum ConnectFailed {

@@ -20,6 +20,8 @@ impl Upstream {
         let cands: Vec<Candidates> = self
             .chains
             .iter()
+            // Held expiries are REST pictures only: they never take streamer keys.
+            .filter(|(t, _)| self.wanted_chains.get(*t) != Some(&HELD))
             .map(|(t, c)| Candidates {
                 class: self.wanted_chains.get(t).copied().unwrap_or(1),
                 contracts: c
