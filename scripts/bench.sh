@@ -116,8 +116,10 @@ TAP="ws://127.0.0.1:$SIM_PORT/sim/ticks?underlying=SIMX&expiry=nearest"
 # --- build and install ------------------------------------------------------------------------------------------------
 step "build (release): tickdesk-relay, tickdesk-load"
 cargo build --release -p tickdesk-relay -p tickdesk-load
-relay_bin="$root/target/release/tickdesk-relay"
-load_bin="$root/target/release/tickdesk-load"
+# CARGO_TARGET_DIR is honoured (a target dir of one's own keeps other builds from replacing the binaries mid-run).
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+relay_bin="$target_dir/release/tickdesk-relay"
+load_bin="$target_dir/release/tickdesk-load"
 
 step "peers: Python venv (.venv-bench) and npm ci (bench/peers)"
 venv="$root/.venv-bench"

@@ -88,6 +88,9 @@ pub enum ExpiryStyle {
     Daily,
     /// Friday weeklies and monthlies (AAPL).
     Weekly,
+    /// Load mode: one expiry on each of the next N trading days, today included when it trades (`SIMX` with
+    /// `load_expiries`, for benchmarks that spread clients over many chain topics).
+    Every(usize),
 }
 
 /// The strikes an underlying lists, fixed for the day around the previous close.
@@ -185,7 +188,8 @@ pub struct UnderlyingSpec {
 }
 
 /// `$SPX`, `SPY`, `AAPL`, and `SIMX` with `load_contracts` options when that is non-zero.
-pub fn default_specs(load_contracts: usize) -> Vec<UnderlyingSpec> {
+/// With `load_expiries` > 0, `SIMX` lists that many expiries, one per trading day ([`ExpiryStyle::Every`]).
+pub fn default_specs(load_contracts: usize, load_expiries: usize) -> Vec<UnderlyingSpec> {
     let mut specs = vec![
         UnderlyingSpec {
             symbol: "$SPX",
@@ -287,7 +291,11 @@ pub fn default_specs(load_contracts: usize) -> Vec<UnderlyingSpec> {
             exchange_name: "NASDAQ",
             root: "SIMX",
             pm_root: None,
-            style: ExpiryStyle::Weekly,
+            style: if load_expiries > 0 {
+                ExpiryStyle::Every(load_expiries)
+            } else {
+                ExpiryStyle::Weekly
+            },
             strikes: Strikes::Count {
                 contracts: load_contracts,
             },
@@ -368,6 +376,11 @@ pub fn series_for(
             v.extend(monthlies(4));
             v
         }
+        ExpiryStyle::Every(n) => (0..=(n as i64) * 2 + 14)
+            .map(|i| today.add_days(i))
+            .filter(|d| calendar::is_trading_day(*d))
+            .take(n)
+            .collect(),
     };
     dates.sort();
     dates.dedup();
@@ -611,6 +624,8 @@ pub struct MarketConfig {
     pub speed: f64,
     /// Options to list on the extra `SIMX` underlying (0 = none).
     pub load_contracts: usize,
+    /// Expiries `SIMX` lists: 0 for weeklies and monthlies (about 8), else one per trading day, this many.
+    pub load_expiries: usize,
 }
 
 /// The whole market: underlyings, every listed contract, and the day.
@@ -684,7 +699,7 @@ fn trade_size(rng: &mut impl Rng) -> i64 {
 impl Market {
     /// Opens the market at `now_ms` (UTC ms), the day's series listed and a plausible morning already traded.
     pub fn new(cfg: MarketConfig, now_ms: i64) -> Market {
-        let specs = default_specs(cfg.load_contracts);
+        let specs = default_specs(cfg.load_contracts, cfg.load_expiries);
         let underlyings = specs
             .into_iter()
             .map(|spec| {
@@ -1164,6 +1179,7 @@ mod tests {
                 seed,
                 speed: 1.0,
                 load_contracts: 0,
+                load_expiries: 0,
             },
             now,
         )
@@ -1235,11 +1251,11 @@ mod tests {
 
     #[test]
     fn strike_grids() {
-        let spx = default_specs(0)[0].strikes.list(6003.0, 1);
+        let spx = default_specs(0, 0)[0].strikes.list(6003.0, 1);
         assert!(spx.contains(&6005.0) && spx.contains(&5525.0) && spx.contains(&7200.0));
         assert!(!spx.contains(&7205.0) && !spx.contains(&4790.0));
         assert!(spx.windows(2).all(|w| w[1] > w[0]));
-        let aapl = default_specs(0)[2].strikes.list(231.0, 1);
+        let aapl = default_specs(0, 0)[2].strikes.list(231.0, 1);
         assert!(aapl.contains(&232.5) && aapl.contains(&230.0) && aapl.contains(&295.0));
         let even = Strikes::Count { contracts: 10_000 }.list(100.0, 10);
         assert_eq!(even.len(), 500);
@@ -1420,6 +1436,7 @@ mod tests {
                 seed: 1,
                 speed: 1.0,
                 load_contracts: 20_000,
+                load_expiries: 0,
             },
             now,
         );
