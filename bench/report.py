@@ -49,6 +49,11 @@ def fmt_mb(kb):
 
 
 FANOUT_TITLE = "## 1. Fan-out capacity: ours vs FastAPI and Node `ws`"
+CPU_TITLE = "## 0. CPU per delivered update at equal offered load (the headline ratio)"
+
+
+def cores(x):
+    return f"{x:,.2f}" if x is not None else "—"
 
 
 def ratio_text(ours, peer):
@@ -146,6 +151,54 @@ def main():
     # --- targets summary, filled as we go
     targets = []
 
+    def server_cores(r):
+        return ((r or {}).get("cpu") or {}).get("server_cores")
+
+    def us_per_1000(r, updates_per_s=None):
+        c = server_cores(r)
+        ups = updates_per_s if updates_per_s is not None else (r or {}).get("updates_per_s")
+        return 1e9 * c / ups if c is not None and ups else None
+
+    # 0. CPU per delivered update at equal offered load (the headline)
+    cpu_rows = [(n, {k: get(f"cpu-{k}-{n}") for k in ("tickdesk", "fastapi", "node")}) for n in (100, 1000)]
+    if any(any(v.values()) for _, v in cpu_rows):
+        w(CPU_TITLE)
+        w("")
+        w("The headline ratio this machine can measure reliably. Each server alone with N clients, the simulator at one "
+          "fixed tick period (so every server is offered the same load), a 2 s warm-up, then the server's CPU (user + "
+          "system, from `/proc/PID/stat`) over the window divided by the contract updates its clients received.")
+        w("")
+        w("| clients | tick | server | delivered updates/s | frames/s | p99 | server cores | **µs CPU per 1,000 updates** | ours / this | cores: load tool / sim / machine |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        labels0 = (("tickdesk", "**tickdesk relay**"), ("fastapi", "FastAPI + uvicorn"), ("node", "Node `ws`"))
+        for n, rs in cpu_rows:
+            ours = us_per_1000(rs["tickdesk"])
+            for key, label in labels0:
+                r = rs[key]
+                if not r or "updates_per_s" not in r:
+                    w(f"| {n:,} | | {label} | (no result) | | | | | | |")
+                    continue
+                per = us_per_1000(r)
+                c = r.get("cpu") or {}
+                ratio = "—" if key == "tickdesk" or not (ours and per) else f"{ours / per:,.2f}×"
+                w(f"| {n:,} | {r.get('tick_ms', '?')} ms | {label} | {fmt_int(r['updates_per_s'])} | {fmt_int(r['frames_per_s'])} | "
+                  f"{fmt_ms(r['p99_ms'])} | {cores(c.get('server_cores'))} | {fmt_int(per)} | {ratio} | "
+                  f"{cores(c.get('load_tool_cores'))} / {cores(c.get('sim_cores'))} / {cores(c.get('machine_cores'))} |")
+            for key, label, need in (("node", "Node ws", 0.5), ("fastapi", "FastAPI", 0.35)):
+                per = us_per_1000(rs[key])
+                if ours and per:
+                    targets.append((f"CPU per update, {n:,} clients: ≤ {need}× {label}",
+                                    verdict(ours / per <= need, f"{ours / per:,.2f}× ({fmt_int(ours)} vs {fmt_int(per)} µs "
+                                            f"per 1,000 updates at a {rs[key].get('tick_ms', '?')} ms tick)")))
+        w("")
+        w("Commands:")
+        w("")
+        for n, _ in cpu_rows:
+            for key in ("tickdesk", "fastapi", "node"):
+                if cmd(f"cpu-{key}-{n}"):
+                    w(f"- `{cmd(f'cpu-{key}-{n}')}`")
+        w("")
+
     # 1. fan-out capacity
     w(FANOUT_TITLE)
     w("")
@@ -176,9 +229,6 @@ def main():
         if c.get("machine_cores") is not None and c.get("machine_cpus") and c["machine_cores"] >= 0.9 * c["machine_cpus"]:
             flags.append("machine")
         return " ⚠ " + "+".join(flags) if flags else ""
-
-    def cores(x):
-        return f"{x:,.2f}" if x is not None else "—"
 
     for n in (100, 1000):
         rs = {k: get(f"capacity-{k}-{n}") for k, _ in labels}
@@ -382,6 +432,84 @@ def main():
         w("(no result)")
     w("")
 
+    # 7. quiet topic
+    qb, q = get("quiet-base"), get("quiet-1000")
+    w("## 7. A quiet topic: 1,000 clients on `signals` while the chain and the rates desk tick")
+    w("")
+    if q and "cpu" in q and qb and "cpu" in qb:
+        base, with_q = server_cores(qb), server_cores(q)
+        added = with_q - base if base is not None and with_q is not None else None
+        w("The relay streams `SIMX`'s nearest chain (20 ticks/s, watched by one client, plus a second one that measures) "
+          "and runs the rates desk; 1,000 more clients subscribe to `signals` only, on which nothing is published. The "
+          "hub routes by topic, so a chain tick should wake none of them; what they cost is heartbeats.")
+        w("")
+        w("| | relay cores | frames/s to the measured clients | RSS |")
+        w("|---|---|---|---|")
+        w(f"| chain clients only | {cores(base)} | {fmt_int(qb['frames_per_s'])} | {fmt_mb(qb.get('rss_end_kb'))} |")
+        w(f"| + 1,000 clients on `signals` | {cores(with_q)} | {fmt_int(q['frames_per_s'])} | {fmt_mb(q.get('rss_end_kb'))} |")
+        w("")
+        w(f"Commands: `{cmd('quiet-base')}`; `{cmd('quiet-1000')}`")
+        if added is not None:
+            targets.append(("1,000 clients on a quiet topic while others tick ≤ 0.05 core",
+                            verdict(added <= 0.05, f"the 1,000 quiet clients add {added:,.3f} core (relay in all "
+                                    f"{with_q:,.3f} core, of which {base:,.3f} is the chain and the rates desk)")))
+    else:
+        w(f"(no result{': ' + json.dumps(q) if q else ''})")
+    w("")
+
+    # 8. many topics
+    w(f"## 8. Many topics: 1,000 clients spread over {get('many-tickdesk', ).get('topics', 100) if get('many-tickdesk') else 100} chains")
+    w("")
+    mt = get("many-tickdesk")
+    if mt and "updates_per_s" in mt:
+        ntop = mt.get("topics") or 100
+        w(f"A second simulator lists {ntop} `SIMX` expiries (`--load-expiries {ntop}`), one tick per second. Relay client i "
+          f"subscribes to chain i mod {ntop} (10 clients per chain) and receives that chain only. The peers have no "
+          "subscriptions: each reads the simulator's tap for all of `SIMX` and sends every client everything, so a "
+          f"peer client's *useful* updates are the 1/{ntop} that belong to the chain it would watch (clients spread "
+          "evenly). CPU and bytes per **useful** update:")
+        w("")
+        w("| server | delivered updates/s | useful updates/s | MB/s | bytes per useful update | p99 | server cores | µs CPU per 1,000 useful updates | load tool cores |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for key, label in (("tickdesk", "**tickdesk relay**"), ("fastapi", "FastAPI + uvicorn"), ("node", "Node `ws`")):
+            r = get(f"many-{key}")
+            if not r or "updates_per_s" not in r:
+                w(f"| {label} | (no result) | | | | | | | |")
+                continue
+            useful = r["updates_per_s"] if key == "tickdesk" else r["updates_per_s"] / ntop
+            bpu = r["bytes_per_s"] / useful if useful else None
+            c = r.get("cpu") or {}
+            w(f"| {label} | {fmt_int(r['updates_per_s'])} | {fmt_int(useful)} | {r['bytes_per_s'] / 1e6:,.1f} | {fmt_int(bpu)} | "
+              f"{fmt_ms(r['p99_ms'])} | {cores(c.get('server_cores'))} | {fmt_int(us_per_1000(r, useful))} | "
+              f"{cores(c.get('load_tool_cores'))} |")
+        w("")
+        w("Commands:")
+        w("")
+        for key in ("tickdesk", "fastapi", "node"):
+            if cmd(f"many-{key}"):
+                w(f"- `{cmd(f'many-{key}')}`")
+    else:
+        w(f"(no result{': ' + json.dumps(mt) if mt else ''})")
+    w("")
+
+    # 9. at rest
+    rest = get("rest")
+    w("## 9. Relay memory at rest: the default desk, no client, history full")
+    w("")
+    if rest and rest.get("rss_end_kb"):
+        age = rest["age_ms"] / 1000
+        w(f"The default desk (built-in simulator, default symbols, rates desk), release build, no client, with the "
+          f"history's age bound at {age:,.0f} s{' (the default)' if rest['age_ms'] == 300000 else ' (shortened for this run; the default is 300 s)'}; "
+          f"VmRSS sampled every 15 s (s: RSS): {', '.join(f'{t}: {fmt_mb(kb)}' for t, kb in rest['samples'])}. "
+          f"History held at the end: {rest['history_bytes'] / 2**20:,.1f} MiB." if rest.get("history_bytes") else "")
+        w("")
+        w(f"Command: `{cmd('rest')}`")
+        targets.append((f"relay RSS at rest with the history full ≤ 64 MB (age bound {age:,.0f} s)",
+                        verdict(rest["rss_end_kb"] * 1024 <= 64e6, f"{fmt_mb(rest['rss_end_kb'])} after {rest['samples'][-1][0]} s")))
+    else:
+        w(f"(no result{': ' + json.dumps(rest) if rest else ''})")
+    w("")
+
     # targets
     summary = ["## Targets", "", "| target | result |", "|---|---|"]
     summary += [f"| {t} | {v} |" for t, v in targets]
@@ -389,7 +517,7 @@ def main():
     analysis = ROOT / "bench" / "analysis.md"
     tail = [analysis.read_text().rstrip(), ""] if analysis.exists() else []
     # Targets first, after the machine and the load.
-    i = out.index(FANOUT_TITLE)
+    i = out.index(CPU_TITLE) if CPU_TITLE in out else out.index(FANOUT_TITLE)
     out[i:i] = summary
     pathlib.Path(a.out).write_text("\n".join(out + tail) + "\n")
 

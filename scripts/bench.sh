@@ -102,9 +102,11 @@ TICK_MS=${BENCH_TICK_MS:-50}              # market ticks: 20 per second
 LOAD_CONTRACTS=${BENCH_LOAD_CONTRACTS:-480} # SIMX listing; the nearest expiry carries about 1/8 of it
 # Capacity steps: simulator tick periods (ms), slowest first (POST /sim/tick-ms goes down to 5 ms).
 if [ "$quick" = 1 ]; then
+  CPU_WINDOW=6; QUIET_SECS=10; REST_AGE_MS=60000; REST_SECS=90
   CAP_WARMUP=1; CAP_WINDOW=4; STALL_SECS=15
   CAP_STEPS_100=50,25,10,5; CAP_STEPS_1000=1000,250,100,50
 else
+  CPU_WINDOW=10; QUIET_SECS=20; REST_AGE_MS=300000; REST_SECS=360
   CAP_WARMUP=2; CAP_WINDOW=10; STALL_SECS=60
   CAP_STEPS_100=200,100,50,25,10,5; CAP_STEPS_1000=1000,500,250,100,50,25,10
 fi
@@ -112,12 +114,24 @@ FANOUT_CLIENTS=(100 1000)
 STORM_CLIENTS=1000
 IDLE_CLIENTS=1000
 TAP="ws://127.0.0.1:$SIM_PORT/sim/ticks?underlying=SIMX&expiry=nearest"
+# CPU per delivered update at equal offered load: the tick period per client count (100 clients: 5 ms, 1,000: 50 ms).
+CPU_TICKS=(100:5 1000:50)
+# Many topics: a second simulator whose SIMX lists MANY_TOPICS expiries of MANY_CONTRACTS/MANY_TOPICS contracts each.
+MANY_SIM_PORT=18901
+MANY_TOPICS=100
+MANY_CONTRACTS=${BENCH_MANY_CONTRACTS:-1000}
+MANY_TICK_MS=${BENCH_MANY_TICK_MS:-1000}
+MANY_TAP="ws://127.0.0.1:$MANY_SIM_PORT/sim/ticks?underlying=SIMX"
+# Memory at rest: the default desk (built-in simulator, default symbols), no client, on its own port.
+REST_PORT=18081
 
 # --- build and install ------------------------------------------------------------------------------------------------
 step "build (release): tickdesk-relay, tickdesk-load"
 cargo build --release -p tickdesk-relay -p tickdesk-load
-relay_bin="$root/target/release/tickdesk-relay"
-load_bin="$root/target/release/tickdesk-load"
+# CARGO_TARGET_DIR is honoured (a target dir of one's own keeps other builds from replacing the binaries mid-run).
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+relay_bin="$target_dir/release/tickdesk-relay"
+load_bin="$target_dir/release/tickdesk-load"
 
 step "peers: Python venv (.venv-bench) and npm ci (bench/peers)"
 venv="$root/.venv-bench"
@@ -179,11 +193,62 @@ start_node() {
   wait_port "$NODE_PORT"
 }
 
+# --- 9. relay memory at rest: the default desk, no client, until its history is full (runs beside the rest) ---------
+# The history's age bound is REST_AGE_MS (the default 5 min in the full run, 1 min in --quick); RSS is sampled every
+# 15 s for REST_SECS. It costs the machine little (the default desk ticks every 250 ms), but it is one more process on
+# the two cores: the figures below run beside it.
+rest_env=(TICKDESK_LISTEN="127.0.0.1:$REST_PORT" TICKDESK_STATIC_DIR=/nonexistent-bench TICKDESK_SEED=7
+          TICKDESK_SIM_START="$SIM_START" TICKDESK_HISTORY_MAX_AGE_MS="$REST_AGE_MS" RUST_LOG=warn)
+step "memory at rest: default desk, history age ${REST_AGE_MS} ms, sampled for ${REST_SECS} s in the background"
+env "${rest_env[@]}" "$relay_bin" >"$out/relay-rest.log" 2>&1 &
+rest_pid=$!
+pids+=("$rest_pid")
+rest_started=$(date +%s)
+(
+  for _ in $(seq 0 15 "$REST_SECS"); do
+    kb=$(awk '/^VmRSS:/{print $2}' "/proc/$rest_pid/status" 2>/dev/null || true)
+    echo "$(( $(date +%s) - rest_started )) ${kb:-null}"
+    sleep 15
+  done
+) >"$out/rest-rss.txt" 2>/dev/null &
+rest_sampler=$!
+pids+=("$rest_sampler")
+
 step "simulator: SIMX with $LOAD_CONTRACTS contracts, a tick every $TICK_MS ms"
 start_sim
 cmd="tickdesk-load fanout --mode plain --url '$TAP' --clients 1 --warmup-s 1 --duration-s 3"
 r=$("$load_bin" fanout --mode plain --url "$TAP" --clients 1 --warmup-s 1 --duration-s 3)
 record "upstream" "$r" "$cmd"
+
+# --- 0. CPU per delivered update at equal offered load: ours vs each peer (the headline ratio) ------------------------
+# Each server alone, N clients, the simulator at one fixed tick period: the server's CPU (user + system, /proc) over
+# the window divided by the contract updates its clients received.
+cpu_per_update() { # NAME MODE URL N PID TICK SERVER-COMMAND-TEXT
+  local r text="tickdesk-load fanout --mode $2 --url $3 --clients $4 --warmup-s 2 --duration-s $CPU_WINDOW --pid <server> --sim-pid <simulator>"
+  set_tick "$6"
+  if ! r=$(timeout 120 "$load_bin" fanout --mode "$2" --url "$3" --clients "$4" --warmup-s 2 --duration-s "$CPU_WINDOW" \
+        --pid "$5" --sim-pid "$sim_pid" --ready-timeout-s 20); then
+    r='{"error": "tickdesk-load fanout failed"}'
+  fi
+  record "$1" "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["tick_ms"]=int(sys.argv[2]); print(json.dumps(d))' "$r" "$6")" \
+    "$7 & (POST /sim/tick-ms?ms=$6) $text"
+  set_tick "$TICK_MS"
+}
+for nt in "${CPU_TICKS[@]}"; do
+  n=${nt%%:*}; t=${nt##*:}
+  step "CPU per update, $n clients at a $t ms tick: tickdesk relay, FastAPI, Node ws"
+  start_relay
+  cpu_per_update "cpu-tickdesk-$n" tickdesk "ws://127.0.0.1:$RELAY_PORT/ws" "$n" "$relay_pid" "$t" "$relay_cmd_text"
+  stop "$relay_pid"
+  start_fastapi
+  cpu_per_update "cpu-fastapi-$n" plain "ws://127.0.0.1:$FASTAPI_PORT/ws" "$n" "$peer_pid" "$t" \
+    ".venv-bench/bin/python bench/peers/fastapi_peer.py --upstream '$TAP'"
+  stop "$peer_pid"
+  start_node
+  cpu_per_update "cpu-node-$n" plain "ws://127.0.0.1:$NODE_PORT/ws" "$n" "$peer_pid" "$t" \
+    "node bench/peers/node_peer.js --upstream '$TAP'"
+  stop "$peer_pid"
+done
 
 # --- 1. fan-out capacity: ours vs each peer ---------------------------------------------------------------------------
 # Per server and client count: the clients connect once (at the slowest step), then the simulator's tick period steps
@@ -251,6 +316,67 @@ r=$("$load_bin" idle --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients "$IDLE_CLIE
 record "idle-$IDLE_CLIENTS" "$r" "$relay_cmd_text & $cmd"
 stop "$relay_pid"
 
+# --- 7. a quiet topic: 1,000 clients on `signals` while the SIMX chain and the rates desk tick ---------------------
+# One more client watches SIMX's nearest chain, so the relay streams it (it streams what clients watch); the relay's
+# CPU is measured with chain clients alone first (its own work: the chain, the rates desk), then with the 1,000 quiet
+# clients added.
+step "quiet topic: 1,000 clients on signals while SIMX (one client) and the rates desk tick"
+start_relay
+"$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients 1 --warmup-s 1 \
+  --duration-s $(( 2 * QUIET_SECS + 60 )) >/dev/null 2>"$out/quiet-busy.log" &
+busy_pid=$!
+pids+=("$busy_pid")
+sleep 3
+quiet_text="tickdesk-load fanout --mode tickdesk --url ws://127.0.0.1:$RELAY_PORT/ws --warmup-s 2 --duration-s $QUIET_SECS --pid <relay> --sim-pid <simulator>"
+r=$("$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients 1 --warmup-s 2 \
+    --duration-s "$QUIET_SECS" --pid "$relay_pid" --sim-pid "$sim_pid") || r='{"error": "tickdesk-load fanout failed"}'
+record "quiet-base" "$r" "$relay_cmd_text & (one client on the SIMX chain) & $quiet_text --clients 1 (a second chain client)"
+r=$("$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients 1000 --topics signals \
+    --warmup-s 2 --duration-s "$QUIET_SECS" --pid "$relay_pid" --sim-pid "$sim_pid" --ready-timeout-s 30) \
+  || r='{"error": "tickdesk-load fanout failed"}'
+record "quiet-1000" "$r" "$relay_cmd_text & (one client on the SIMX chain) & $quiet_text --clients 1000 --topics signals"
+stop "$busy_pid"
+stop "$relay_pid"
+
+# --- 8. many topics: 1,000 clients spread over 100 chains (a second simulator with 100 SIMX expiries) -----------------
+step "many topics: $MANY_TOPICS SIMX expiries, $MANY_CONTRACTS contracts, a tick every $MANY_TICK_MS ms"
+"$relay_bin" simulator --listen "127.0.0.1:$MANY_SIM_PORT" --seed 7 --tick-ms "$MANY_TICK_MS" --start "$SIM_START" \
+  --load-contracts "$MANY_CONTRACTS" --load-expiries "$MANY_TOPICS" --key-cap 10000 --idle-code30-ms 600000 \
+  >"$out/sim-many.log" 2>&1 &
+many_sim_pid=$!
+pids+=("$many_sim_pid")
+wait_http "http://127.0.0.1:$MANY_SIM_PORT/sim/state"
+many_env=("${relay_env[@]}" TICKDESK_SCHWAB_API="http://127.0.0.1:$MANY_SIM_PORT" TICKDESK_SCHWAB_KEY_BUDGET=5000)
+many_text="tickdesk-load fanout --clients 1000 --warmup-s 2 --duration-s $QUIET_SECS --pid <server> --sim-pid <simulator>"
+env "${many_env[@]}" "$relay_bin" >>"$out/relay.log" 2>&1 &
+relay_pid=$!
+pids+=("$relay_pid")
+wait_http "http://127.0.0.1:$RELAY_PORT/healthz"
+r=$(timeout 150 "$load_bin" fanout --mode tickdesk --url "ws://127.0.0.1:$RELAY_PORT/ws" --clients 1000 \
+    --chains "$MANY_TOPICS" --warmup-s 2 --duration-s "$QUIET_SECS" --pid "$relay_pid" --sim-pid "$many_sim_pid" \
+    --ready-timeout-s 40) || r='{"error": "tickdesk-load fanout failed"}'
+record "many-tickdesk" "$r" "env ${many_env[*]} target/release/tickdesk-relay & $many_text --mode tickdesk --chains $MANY_TOPICS"
+stop "$relay_pid"
+for peer in fastapi node; do
+  if [ "$peer" = fastapi ]; then
+    "$venv/bin/python" "$root/bench/peers/fastapi_peer.py" --listen "127.0.0.1:$FASTAPI_PORT" --upstream "$MANY_TAP" \
+      >>"$out/fastapi.log" 2>&1 &
+    port=$FASTAPI_PORT; ptext=".venv-bench/bin/python bench/peers/fastapi_peer.py --upstream '$MANY_TAP'"
+  else
+    node "$root/bench/peers/node_peer.js" --listen "127.0.0.1:$NODE_PORT" --upstream "$MANY_TAP" >>"$out/node.log" 2>&1 &
+    port=$NODE_PORT; ptext="node bench/peers/node_peer.js --upstream '$MANY_TAP'"
+  fi
+  peer_pid=$!
+  pids+=("$peer_pid")
+  wait_port "$port"
+  r=$(timeout 150 "$load_bin" fanout --mode plain --url "ws://127.0.0.1:$port/ws" --clients 1000 --warmup-s 2 \
+      --duration-s "$QUIET_SECS" --pid "$peer_pid" --sim-pid "$many_sim_pid" --ready-timeout-s 40) \
+    || r='{"error": "tickdesk-load fanout failed"}'
+  record "many-$peer" "$r" "$ptext & $many_text --mode plain"
+  stop "$peer_pid"
+done
+stop "$many_sim_pid"
+
 # --- 3. reconnect storm ---------------------------------------------------------------------------------------------
 step "reconnect storm: $STORM_CLIENTS clients, relay killed (SIGKILL) and restarted"
 cmd="tickdesk-load storm --relay-cmd target/release/tickdesk-relay --relay-addr 127.0.0.1:$RELAY_PORT --sim http://127.0.0.1:$SIM_PORT --clients $STORM_CLIENTS"
@@ -259,6 +385,38 @@ r=$(env "${relay_env[@]}" "$load_bin" storm --relay-cmd "$relay_bin" --relay-add
 record "storm-$STORM_CLIENTS" "$r" "env ${relay_env[*]} $cmd"
 
 stop "$sim_pid"
+
+# --- 9. (the end) memory at rest: wait for the sampler's last sample, then read it with the history's own figures ---
+left=$(( REST_SECS + 5 - ($(date +%s) - rest_started) ))
+if [ "$left" -gt 0 ]; then
+  step "memory at rest: waiting ${left} s for the last sample"
+  sleep "$left"
+fi
+python3 - "http://127.0.0.1:$REST_PORT/metrics" >"$out/rest-metrics.txt" 2>/dev/null <<'PYEOF' || true
+import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
+PYEOF
+r=$(python3 - "$out/rest-rss.txt" "$out/rest-metrics.txt" "$REST_AGE_MS" <<'PYEOF'
+import json, sys
+samples = []
+for line in open(sys.argv[1]):
+    t, kb = line.split()
+    if kb != "null":
+        samples.append((int(t), int(kb)))
+hist = 0.0
+for line in open(sys.argv[2]):
+    if line.startswith("tickdesk_history_bytes"):
+        try:
+            hist += float(line.rsplit(" ", 1)[1])
+        except ValueError:
+            pass
+print(json.dumps({"age_ms": int(sys.argv[3]), "samples": samples, "rss_end_kb": samples[-1][1] if samples else None,
+                  "history_bytes": hist or None}))
+PYEOF
+)
+record "rest" "$r" "env ${rest_env[*]} target/release/tickdesk-relay (no client; VmRSS every 15 s)"
+stop "$rest_sampler"
+stop "$rest_pid"
 
 # --- 5. the app's size ----------------------------------------------------------------------------------------------
 app_cmd="scripts/build-app.sh && gzip -9 of dist/*.wasm dist/*.js"

@@ -42,6 +42,8 @@ use crate::store::Event;
 
 /// Frames the writer may hold beyond the one it is writing. Small on purpose: everything else waits, conflated.
 const WRITER_SLOTS: usize = 4;
+/// Client frames the reader may hold for the session. A client that floods waits on its own socket.
+const READER_SLOTS: usize = 8;
 /// Changes of one topic taken in one go (the first awaited, the rest already waiting) before a frame is made.
 const EVENTS_PER_TURN: usize = 256;
 /// Topics with waiting changes taken in one wakeup before a frame is made.
@@ -117,6 +119,11 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
     let (sink, stream) = socket.split();
     let (out_tx, out_rx) = mpsc::channel::<Message>(WRITER_SLOTS);
     let writer = tokio::spawn(write_loop(sink, out_rx, state.clone()));
+    // The socket is read by a task of its own, which sleeps until the client sends something: polling the read
+    // half from the session's loop, which wakes on every change, cost a read attempt (and axum zero-filling its
+    // read buffer) per frame sent.
+    let (in_tx, in_rx) = mpsc::channel(READER_SLOTS);
+    let reader = tokio::spawn(read_loop(stream, in_tx));
     let now = Instant::now();
     let mut session = Session {
         id,
@@ -132,7 +139,8 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
         next_sub_id: 0,
         new_receivers: Vec::new(),
     };
-    let reason = session.run(stream, &out_tx).await;
+    let reason = session.run(in_rx, &out_tx).await;
+    reader.abort();
     info!(client = %id, reason, "client disconnected");
     state
         .metrics
@@ -147,25 +155,42 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
 
+/// What the reader hands the session: a client frame, or the socket's error.
+type Incoming = Result<Message, axum::Error>;
+
+/// Reads the client's frames and hands them to the session, until the socket ends or the session is gone.
+async fn read_loop(
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    tx: mpsc::Sender<Incoming>,
+) {
+    while let Some(m) = stream.next().await {
+        let end = m.is_err();
+        if tx.send(m).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Writes what the session hands it: every frame that is ready is fed (tungstenite buffers it), then one flush, so a
+/// burst of frames costs one write to the socket.
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Message>,
     state: Arc<AppState>,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while let Ok(m) = rx.try_recv() {
-            batch.push(m);
-        }
         let mut bytes = 0u64;
-        let n = batch.len() as u64;
-        for m in batch {
+        let mut n = 0u64;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
             if let Message::Text(t) = &m {
                 bytes += t.len() as u64;
             }
+            n += 1;
             if sink.feed(m).await.is_err() {
                 return;
             }
+            next = rx.try_recv().ok();
         }
         if sink.flush().await.is_err() {
             return;
@@ -179,7 +204,7 @@ async fn write_loop(
 impl Session {
     async fn run(
         &mut self,
-        mut stream: futures_util::stream::SplitStream<WebSocket>,
+        mut incoming: mpsc::Receiver<Incoming>,
         out: &mpsc::Sender<Message>,
     ) -> &'static str {
         // One waiting receive per watched topic: a change wakes only the sessions waiting on its topic.
@@ -200,7 +225,7 @@ impl Session {
                     self.queue_error(ErrorCode::ShuttingDown, "the relay is shutting down; reconnect shortly".into(), true);
                     break Flow::Close(CLOSE_GOING_AWAY, "shutting down");
                 }
-                msg = stream.next() => match msg {
+                msg = incoming.recv() => match msg {
                     None | Some(Err(_)) => return "socket closed",
                     Some(Ok(m)) => {
                         self.last_recv = Instant::now();

@@ -25,6 +25,9 @@ pub struct SimArgs {
     /// Load mode: this many extra synthetic contracts tick on every tick (for benchmarks).
     #[arg(long, default_value_t = 0)]
     pub load_contracts: usize,
+    /// Load mode: `SIMX` lists this many expiries, one per trading day (0: weeklies and monthlies, about 8).
+    #[arg(long, default_value_t = 0)]
+    pub load_expiries: usize,
     /// Code 30 after this long logged in with nothing subscribed.
     #[arg(long, default_value_t = 30_000)]
     pub idle_code30_ms: u64,
@@ -52,6 +55,7 @@ impl SimArgs {
             seed: self.seed,
             tick_ms: self.tick_ms,
             load_contracts: self.load_contracts,
+            load_expiries: self.load_expiries,
             idle_code30_after: Duration::from_millis(self.idle_code30_ms),
             key_cap: self.key_cap,
             access_token_ttl: Duration::from_secs(self.access_token_ttl_s),

@@ -320,6 +320,7 @@ mod tests {
                 seed: 9,
                 speed: 1.0,
                 load_contracts: 0,
+                load_expiries: 0,
             },
             Date::from_ymd(2025, 12, 9).at_et(11, 0),
         )

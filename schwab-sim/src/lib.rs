@@ -137,6 +137,9 @@ pub struct SimOptions {
     pub speed: f64,
     /// Options listed on the extra `SIMX` underlying, for load tests (0 = no `SIMX`).
     pub load_contracts: usize,
+    /// Expiries `SIMX` lists: 0 for weeklies and monthlies, else one per trading day, this many (load tests that
+    /// spread clients over many chain topics).
+    pub load_expiries: usize,
     /// Access-token lifetime (Schwab: 30 min).
     pub access_token_ttl: Duration,
     /// Refresh-token lifetime from the login that created it (Schwab: 7 days).
@@ -163,6 +166,7 @@ impl Default for SimOptions {
             tick_ms: 250,
             speed: 1.0,
             load_contracts: 0,
+            load_expiries: 0,
             access_token_ttl: Duration::from_secs(1800),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             heartbeat: Duration::from_secs(10),
@@ -454,6 +458,7 @@ pub fn start(
             seed,
             speed: opts.speed,
             load_contracts: opts.load_contracts,
+            load_expiries: opts.load_expiries,
         },
         opts.clock.now_ms(),
     );

@@ -190,6 +190,7 @@ mod tests {
                 seed: 7,
                 speed: 1.0,
                 load_contracts: 40,
+                load_expiries: 0,
             },
             t0,
         );

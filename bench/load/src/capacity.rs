@@ -93,7 +93,7 @@ fn machine_jiffies() -> Option<(f64, f64)> {
     Some((total - v[3] - v[4], total))
 }
 
-struct CpuMark {
+pub(crate) struct CpuMark {
     at: Instant,
     me: Option<f64>,
     server: Option<f64>,
@@ -102,7 +102,7 @@ struct CpuMark {
 }
 
 impl CpuMark {
-    fn now(server: Option<u32>, sim: Option<u32>) -> CpuMark {
+    pub(crate) fn now(server: Option<u32>, sim: Option<u32>) -> CpuMark {
         CpuMark {
             at: Instant::now(),
             me: cpu_s("self"),
@@ -114,7 +114,7 @@ impl CpuMark {
 
     /// Cores used between `self` and `later` (1.0 = one core busy all the time): tool, server, simulator,
     /// and the whole machine.
-    fn cores(&self, later: &CpuMark) -> serde_json::Value {
+    pub(crate) fn cores(&self, later: &CpuMark) -> serde_json::Value {
         let secs = later.at.duration_since(self.at).as_secs_f64().max(1e-3);
         let d = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => Some((b - a) / secs),

@@ -74,6 +74,17 @@ enum Cmd {
         /// Tickdesk mode: the underlying whose nearest expiry's chain the clients subscribe to.
         #[arg(long, default_value = "SIMX")]
         underlying: String,
+        /// Tickdesk mode: these topics instead (comma-separated), client i subscribed to topic i mod their number
+        /// (e.g. `signals` for a quiet topic). A client is ready once it has its topic's snapshot, even empty.
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
+        /// Tickdesk mode: spread the clients over the chains of the underlying's first N expiries (client i on
+        /// chain i mod N).
+        #[arg(long)]
+        chains: Option<usize>,
+        /// Simulator process (CPU over the window, beside the server's).
+        #[arg(long)]
+        sim_pid: Option<u32>,
         #[arg(long, default_value_t = 3.0)]
         warmup_s: f64,
         #[arg(long, default_value_t = 10.0)]
@@ -181,6 +192,9 @@ async fn main() -> anyhow::Result<()> {
             url,
             clients,
             underlying,
+            topics,
+            chains,
+            sim_pid,
             warmup_s,
             duration_s,
             stall_fraction,
@@ -193,6 +207,9 @@ async fn main() -> anyhow::Result<()> {
                 url,
                 clients: bounded_clients(clients)?,
                 underlying,
+                topics,
+                chains: chains.map(|n| n.clamp(1, 1000)),
+                sim_pid,
                 warmup: secs(warmup_s)?,
                 duration: secs(duration_s)?,
                 stall_fraction: stall_fraction.clamp(0.0, 1.0),
@@ -394,6 +411,48 @@ async fn discover_chain(url: &str, underlying: &str, timeout: Duration) -> anyho
     }
 }
 
+/// The chains of `underlying`'s first `n` expiries on the relay (fewer if it lists fewer within `timeout`).
+async fn discover_chains(
+    url: &str,
+    underlying: &str,
+    n: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let topic = format!("expirations:{underlying}");
+    let mut ws = connect(url).await?;
+    let hello = ClientMsg::Hello {
+        v: PROTOCOL_VERSION,
+        resume: BTreeMap::new(),
+    };
+    let sub = ClientMsg::Subscribe {
+        topics: vec![topic.clone()],
+        max_rate: None,
+    };
+    send(&mut ws, &hello).await?;
+    send(&mut ws, &sub).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut dates = std::collections::BTreeSet::new();
+    while dates.len() < n {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                dates.extend(frames::expiration_dates(t.as_str(), &topic));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => bail!("relay closed"),
+            Err(_) => break,
+        }
+    }
+    let _ = ws.close(None).await;
+    if dates.is_empty() {
+        bail!("no {topic} within {timeout:?}");
+    }
+    Ok(dates
+        .into_iter()
+        .take(n)
+        .map(|d| format!("chain:{underlying}:{d}"))
+        .collect())
+}
+
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
 
@@ -410,6 +469,9 @@ struct FanoutArgs {
     url: String,
     clients: usize,
     underlying: String,
+    topics: Vec<String>,
+    chains: Option<usize>,
+    sim_pid: Option<u32>,
     warmup: Duration,
     duration: Duration,
     stall_fraction: f64,
@@ -435,6 +497,8 @@ async fn fanout_client(
     mode: Mode,
     url: String,
     topic: Option<String>,
+    // Ready at the topic's snapshot, even an empty one (a quiet topic), rather than at the first items.
+    ready_at_snapshot: bool,
     stall: bool,
     run: Arc<Run>,
     gate: Arc<Semaphore>,
@@ -455,7 +519,7 @@ async fn fanout_client(
             resume: BTreeMap::new(),
         };
         let sub = ClientMsg::Subscribe {
-            topics: topic.into_iter().collect(),
+            topics: topic.clone().into_iter().collect(),
             max_rate: None,
         };
         if send(&mut ws, &hello).await.is_err() || send(&mut ws, &sub).await.is_err() {
@@ -486,6 +550,9 @@ async fn fanout_client(
         let Ok(seen) = seen else { continue };
         if !ready {
             let has_state = match mode {
+                Mode::Tickdesk if ready_at_snapshot => topic
+                    .as_ref()
+                    .is_some_and(|t| tracker.topics.contains_key(t)),
                 Mode::Tickdesk => tracker.topics.values().any(|t| t.items > 0),
                 Mode::Plain => seen.update_count() > 0,
             };
@@ -510,12 +577,16 @@ async fn fanout_client(
 }
 
 async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
-    let topic = match a.mode {
-        Mode::Tickdesk => {
-            Some(discover_chain(&a.url, &a.underlying, Duration::from_secs(20)).await?)
-        }
-        Mode::Plain => None,
+    let topics: Vec<String> = match a.mode {
+        Mode::Tickdesk if !a.topics.is_empty() => a.topics.clone(),
+        Mode::Tickdesk => match a.chains {
+            Some(n) => discover_chains(&a.url, &a.underlying, n, Duration::from_secs(30)).await?,
+            None => vec![discover_chain(&a.url, &a.underlying, Duration::from_secs(20)).await?],
+        },
+        Mode::Plain => Vec::new(),
     };
+    let ready_at_snapshot = !a.topics.is_empty();
+    let topic = (topics.len() == 1).then(|| topics[0].clone());
     let stalled = ((a.clients as f64) * a.stall_fraction).round() as usize;
     eprintln!(
         "fanout: {:?} {} clients ({stalled} stalled) on {}{}",
@@ -540,7 +611,8 @@ async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
         tasks.push(tokio::spawn(fanout_client(
             a.mode,
             a.url.clone(),
-            topic.clone(),
+            (!topics.is_empty()).then(|| topics[i % topics.len()].clone()),
+            ready_at_snapshot,
             i < stalled,
             run.clone(),
             gate.clone(),
@@ -560,6 +632,7 @@ async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
     tokio::time::sleep(a.warmup).await;
     let rss_after_warmup = a.pid.and_then(rss_kb);
     run.phase.store(MEASURE, Relaxed);
+    let cpu0 = capacity::CpuMark::now(a.pid, a.sim_pid);
     let t0 = Instant::now();
     let mut rss_samples: Vec<(f64, u64)> = Vec::new();
     while t0.elapsed() < a.duration {
@@ -570,6 +643,7 @@ async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
+    let cpu = cpu0.cores(&capacity::CpuMark::now(a.pid, a.sim_pid));
     let _ = done_tx.send(true);
     let mut measured = Vec::new();
     // One grace period for all the clients together (not per client): one stuck in a connect is dropped.
@@ -604,6 +678,8 @@ async fn fanout(a: FanoutArgs) -> anyhow::Result<String> {
     if let Some(o) = v.as_object_mut() {
         o.insert("mode".into(), json!(format!("{:?}", a.mode).to_lowercase()));
         o.insert("topic".into(), json!(topic));
+        o.insert("topics".into(), json!(topics.len()));
+        o.insert("cpu".into(), cpu);
         o.insert("stalled".into(), json!(stalled));
         o.insert("ready".into(), json!(ready));
         o.insert("connect_s".into(), json!(connect_s));

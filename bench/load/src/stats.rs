@@ -1,20 +1,19 @@
-//! Pure statistics: a log-bucketed latency histogram (about 1% resolution, constant memory whatever the number of
-//! samples, cheap to merge across clients) and the per-client counters a run adds up.
+//! Pure statistics: latency percentiles from an HDR histogram (`hdrhistogram`, 3 significant digits: 0.1%
+//! resolution, constant memory whatever the number of samples, cheap to merge across clients) and the per-client
+//! counters a run adds up.
 
 use serde::Serialize;
 
-/// Bucket growth factor: each bucket is this much wider than the one before (≈ 1% relative error).
-const GROWTH: f64 = 1.02;
-/// Values (microseconds) below this get exact 1-µs buckets.
-const LINEAR: u64 = 100;
-/// Bucket count: covers up to about 100 s.
-const BUCKETS: usize = 1100;
+/// The largest latency recorded exactly (µs): 100 s. Longer ones are recorded as 100 s (the maximum stays exact).
+const HIGHEST_US: u64 = 100_000_000;
+/// Significant digits kept per value (3: 0.1%).
+const SIGFIG: u8 = 3;
 
-/// Latencies in microseconds.
+/// Latencies in microseconds. Counts live in the HDR histogram; the maximum and the sum are kept exactly beside it
+/// (the histogram reports a bucket's upper end), so `max` and `mean` are exact and no percentile exceeds `max`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
+    hist: hdrhistogram::Histogram<u64>,
     max: u64,
     sum: u128,
 }
@@ -22,29 +21,13 @@ pub struct Histogram {
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
+            // Bounds are constants that hdrhistogram accepts (1 ≤ low, high ≥ 2·low, sigfig ≤ 5).
+            hist: hdrhistogram::Histogram::new_with_bounds(1, HIGHEST_US, SIGFIG)
+                .expect("valid histogram bounds"),
             max: 0,
             sum: 0,
         }
     }
-}
-
-fn bucket_of(v: u64) -> usize {
-    if v < LINEAR {
-        return v as usize;
-    }
-    let i = LINEAR as f64 + ((v as f64) / LINEAR as f64).ln() / GROWTH.ln();
-    (i as usize).min(BUCKETS - 1)
-}
-
-/// The largest value that lands in bucket `i` (what a percentile reports: never an underestimate).
-fn bucket_high(i: usize) -> u64 {
-    if (i as u64) < LINEAR {
-        return i as u64;
-    }
-    let hi = LINEAR as f64 * GROWTH.powf((i + 1) as f64 - LINEAR as f64);
-    (hi.ceil() as u64).saturating_sub(1)
 }
 
 impl Histogram {
@@ -53,8 +36,7 @@ impl Histogram {
         if n == 0 {
             return;
         }
-        self.counts[bucket_of(v)] += n;
-        self.total += n;
+        self.hist.saturating_record_n(v.min(HIGHEST_US), n);
         self.max = self.max.max(v);
         self.sum += u128::from(v) * u128::from(n);
     }
@@ -64,16 +46,14 @@ impl Histogram {
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.hist.add(&other.hist);
         self.max = self.max.max(other.max);
         self.sum += other.sum;
     }
 
     pub fn count(&self) -> u64 {
-        self.total
+        self.hist.len()
     }
 
     pub fn max(&self) -> u64 {
@@ -81,28 +61,20 @@ impl Histogram {
     }
 
     pub fn mean(&self) -> f64 {
-        if self.total == 0 {
+        if self.count() == 0 {
             0.0
         } else {
-            self.sum as f64 / self.total as f64
+            self.sum as f64 / self.count() as f64
         }
     }
 
-    /// The value at or below which `q` (0..=1) of the samples fall, to the bucket's resolution, never above the
-    /// maximum seen. 0 when empty.
+    /// The value at or below which `q` (0..=1) of the samples fall, to the histogram's resolution (the top of the
+    /// value's bucket: never an underestimate), never above the maximum seen. 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.total == 0 {
+        if self.count() == 0 {
             return 0;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return bucket_high(i).min(self.max);
-            }
-        }
-        self.max
+        self.hist.value_at_quantile(q.clamp(0.0, 1.0)).min(self.max)
     }
 }
 
@@ -198,22 +170,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_monotonic_and_tight() {
-        let mut last = 0;
+    fn quantiles_are_tight_and_never_above_the_maximum() {
         for v in [
             0u64, 1, 50, 99, 100, 101, 150, 1_000, 12_345, 1_000_000, 60_000_000,
         ] {
-            let b = bucket_of(v);
-            assert!(b >= last, "bucket of {v} went backwards");
-            last = b;
-            let hi = bucket_high(b);
-            assert!(hi >= v, "bucket {b} high {hi} < {v}");
-            assert!(
-                hi as f64 <= v as f64 * 1.021 + 1.0,
-                "{v} → {hi}: too coarse"
-            );
+            let mut h = Histogram::default();
+            h.record(v);
+            let q = h.quantile(0.5);
+            assert_eq!(q, v, "one sample of {v} reads back as {q}");
         }
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+        let mut h = Histogram::default();
+        h.record(u64::MAX);
+        assert_eq!(h.count(), 1);
+        assert_eq!(h.max(), u64::MAX);
     }
 
     #[test]

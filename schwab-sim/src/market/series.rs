@@ -65,6 +65,11 @@ pub fn series_for(
             v.extend(monthlies(4));
             v
         }
+        ExpiryStyle::Every(n) => (0..=(n as i64) * 2 + 14)
+            .map(|i| today.add_days(i))
+            .filter(|d| calendar::is_trading_day(*d))
+            .take(n)
+            .collect(),
     };
     dates.sort();
     dates.dedup();

@@ -39,6 +39,9 @@ pub enum ExpiryStyle {
     Daily,
     /// Friday weeklies and monthlies (AAPL).
     Weekly,
+    /// Load mode: one expiry on each of the next N trading days, today included when it trades (`SIMX` with
+    /// `load_expiries`, for benchmarks that spread clients over many chain topics).
+    Every(usize),
 }
 
 /// The strikes an underlying lists, fixed for the day around the previous close.
@@ -136,7 +139,8 @@ pub struct UnderlyingSpec {
 }
 
 /// `$SPX`, `SPY`, `AAPL`, and `SIMX` with `load_contracts` options when that is non-zero.
-pub fn default_specs(load_contracts: usize) -> Vec<UnderlyingSpec> {
+/// With `load_expiries` > 0, `SIMX` lists that many expiries, one per trading day ([`ExpiryStyle::Every`]).
+pub fn default_specs(load_contracts: usize, load_expiries: usize) -> Vec<UnderlyingSpec> {
     let mut specs = vec![
         UnderlyingSpec {
             symbol: "$SPX",
@@ -238,7 +242,11 @@ pub fn default_specs(load_contracts: usize) -> Vec<UnderlyingSpec> {
             exchange_name: "NASDAQ",
             root: "SIMX",
             pm_root: None,
-            style: ExpiryStyle::Weekly,
+            style: if load_expiries > 0 {
+                ExpiryStyle::Every(load_expiries)
+            } else {
+                ExpiryStyle::Weekly
+            },
             strikes: Strikes::Count {
                 contracts: load_contracts,
             },
@@ -265,11 +273,11 @@ mod tests {
     use super::*;
     #[test]
     fn strike_grids() {
-        let spx = default_specs(0)[0].strikes.list(6003.0, 1);
+        let spx = default_specs(0, 0)[0].strikes.list(6003.0, 1);
         assert!(spx.contains(&6005.0) && spx.contains(&5525.0) && spx.contains(&7200.0));
         assert!(!spx.contains(&7205.0) && !spx.contains(&4790.0));
         assert!(spx.windows(2).all(|w| w[1] > w[0]));
-        let aapl = default_specs(0)[2].strikes.list(231.0, 1);
+        let aapl = default_specs(0, 0)[2].strikes.list(231.0, 1);
         assert!(aapl.contains(&232.5) && aapl.contains(&230.0) && aapl.contains(&295.0));
         let even = Strikes::Count { contracts: 10_000 }.list(100.0, 10);
         assert_eq!(even.len(), 500);

@@ -28,6 +28,8 @@ pub struct MarketConfig {
     pub speed: f64,
     /// Options to list on the extra `SIMX` underlying (0 = none).
     pub load_contracts: usize,
+    /// Expiries `SIMX` lists: 0 for weeklies and monthlies (about 8), else one per trading day, this many.
+    pub load_expiries: usize,
 }
 
 /// The whole market: underlyings, every listed contract, and the day.
@@ -51,7 +53,7 @@ pub struct Market {
 impl Market {
     /// Opens the market at `now_ms` (UTC ms), the day's series listed and a plausible morning already traded.
     pub fn new(cfg: MarketConfig, now_ms: i64) -> Market {
-        let specs = default_specs(cfg.load_contracts);
+        let specs = default_specs(cfg.load_contracts, cfg.load_expiries);
         let underlyings = specs
             .into_iter()
             .map(|spec| {
@@ -521,6 +523,7 @@ mod tests {
                 seed,
                 speed: 1.0,
                 load_contracts: 0,
+                load_expiries: 0,
             },
             now,
         )
@@ -701,6 +704,7 @@ mod tests {
                 seed: 1,
                 speed: 1.0,
                 load_contracts: 20_000,
+                load_expiries: 0,
             },
             now,
         );
