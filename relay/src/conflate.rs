@@ -24,6 +24,8 @@ pub struct SharedDelta {
     pub delta: Delta,
     pub json: Text,
     pub frame: Text,
+    /// When the change entered the store (for the delivery-latency histogram).
+    pub at: std::time::Instant,
 }
 
 /// What one topic has pending for one client, in seq order.
@@ -167,6 +169,7 @@ mod tests {
             delta,
             frame: json.clone(),
             json,
+            at: std::time::Instant::now(),
         })
     }
 

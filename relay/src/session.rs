@@ -87,7 +87,13 @@ struct Session {
     next_sub_id: u64,
     /// Receivers of new subscriptions, for the run loop to start waiting on.
     new_receivers: Vec<(String, u64, Receiver)>,
+    /// Delta frames handed to the writer, for sampling the delivery latency (one frame in
+    /// [`LATENCY_SAMPLE_EVERY`]: the histogram's lock stays off most frames of the hot path).
+    delta_frames: u64,
 }
+
+/// One delta frame in this many is timed for the delivery-latency histogram.
+const LATENCY_SAMPLE_EVERY: u64 = 8;
 
 type Receiver = broadcast::Receiver<Arc<Event>>;
 
@@ -138,6 +144,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>) {
         last_sent: now,
         next_sub_id: 0,
         new_receivers: Vec::new(),
+        delta_frames: 0,
     };
     let reason = session.run(in_rx, &out_tx).await;
     reader.abort();
@@ -345,6 +352,19 @@ impl Session {
                 }
             }
         }
+        if !pending.is_empty() && self.sampling() {
+            // The oldest shared change in the frame.
+            let oldest = pending
+                .iter()
+                .filter_map(|p| match p {
+                    Pending::Shared(v) => v.first().map(|d| (d.delta.topic.as_str(), d.at)),
+                    Pending::Merged(_) => None,
+                })
+                .min_by_key(|(_, at)| *at);
+            if let Some((topic, at)) = oldest {
+                self.state.metrics.observe_delivery(topic, at.elapsed());
+            }
+        }
         if let [Pending::Shared(v)] = pending.as_slice() {
             if let [one] = v.as_slice() {
                 Metrics::add(&self.state.metrics.frames_shared, 1);
@@ -361,6 +381,13 @@ impl Session {
             })
             .collect();
         (!parts.is_empty()).then(|| ws_text(&deltas_frame(&parts)))
+    }
+
+    /// Counts a delta frame; true for the one in [`LATENCY_SAMPLE_EVERY`] whose latency is recorded (from the
+    /// change entering the store to its frame going to the socket's writer).
+    fn sampling(&mut self) -> bool {
+        self.delta_frames += 1;
+        self.delta_frames % LATENCY_SAMPLE_EVERY == 1
     }
 
     /// Takes the changes of one topic that are waiting (the first already received). Returns the receiver to wait
@@ -437,6 +464,11 @@ impl Session {
                         self.last_sent = now;
                         permit.send(ws_text(&shared.frame));
                         Metrics::add(&self.state.metrics.frames_shared, 1);
+                        if self.sampling() {
+                            self.state
+                                .metrics
+                                .observe_delivery(&delta.topic, shared.at.elapsed());
+                        }
                         return;
                     }
                 }

@@ -353,6 +353,7 @@ impl Store {
             delta,
             json,
             frame,
+            at: std::time::Instant::now(),
         }))));
         Some(t.seq)
     }

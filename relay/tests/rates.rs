@@ -226,3 +226,26 @@ async fn the_desk_takes_a_new_prior_close_at_the_day_roll() {
     );
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn delivery_latency_is_a_histogram_by_topic_family() {
+    let relay = Relay::start(test_config()).await;
+    let mut c = client(&relay, &["curve"]).await;
+    // A few dozen curve frames: one in eight is timed.
+    for _ in 0..40 {
+        c.next().await.expect("curve ticks");
+    }
+    let (status, text) = relay.get("/metrics").await;
+    assert_eq!(status, 200);
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tickdesk_delivery_latency_seconds_count{family=\"curve\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no curve latency series:\n{text}"));
+    assert!(count >= 1, "{text}");
+    assert!(
+        text.contains("tickdesk_delivery_latency_seconds_bucket{"),
+        "{text}"
+    );
+    relay.stop().await;
+}
