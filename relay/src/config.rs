@@ -182,6 +182,15 @@ pub struct SchwabConfig {
         default_value_t = 6
     )]
     pub held_expiries: usize,
+
+    /// Market-data REST calls to Schwab per minute, all together (chains, expirations, quotes), in priority order:
+    /// what a browser waits for first, background refreshes last. Schwab allows 120 per minute per app.
+    #[arg(
+        long = "schwab-rest-per-min",
+        env = "TICKDESK_SCHWAB_REST_PER_MIN",
+        default_value_t = 120
+    )]
+    pub rest_per_min: usize,
 }
 
 impl SchwabConfig {

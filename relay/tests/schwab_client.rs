@@ -179,6 +179,7 @@ fn fast_timing() -> Timing {
         status_throttle: Duration::from_millis(50),
         market_check: Duration::from_millis(50),
         chain_refresh: Duration::from_millis(500),
+        rest_window: Duration::from_secs(60),
     }
 }
 
@@ -195,6 +196,7 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
         },
         // The held expiries have their own test; the others count on the chains and keys they ask for.
         held_expiries: 0,
+        rest_per_window: 120,
         timing: fast_timing(),
         clock: in_session(),
     }
@@ -1505,6 +1507,78 @@ async fn expiries_beside_the_one_on_screen_are_held_as_rest_pictures() {
         .as_str()
         .unwrap()
         .starts_with("streaming"));
+    c.stop().await;
+    sim.stop().await;
+}
+
+// ---- the REST budget ------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn forty_on_demand_chains_never_exceed_the_rest_budget() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    // 10 calls per 2-second window (the production window is a minute; scaled down so the test is short).
+    let (sim, c) = on_clock(&clock, &[], |o| {
+        o.rest_per_window = 10;
+        o.timing.rest_window = Duration::from_secs(2);
+    })
+    .await;
+    let before = sim.handle.rest_call_times().len();
+    for i in 0..40 {
+        c.demand.add(&format!("chain:ZZ{i:02}:2026-12-18"));
+    }
+    eventually("forty chain calls made", 20, || {
+        (sim.handle.rest_call_times().len() >= before + 40).then_some(())
+    })
+    .await;
+    let times = sim.handle.rest_call_times();
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .filter(|u| u.duration_since(*t) < Duration::from_millis(1_900))
+            .count();
+        assert!(
+            in_window <= 10,
+            "{in_window} calls within a window from call {i}"
+        );
+    }
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_stops_every_rest_call_until_retry_after() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let (sim, c) = on_clock(&clock, &["SPY"], |_| {}).await;
+    live_chain(&c, &sim, "SPY").await;
+    sim.handle.rate_limit(Duration::from_secs(2));
+    let throttled_at = std::time::Instant::now();
+    c.demand.add("chain:SPY:2026-12-18");
+    let status = eventually("the status says throttled, and for how long", 10, || {
+        let e = c.status()["error"].as_str()?.to_string();
+        e.contains("throttled").then_some(e)
+    })
+    .await;
+    assert!(
+        status.contains("HTTP 429") && status.contains(" s"),
+        "{status}"
+    );
+    eventually("the chain loads once Schwab allows it", 10, || {
+        (!c.items("chain:SPY:2026-12-18").is_empty()).then_some(())
+    })
+    .await;
+    // One call met the 429; the next one waited for Retry-After.
+    let after: Vec<_> = sim
+        .handle
+        .rest_call_times()
+        .into_iter()
+        .filter(|t| *t >= throttled_at)
+        .collect();
+    assert!(after.len() >= 2, "{after:?}");
+    assert!(
+        after[1].duration_since(after[0]) >= Duration::from_millis(1_900),
+        "the call after the 429 waited: {:?}",
+        after[1].duration_since(after[0])
+    );
     c.stop().await;
     sim.stop().await;
 }

@@ -82,6 +82,7 @@
 //! | `POST /sim/faults/malformed` | [`SimHandle::send_malformed`] | every streamer socket gets one truncated, unparsable JSON text frame |
 //! | `POST /sim/faults/gap?symbol=SPY&pct=5` | [`SimHandle::gap`] | the underlying's price jumps by `pct` percent (negative: down) at once; 404 for an unknown symbol |
 //! | `POST /sim/faults/halt?symbol=AAPL%20%20261218C00230000[&resume=true]` | [`SimHandle::halt`] | the option contract is halted (security status `Halted`, field 33) or resumes; 404 for an unknown symbol |
+//! | `POST /sim/faults/rate-limit?seconds=N` | [`SimHandle::rate_limit`] | for N seconds every market-data call is answered 429 (`Retry-After` with the seconds left) |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
 //! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (5 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
 //! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
@@ -222,6 +223,10 @@ struct Shared {
     next_conn: AtomicU64,
     counters: Counters,
     deny_next_login: AtomicBool,
+    /// When each market-data REST call arrived (the last 10,000).
+    rest_calls: Mutex<std::collections::VecDeque<std::time::Instant>>,
+    /// Market-data calls answer 429 until then (the rate-limit fault).
+    rate_limited_until: Mutex<Option<std::time::Instant>>,
     customer_id: String,
     correl_id: String,
     stop: watch::Receiver<bool>,
@@ -341,6 +346,14 @@ impl SimHandle {
     /// Every streamer socket gets one unparsable text frame.
     pub fn send_malformed(&self) -> usize {
         self.shared.broadcast(Control::Malformed, false)
+    }
+    /// For `d`, every market-data REST call is answered 429 with `Retry-After` (Schwab's throttling).
+    pub fn rate_limit(&self, d: Duration) {
+        *lock(&self.shared.rate_limited_until) = Some(std::time::Instant::now() + d);
+    }
+    /// When each market-data REST call arrived, oldest first (the last 10,000).
+    pub fn rest_call_times(&self) -> Vec<std::time::Instant> {
+        lock(&self.shared.rest_calls).iter().copied().collect()
     }
     /// The option contract `symbol` is halted (or resumes); false for an unknown symbol.
     pub fn halt(&self, symbol: &str, halted: bool) -> bool {
@@ -485,6 +498,8 @@ pub fn start(
         next_conn: AtomicU64::new(1),
         counters: Counters::default(),
         deny_next_login: AtomicBool::new(false),
+        rest_calls: Mutex::new(Default::default()),
+        rate_limited_until: Mutex::new(None),
         customer_id,
         correl_id: uuid::Uuid::new_v4().to_string(),
         stop: stop_rx.clone(),
@@ -563,6 +578,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/malformed", post(fault_malformed))
         .route("/sim/faults/gap", post(fault_gap))
         .route("/sim/faults/halt", post(fault_halt))
+        .route("/sim/faults/rate-limit", post(fault_rate_limit))
         .route("/", get(index))
         .with_state(shared)
 }
@@ -591,6 +607,19 @@ async fn fault_gap(
         )
             .into_response()
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RateLimitQuery {
+    seconds: u64,
+}
+
+async fn fault_rate_limit(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<RateLimitQuery>,
+) -> Json<serde_json::Value> {
+    handle(shared).rate_limit(Duration::from_secs(q.seconds));
+    Json(serde_json::json!({"ok": true, "affected": 1}))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -60,6 +60,35 @@ fn bad_request(message: &str) -> Response {
         .into_response()
 }
 
+/// Every market-data route: counts the call (for tests of the client's budget), answers 429 with `Retry-After`
+/// while the rate-limit fault lasts, then checks the bearer token.
+#[allow(clippy::result_large_err)]
+fn market_data(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let now = std::time::Instant::now();
+    {
+        let mut calls = lock(&shared.rest_calls);
+        if calls.len() >= 10_000 {
+            calls.pop_front();
+        }
+        calls.push_back(now);
+    }
+    if let Some(until) = *lock(&shared.rate_limited_until) {
+        if until > now {
+            let secs = (until - now).as_secs_f64().ceil() as u64;
+            let mut r = fault(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded",
+                "policies.ratelimit.QuotaViolation",
+            );
+            if let Ok(v) = secs.to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Err(r);
+        }
+    }
+    bearer(shared, headers)
+}
+
 /// Checks `Authorization: Bearer <token>` against the tokens this simulator issued.
 #[allow(clippy::result_large_err)]
 fn bearer(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
@@ -209,7 +238,7 @@ async fn chains(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = bearer(&s, &headers) {
+    if let Err(r) = market_data(&s, &headers) {
         return r;
     }
     let query = match ChainQuery::parse(&q) {
@@ -236,7 +265,7 @@ async fn expiration_chain(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = bearer(&s, &headers) {
+    if let Err(r) = market_data(&s, &headers) {
         return r;
     }
     let Some(symbol) = q.get("symbol") else {
@@ -251,7 +280,7 @@ async fn quotes(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = bearer(&s, &headers) {
+    if let Err(r) = market_data(&s, &headers) {
         return r;
     }
     let Some(symbols) = q.get("symbols") else {
@@ -276,7 +305,7 @@ async fn quote_one(
     Path(symbol): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = bearer(&s, &headers) {
+    if let Err(r) = market_data(&s, &headers) {
         return r;
     }
     let body = fresh_quotes(&s, &symbol, q.get("fields").map(String::as_str));
@@ -288,7 +317,7 @@ async fn price_history(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = bearer(&s, &headers) {
+    if let Err(r) = market_data(&s, &headers) {
         return r;
     }
     let query = match HistoryQuery::parse(&q) {

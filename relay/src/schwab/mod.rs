@@ -6,6 +6,7 @@
 //! - [`token`]: the token file (schwab-py's format, atomic 0600 writes) and expiry maths;
 //! - [`auth`]: the OAuth code flow (`auth login`), refresh, and the [`auth::TokenManager`];
 //! - [`rest`]: user preferences, chains, expirations, quotes;
+//! - [`budget`]: one budget for every market-data REST call, in priority order, stopped by a 429;
 //! - [`chain`]: the chain model: parsing, filters (open interest, strike window, DTE), OSI symbols;
 //! - [`plan`]: which keys to stream within the budget, and the ADD/UNSUBS that get there (pure);
 //! - [`streamer`]: one streamer connection: LOGIN, one command at a time, defensive frame parsing;
@@ -30,6 +31,7 @@
 //! expiries within [`chain::DEFAULT_MIN_DTE`]–[`chain::DEFAULT_MAX_DTE`] days.
 
 pub mod auth;
+pub mod budget;
 pub mod chain;
 pub mod link;
 pub mod plan;

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::auth::{redact, schwab_message, AuthError, TokenManager};
+use super::budget::{retry_after, Priority, RestBudget};
 use super::streamer::StreamerInfo;
 use crate::secret::Secret;
 use tickdesk_market::Date;
@@ -30,7 +31,12 @@ pub enum RestError {
     BadReply { path: String, message: String },
     #[error("no Schwab access token: {0}")]
     Auth(#[from] AuthError),
+    #[error("GET {path}: Schwab asked to wait (HTTP 429): throttled, no market-data call for {retry_after_s} s")]
+    Throttled { path: String, retry_after_s: u64 },
 }
+
+/// Without a `Retry-After`, a 429 stops market-data calls this long.
+const DEFAULT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The REST client.
 #[derive(Debug, Clone)]
@@ -38,21 +44,42 @@ pub struct Rest {
     http: reqwest::Client,
     api: String,
     tokens: Arc<TokenManager>,
+    /// Every market-data call waits for its turn here (see [`RestBudget`]).
+    budget: Arc<RestBudget>,
 }
 
 impl Rest {
-    pub fn new(http: reqwest::Client, api: &str, tokens: Arc<TokenManager>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        api: &str,
+        tokens: Arc<TokenManager>,
+        budget: Arc<RestBudget>,
+    ) -> Self {
         Rest {
             http,
             api: api.trim_end_matches('/').to_string(),
             tokens,
+            budget,
         }
     }
 
-    /// `GET {api}{path}?query` as JSON.
-    pub async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, RestError> {
+    /// The market-data budget.
+    pub fn budget(&self) -> &RestBudget {
+        &self.budget
+    }
+
+    /// `GET {api}{path}?query` as JSON; a market-data call (`priority` set) waits for its turn in the budget first.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        priority: Option<Priority>,
+    ) -> Result<Value, RestError> {
         let mut retried = false;
         loop {
+            if let Some(p) = priority {
+                self.budget.acquire(p).await;
+            }
             let token = self.tokens.access_token().await?;
             let resp = self
                 .http
@@ -67,6 +94,24 @@ impl Rest {
                     message: redact(&e.without_url().to_string(), &[&token]),
                 })?;
             let status = resp.status();
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let wait = retry_after(
+                    resp.headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()),
+                )
+                .unwrap_or(DEFAULT_RETRY_AFTER);
+                warn!(
+                    path,
+                    wait_s = wait.as_secs(),
+                    "Schwab answered 429: every market-data call waits"
+                );
+                self.budget.throttle(wait);
+                return Err(RestError::Throttled {
+                    path: path.to_string(),
+                    retry_after_s: wait.as_secs(),
+                });
+            }
             if status == reqwest::StatusCode::UNAUTHORIZED && !retried {
                 retried = true;
                 debug!(
@@ -98,7 +143,7 @@ impl Rest {
     /// (`offers[0].mktDataPermission`, when present).
     pub async fn user_preference(&self) -> Result<(StreamerInfo, Option<String>), RestError> {
         const PATH: &str = "/trader/v1/userPreference";
-        let v = self.get_json(PATH, &[]).await?;
+        let v = self.get_json(PATH, &[], None).await?;
         parse_user_preference(&v).ok_or_else(|| RestError::BadReply {
             path: PATH.into(),
             message: "no streamerInfo with streamerSocketUrl, schwabClientCustomerId and schwabClientCorrelId".into(),
@@ -110,6 +155,7 @@ impl Rest {
     /// `$SPX` chain overflows Schwab's buffer); the relay filters the window itself after.
     pub async fn chain(
         &self,
+        priority: Priority,
         symbol: &str,
         expiry: Date,
         strike_count: Option<usize>,
@@ -125,26 +171,33 @@ impl Rest {
         if let Some(n) = strike_count {
             q.push(("strikeCount", n.to_string()));
         }
-        self.get_json("/marketdata/v1/chains", &q).await
+        self.get_json("/marketdata/v1/chains", &q, Some(priority))
+            .await
     }
 
     /// `GET /marketdata/v1/expirationchain?symbol=…`.
-    pub async fn expiration_chain(&self, symbol: &str) -> Result<Value, RestError> {
+    pub async fn expiration_chain(
+        &self,
+        priority: Priority,
+        symbol: &str,
+    ) -> Result<Value, RestError> {
         self.get_json(
             "/marketdata/v1/expirationchain",
             &[("symbol", symbol.to_string())],
+            Some(priority),
         )
         .await
     }
 
     /// `GET /marketdata/v1/quotes?symbols=A,B` → `{SYMBOL: {"quote": {…}, …}}`.
-    pub async fn quotes(&self, symbols: &[String]) -> Result<Value, RestError> {
+    pub async fn quotes(&self, priority: Priority, symbols: &[String]) -> Result<Value, RestError> {
         self.get_json(
             "/marketdata/v1/quotes",
             &[
                 ("symbols", symbols.join(",")),
                 ("fields", "quote".to_string()),
             ],
+            Some(priority),
         )
         .await
     }

@@ -69,11 +69,17 @@ impl Upstream {
             return;
         }
         let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
+        // A topic not wanted yet is one a browser just asked for.
+        let priority = match self.wanted_chains.get(topic) {
+            Some(&HELD) => Priority::Background,
+            Some(&1) => Priority::Start,
+            _ => Priority::Browser,
+        };
         let t = topic.to_string();
         self.start_load(LoadKey::Chain(t.clone()), move |rest| {
             let (t, u) = (t.clone(), underlying.clone());
             async move {
-                let v = rest.chain(&u, expiry, strike_count).await?;
+                let v = rest.chain(priority, &u, expiry, strike_count).await?;
                 Ok(Loaded::Chain {
                     topic: t,
                     picture: chain::parse_chain(&v),
@@ -85,10 +91,15 @@ impl Upstream {
     pub(super) fn load_expirations(&mut self, symbol: &str) {
         let s = symbol.to_string();
         let clock = self.opts.clock.clone();
+        let priority = if self.pinned.contains_key(symbol) {
+            Priority::Start
+        } else {
+            Priority::Browser
+        };
         self.start_load(LoadKey::Expirations(s.clone()), move |rest| {
             let (s, clock) = (s.clone(), clock.clone());
             async move {
-                let v = rest.expiration_chain(&s).await?;
+                let v = rest.expiration_chain(priority, &s).await?;
                 Ok(Loaded::Expirations {
                     list: chain::parse_expirations(&v, et_date(clock.now_ms())),
                     symbol: s,
@@ -113,7 +124,9 @@ impl Upstream {
         self.start_load(LoadKey::Refresh(t.clone()), move |rest| {
             let (t, u) = (t.clone(), underlying.clone());
             async move {
-                let v = rest.chain(&u, expiry, strike_count).await?;
+                let v = rest
+                    .chain(Priority::Background, &u, expiry, strike_count)
+                    .await?;
                 match chain::parse_chain(&v) {
                     Ok(picture) => Ok(Loaded::Refreshed { topic: t, picture }),
                     // A refresh that fails is dropped: the chain keeps what it has.

@@ -52,6 +52,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tracing::{debug, error, info, warn};
 
 use super::auth::{self, AuthError, Credentials, TokenManager};
+use super::budget::{Priority, RestBudget};
 use super::chain::{self, ChainError, ChainFilter, ChainPicture, Contract, Expiration};
 use super::link::{Link, LinkCommand, LinkEvent, LinkTiming};
 use super::plan::{self, Candidates, KeySets};
@@ -107,6 +108,8 @@ pub struct Timing {
     pub market_check: Duration,
     /// How often chains with contracts outside the key budget are refreshed from REST.
     pub chain_refresh: Duration,
+    /// The market-data REST budget's window: at most `Options::rest_per_window` calls start in any such span.
+    pub rest_window: Duration,
 }
 
 impl Default for Timing {
@@ -123,6 +126,7 @@ impl Default for Timing {
             status_throttle: Duration::from_secs(1),
             market_check: Duration::from_secs(5),
             chain_refresh: Duration::from_secs(60),
+            rest_window: Duration::from_secs(60),
         }
     }
 }
@@ -140,6 +144,8 @@ pub struct Options {
     pub filter: ChainFilter,
     /// Expiries per watched underlying held as REST pictures (class 2: loaded and refreshed, never streamed).
     pub held_expiries: usize,
+    /// Market-data REST calls allowed per `Timing::rest_window` (a minute).
+    pub rest_per_window: usize,
     pub timing: Timing,
     /// The market clock: today, DTE, the session, the day roll.
     pub clock: Clock,
@@ -174,6 +180,7 @@ impl Options {
                 ..ChainFilter::default()
             },
             held_expiries: cfg.held_expiries,
+            rest_per_window: cfg.rest_per_min.max(1),
             timing: Timing::default(),
             clock,
         }
@@ -220,7 +227,11 @@ pub(super) async fn run(
     let Some(tokens) = obtain_tokens(&opts, &http, &mut status, &mut shutdown).await else {
         return;
     };
-    let rest = Rest::new(http, &opts.api, tokens.clone());
+    let budget = Arc::new(RestBudget::new(
+        opts.rest_per_window,
+        opts.timing.rest_window,
+    ));
+    let rest = Rest::new(http, &opts.api, tokens.clone(), budget);
     let (loads_tx, loads_rx) = mpsc::unbounded_channel();
     let mut up = Upstream {
         store,
@@ -484,7 +495,11 @@ impl Upstream {
             let symbols: Vec<String> = self.pinned.keys().cloned().collect();
             self.start_load(LoadKey::Quotes, move |rest| {
                 let symbols = symbols.clone();
-                async move { rest.quotes(&symbols).await.map(Loaded::Quotes) }
+                async move {
+                    rest.quotes(Priority::Start, &symbols)
+                        .await
+                        .map(Loaded::Quotes)
+                }
             });
         }
         self.on_demand(&demand_rx.borrow_and_update().clone());
