@@ -275,6 +275,11 @@ pub struct Limits {
     #[arg(long, env = "TICKDESK_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// On-demand topics (`chain:`, `expirations:` …) the relay creates in all; a subscription past it gets a
+    /// `too_many_topics` error.
+    #[arg(long, env = "TICKDESK_MAX_ONDEMAND_TOPICS", default_value_t = 500)]
+    pub max_ondemand_topics: usize,
+
     /// Bad frames a client may send before it is disconnected.
     #[arg(long, env = "TICKDESK_MAX_BAD_FRAMES", default_value_t = 20)]
     pub max_bad_frames: u32,

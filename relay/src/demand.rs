@@ -44,6 +44,11 @@ impl Demand {
             .any(|p| topic.starts_with(p.as_str()))
     }
 
+    /// How many of `topics` are on-demand ones (for the cap on them).
+    pub fn dynamic_topics(&self, topics: &[String]) -> usize {
+        topics.iter().filter(|t| self.is_dynamic(t)).count()
+    }
+
     pub fn add(&self, topic: &str) {
         self.counts
             .send_modify(|m| *m.entry(topic.to_string()).or_default() += 1);

@@ -433,6 +433,20 @@ impl Session {
                     self.send_state(topic, None);
                 }
             }
+            Event::Notice {
+                topic,
+                code,
+                message,
+            } => {
+                if self.subs.contains_key(topic) && self.control.len() < CONTROL_QUEUE {
+                    self.control.push_back(ws_text(&encode(&ServerMsg::Error {
+                        code: *code,
+                        message: message.clone(),
+                        fatal: false,
+                        topic: Some(topic.clone()),
+                    })));
+                }
+            }
             Event::Delta(shared) => {
                 let delta = &shared.delta;
                 let Some(sub) = self.subs.get_mut(&delta.topic) else {
@@ -553,6 +567,7 @@ impl Session {
                 code,
                 message,
                 fatal,
+                topic: None,
             })));
         }
     }
@@ -631,6 +646,20 @@ impl Session {
                 self.queue_error(
                     ErrorCode::UnknownTopic,
                     format!("no topic named {topic:?}"),
+                    false,
+                );
+                return;
+            }
+            let max = self.state.limits.max_ondemand_topics;
+            if self
+                .state
+                .demand
+                .dynamic_topics(&self.state.store.topic_names())
+                >= max
+            {
+                self.queue_error(
+                    ErrorCode::TooManyTopics,
+                    format!("{topic} not created: the relay holds its maximum of {max} on-demand topics (TICKDESK_MAX_ONDEMAND_TOPICS)"),
                     false,
                 );
                 return;

@@ -44,6 +44,13 @@ pub enum Event {
     Delta(Arc<SharedDelta>),
     /// The topic's state was replaced (new epoch): sessions send a fresh snapshot.
     Reset { topic: String },
+    /// Something its subscribers should be told about the topic (an upstream does not know its symbol): sessions
+    /// send an error frame naming it.
+    Notice {
+        topic: String,
+        code: tickdesk_wire::ErrorCode,
+        message: String,
+    },
 }
 
 /// A point-in-time copy of one topic.
@@ -466,6 +473,18 @@ impl Store {
         }));
     }
 
+    /// Tells the topic's current subscribers something about it (an error frame naming the topic); the topic's
+    /// state does not change.
+    pub fn notify(&self, topic: &str, code: tickdesk_wire::ErrorCode, message: impl Into<String>) {
+        if let Some(entry) = self.topic(topic) {
+            let _ = entry.tx.send(Arc::new(Event::Notice {
+                topic: topic.to_string(),
+                code,
+                message: message.into(),
+            }));
+        }
+    }
+
     pub fn snapshot(&self, topic: &str) -> Option<Snapshot> {
         let entry = self.topic(topic)?;
         let t = entry.lock();
@@ -586,7 +605,7 @@ mod tests {
     fn shared(ev: &Event) -> Arc<SharedDelta> {
         match ev {
             Event::Delta(d) => d.clone(),
-            Event::Reset { .. } => panic!("expected a delta"),
+            Event::Reset { .. } | Event::Notice { .. } => panic!("expected a delta"),
         }
     }
 

@@ -204,6 +204,7 @@ async fn bad_frames_get_error_frames_and_everyone_else_keeps_being_served() {
             code: got,
             fatal,
             message,
+            ..
         } = m
         else {
             unreachable!()

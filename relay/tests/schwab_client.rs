@@ -180,6 +180,7 @@ fn fast_timing() -> Timing {
         market_check: Duration::from_millis(50),
         chain_refresh: Duration::from_millis(500),
         rest_window: Duration::from_secs(60),
+        unknown_cooldown: Duration::from_secs(300),
     }
 }
 
@@ -1578,6 +1579,52 @@ async fn a_429_stops_every_rest_call_until_retry_after() {
         after[1].duration_since(after[0]) >= Duration::from_millis(1_900),
         "the call after the 429 waited: {:?}",
         after[1].duration_since(after[0])
+    );
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_symbol_is_told_once_and_not_asked_again() {
+    use tickdesk_relay::store::Event;
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let (sim, c) = on_clock(&clock, &[], |_| {}).await;
+    let topic = "chain:NOPE:2026-12-18";
+    c.store.ensure_topic(topic);
+    let mut rx = c.store.subscribe(topic).unwrap();
+    let before = sim.handle.rest_call_times().len();
+    c.demand.add(topic);
+    let notice = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Notice { code, message, .. } = &*rx.recv().await.unwrap() {
+                return (*code, message.clone());
+            }
+        }
+    })
+    .await
+    .expect("an unknown_symbol notice");
+    assert_eq!(notice.0, tickdesk_wire::ErrorCode::UnknownSymbol);
+    assert!(notice.1.contains("NOPE"), "{}", notice.1);
+    assert!(c.status()["error"]
+        .as_str()
+        .unwrap()
+        .contains("does not know the symbol NOPE"));
+    // Another browser asks for the same underlying during the cool-down: no call, no second notice.
+    c.demand.add("chain:NOPE:2027-01-15");
+    c.demand.add(topic);
+    // Nothing to wait for but some of the client's turns (its market checks run every 50 ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sim.handle.rest_call_times().len(),
+        before + 1,
+        "one call, then none"
+    );
+    assert!(
+        !matches!(
+            rx.try_recv().map(|e| matches!(*e, Event::Notice { .. })),
+            Ok(true)
+        ),
+        "one notice per topic"
     );
     c.stop().await;
     sim.stop().await;

@@ -118,6 +118,9 @@ pub enum ServerMsg {
         code: ErrorCode,
         message: String,
         fatal: bool,
+        /// The topic the error is about, when it is about one (`unknown_symbol`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
     },
 }
 
@@ -143,6 +146,11 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The client sent nothing (not even a ping or pong) for too long. Reconnect.
     IdleTimeout,
+    /// The upstream does not know the underlying of this on-demand topic (`topic` names it). Nothing more comes for
+    /// it; asking again after a cool-down tries again.
+    UnknownSymbol,
+    /// The relay holds as many on-demand topics as it allows; this one was not created.
+    TooManyTopics,
 }
 
 impl ErrorCode {
@@ -202,6 +210,7 @@ mod tests {
             code: ErrorCode::BadFrame,
             message: "nope".into(),
             fatal: false,
+            topic: None,
         };
         let s = serde_json::to_string(&e).unwrap();
         assert_eq!(

@@ -300,6 +300,7 @@ impl Feed {
                 code,
                 message,
                 fatal,
+                ..
             } => {
                 self.signals.log(format!(
                     "relay: {message} ({code:?}{})",

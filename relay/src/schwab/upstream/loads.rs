@@ -29,11 +29,29 @@ impl Upstream {
             self.opts.timing.backoff_min.as_millis() as f64,
             self.opts.timing.backoff_max.as_millis() as f64,
         );
+        // The underlying a chain or expirations load asks about, for an answer that says Schwab does not know it.
+        let key_symbol = match &key {
+            LoadKey::Chain(t) => parse_chain_topic(t).map(|(u, _)| u),
+            LoadKey::Expirations(s) => Some(s.clone()),
+            LoadKey::Refresh(_) | LoadKey::Quotes => None,
+        };
         let handle = tokio::spawn(async move {
             loop {
                 match make(rest.clone()).await {
                     Ok(loaded) => {
                         let _ = tx.send(loaded);
+                        return;
+                    }
+                    // Schwab refuses the request itself (400/404): retrying cannot help; the symbol is unknown.
+                    Err(RestError::Http {
+                        status: 400 | 404,
+                        message,
+                        ..
+                    }) if key_symbol.is_some() => {
+                        let _ = tx.send(Loaded::Unknown {
+                            symbol: key_symbol.clone().unwrap_or_default(),
+                            why: message,
+                        });
                         return;
                     }
                     Err(e) => {
@@ -52,6 +70,46 @@ impl Upstream {
         self.loading.insert(key, handle.abort_handle());
     }
 
+    /// Schwab does not know `symbol`: its topics' subscribers get one `unknown_symbol` error frame each, and no call
+    /// is made for it until the cool-down has passed and someone asks again.
+    pub(super) fn on_unknown(&mut self, symbol: &str, why: &str) {
+        self.loading
+            .remove(&LoadKey::Expirations(symbol.to_string()));
+        let until = tokio::time::Instant::now() + self.opts.timing.unknown_cooldown;
+        let first = self
+            .unknown
+            .insert(symbol.to_string(), until)
+            .is_none_or(|t| t <= tokio::time::Instant::now());
+        if !first {
+            return;
+        }
+        warn!(%symbol, %why, "Schwab does not know this symbol; no more calls for it for a while");
+        let message = format!(
+            "Schwab does not know the symbol {symbol} ({why}); nothing will come for it. Asking again after {} s tries again.",
+            self.opts.timing.unknown_cooldown.as_secs()
+        );
+        let prefix = format!("{CHAIN_PREFIX}{symbol}:");
+        let exps = format!("{EXPIRATIONS_PREFIX}{symbol}");
+        for topic in self.store.topic_names() {
+            if topic.starts_with(&prefix) || topic == exps {
+                self.cancel_load(&LoadKey::Chain(topic.clone()));
+                self.store.notify(
+                    &topic,
+                    tickdesk_wire::ErrorCode::UnknownSymbol,
+                    message.clone(),
+                );
+            }
+        }
+        self.status.set_error(Some(message));
+    }
+
+    /// True while `symbol` is known to be unknown to Schwab (the cool-down has not passed).
+    fn is_unknown(&self, symbol: &str) -> bool {
+        self.unknown
+            .get(symbol)
+            .is_some_and(|until| *until > tokio::time::Instant::now())
+    }
+
     pub(super) fn load_chain(&mut self, topic: &str) {
         let Some((underlying, expiry)) = parse_chain_topic(topic) else {
             warn!(%topic, "not a chain topic (expected chain:UNDERLYING:YYYY-MM-DD); it stays empty");
@@ -66,6 +124,10 @@ impl Upstream {
             self.status.set_error(Some(format!(
                 "{topic} is outside the DTE window ({lo}–{hi} days)"
             )));
+            return;
+        }
+        if self.is_unknown(&underlying) {
+            debug!(%topic, "not asked: Schwab does not know the symbol (cool-down)");
             return;
         }
         let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
@@ -89,6 +151,9 @@ impl Upstream {
     }
 
     pub(super) fn load_expirations(&mut self, symbol: &str) {
+        if self.is_unknown(symbol) {
+            return;
+        }
         let s = symbol.to_string();
         let clock = self.opts.clock.clone();
         let priority = if self.pinned.contains_key(symbol) {
@@ -229,8 +294,12 @@ impl Upstream {
                     .collect();
                 self.store.publish(QUOTES_TOPIC, rows, vec![]);
             }
+            Loaded::Unknown { symbol, why } => self.on_unknown(&symbol, &why),
             Loaded::Expirations { symbol, list } => {
                 self.loading.remove(&LoadKey::Expirations(symbol.clone()));
+                if list.is_empty() {
+                    return self.on_unknown(&symbol, "it lists no expirations");
+                }
                 let today = self.today;
                 let list: Vec<Expiration> = list
                     .into_iter()
@@ -268,6 +337,11 @@ impl Upstream {
                 }
                 let picture = match picture {
                     Ok(p) => p,
+                    Err(ChainError::Failed { symbol, status }) => {
+                        let u = parse_chain_topic(&topic).map_or(symbol, |(u, _)| u);
+                        return self
+                            .on_unknown(&u, &format!("its chain answer was status {status:?}"));
+                    }
                     Err(e) => {
                         warn!(%topic, error = %e, "Schwab has no chain for this topic; it stays empty");
                         self.status.set_error(Some(e.to_string()));

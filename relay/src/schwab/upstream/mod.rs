@@ -110,6 +110,8 @@ pub struct Timing {
     pub chain_refresh: Duration,
     /// The market-data REST budget's window: at most `Options::rest_per_window` calls start in any such span.
     pub rest_window: Duration,
+    /// After Schwab says it does not know a symbol, no call is made for it for this long.
+    pub unknown_cooldown: Duration,
 }
 
 impl Default for Timing {
@@ -127,6 +129,7 @@ impl Default for Timing {
             market_check: Duration::from_secs(5),
             chain_refresh: Duration::from_secs(60),
             rest_window: Duration::from_secs(60),
+            unknown_cooldown: Duration::from_secs(300),
         }
     }
 }
@@ -252,6 +255,7 @@ pub(super) async fn run(
         loading: HashMap::new(),
         wanted_chains: BTreeMap::new(),
         held: BTreeMap::new(),
+        unknown: HashMap::new(),
         chains: BTreeMap::new(),
         wanted_exps: BTreeSet::new(),
         key_topic: HashMap::new(),
@@ -358,6 +362,11 @@ enum Loaded {
         list: Vec<Expiration>,
     },
     Quotes(Value),
+    /// Schwab refused the request for this symbol (HTTP 400/404): it does not know it.
+    Unknown {
+        symbol: String,
+        why: String,
+    },
     /// A failed attempt (the task retries by itself).
     Failed {
         what: String,
@@ -394,6 +403,8 @@ struct Upstream {
     wanted_chains: BTreeMap<String, u8>,
     /// Underlying → its held chain topics (the first `held_expiries` listed expiries).
     held: BTreeMap<String, Vec<String>>,
+    /// Underlyings Schwab does not know → until when no call is made for them.
+    unknown: HashMap<String, tokio::time::Instant>,
     /// Loaded, wanted chain topics.
     chains: BTreeMap<String, Chain>,
     /// Underlyings whose expirations topic is wanted.
