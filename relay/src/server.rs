@@ -4,6 +4,7 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests bind port 0 and stop the relay when they like.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -19,6 +21,7 @@ use tokio::sync::watch;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{info, warn};
 
+use crate::access;
 use crate::api;
 use crate::config::ServeConfig;
 use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
@@ -40,10 +43,12 @@ use tickdesk_market::Clock;
 /// Only if the listener fails.
 pub async fn run(
     listener: TcpListener,
-    cfg: ServeConfig,
+    mut cfg: ServeConfig,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    cfg.access_token = access::settle(cfg.access_token.take(), addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(AppState::new(&cfg, clock.clone(), stop_rx.clone()));
     let store = state.store.clone();
@@ -75,16 +80,19 @@ pub async fn run(
     } else {
         Some(start_schwab(&state, &cfg, stop_rx).await?)
     };
-    let addr = listener.local_addr()?;
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            info!("shutting down: closing client connections");
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    // The peer's address, for slowing down failed access-token attempts per client.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        info!("shutting down: closing client connections");
+        let _ = stop_tx.send(true);
+    })
+    .await?;
     rates_task.abort();
     sweep_task.abort();
     if let Some((client, simulator)) = schwab_tasks {
@@ -159,10 +167,16 @@ async fn start_schwab(
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// The routes, apart from the listener so they can be exercised directly.
+///
+/// With an access token, everything but `/healthz`, the publish API (its own token) and the app's files is guarded
+/// ([`access::guard`]), and `GET …?token=` is the browser's way in ([`access::login`]).
 pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
-    let api = Router::new()
-        .route("/ws", get(ws_upgrade))
+    let open = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/publish/signal", post(api::publish_signal))
+        .route("/api/publish/trade", post(api::publish_trade));
+    let guarded = Router::new()
+        .route("/ws", get(ws_upgrade))
         .route("/metrics", get(metrics))
         .route("/ws/stream", get(stream::upgrade))
         .route("/api/snapshot", get(api::snapshot))
@@ -192,17 +206,19 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
             get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
         )
         .route("/api/chain/{underlying}", get(api::chain))
-        .route("/api/publish/signal", post(api::publish_signal))
-        .route("/api/publish/trade", post(api::publish_trade))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::guard));
+    let api = guarded
+        .merge(open)
         .layer(DefaultBodyLimit::max(16 * 1024))
-        .with_state(state);
-    if cfg.static_dir.is_dir() {
+        .with_state(state.clone());
+    let app = if cfg.static_dir.is_dir() {
         let index = cfg.static_dir.join("index.html");
         api.fallback_service(ServeDir::new(&cfg.static_dir).fallback(ServeFile::new(index)))
     } else {
         warn!(dir = %cfg.static_dir.display(), "no app directory; serving the API only (build the app with trunk to serve it)");
         api
-    }
+    };
+    app.layer(middleware::from_fn_with_state(state, access::login))
 }
 
 /// Same-origin pages, non-browser clients and the allow-list may connect.
@@ -259,6 +275,8 @@ async fn ws_upgrade(
     // arrive whole; the buffer grows for them.
     ws.max_message_size(state.limits.max_frame_bytes.saturating_mul(4).max(1 << 20))
         .read_buffer_size(READ_BUFFER_BYTES)
+        // A browser offering subprotocols (the app carrying its token in one) must be answered with one of them.
+        .protocols([access::SUBPROTOCOL])
         .on_upgrade(move |socket| session::run(socket, state))
 }
 
