@@ -207,6 +207,12 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         )
         .route("/api/chain/{underlying}", get(api::chain))
         .route_layer(middleware::from_fn_with_state(state.clone(), access::guard));
+    // An app hosted on an allowed origin reads the REST views too (the fallback, the access check), presenting its
+    // token in `Authorization`; outermost, so a 401 is readable by that app as well.
+    let guarded = match cors(&cfg.allowed_origins) {
+        Some(cors) => guarded.layer(cors),
+        None => guarded,
+    };
     let api = guarded
         .merge(open)
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -219,6 +225,29 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         api
     };
     app.layer(middleware::from_fn_with_state(state, access::login))
+}
+
+/// CORS for the allowed origins' `GET`s, with an `Authorization` header; none without an allow-list.
+fn cors(allowed: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = if allowed.iter().any(|a| a == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<_> = allowed
+            .iter()
+            .filter_map(|a| a.trim_end_matches('/').parse().ok())
+            .collect();
+        if list.is_empty() {
+            return None;
+        }
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET])
+            .allow_headers([header::AUTHORIZATION]),
+    )
 }
 
 /// Same-origin pages, non-browser clients and the allow-list may connect.

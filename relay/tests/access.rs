@@ -502,3 +502,53 @@ async fn upgrade_at(a: std::net::SocketAddr, bearer: &str) -> u16 {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[tokio::test]
+async fn an_allowed_origin_reads_the_rest_views_with_its_token() {
+    let mut cfg = guarded_config();
+    cfg.allowed_origins = vec!["http://desk.example".into()];
+    let relay = Relay::start(cfg).await;
+    let a = relay.addr;
+    let origin = ("Origin", "http://desk.example");
+    let preflight = request(
+        a,
+        "OPTIONS",
+        "/api/snapshot",
+        &[
+            origin,
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(preflight.status, 200, "a preflight carries no token");
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://desk.example")
+    );
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .is_some_and(|h| h.contains("authorization")));
+    let refused = get(a, "/api/status", &[origin]).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        Some("http://desk.example"),
+        "the app can read the 401 and say why"
+    );
+    assert_eq!(
+        get(a, "/api/status", &[origin, ("Authorization", BEARER)])
+            .await
+            .status,
+        200
+    );
+    let other = get(
+        a,
+        "/api/status",
+        &[("Origin", "http://evil.example"), ("Authorization", BEARER)],
+    )
+    .await;
+    assert!(other.header("access-control-allow-origin").is_none());
+    relay.stop().await;
+}

@@ -41,6 +41,8 @@ fn now_ms() -> f64 {
 
 struct Inner {
     url: String,
+    /// The relay's access token, when the page was given one (an app on another origin; see `discovery`).
+    token: Option<String>,
     topics: Vec<String>,
     views: BTreeMap<String, TopicView>,
     /// The current websocket, if any; dropping it closes the socket and silences its events.
@@ -79,12 +81,14 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// Starts connecting to `url` (a `ws://` or `wss://` URL) for `topics`, writing into `views`.
-    pub fn start(url: String, views: BTreeMap<String, TopicView>) -> Feed {
+    /// Starts connecting to `url` (a `ws://` or `wss://` URL) for `topics`, writing into `views`, presenting `token`
+    /// to the relay when given.
+    pub fn start(url: String, token: Option<String>, views: BTreeMap<String, TopicView>) -> Feed {
         let topics = views.keys().cloned().collect();
         let feed = Feed {
             inner: Rc::new(RefCell::new(Inner {
                 url,
+                token,
                 topics,
                 views,
                 link: None,
@@ -168,12 +172,12 @@ impl Feed {
     }
 
     fn connect(&self) {
-        let (url, id) = {
+        let (url, token, id) = {
             let mut inner = self.inner.borrow_mut();
             inner.link = None; // Closes the old socket: its close must not schedule a retry.
             inner.opened = false;
             inner.link_id += 1;
-            (inner.url.clone(), inner.link_id)
+            (inner.url.clone(), inner.token.clone(), inner.link_id)
         };
         if !self.inner.borrow().fallback.polling() {
             self.signals.state.set(ConnState::Connecting);
@@ -189,7 +193,7 @@ impl Feed {
                 Event::Closed { code, reason } => this.on_close(code, reason),
             }
         };
-        match Link::open(&url, on_event) {
+        match Link::open(&url, token.as_deref(), on_event) {
             Ok(link) => self.inner.borrow_mut().link = Some(link),
             Err(e) => {
                 self.signals
@@ -220,11 +224,11 @@ impl Feed {
     }
 
     fn on_close(&self, code: u16, reason: String) {
-        let start_polling = {
+        let (start_polling, opened) = {
             let mut inner = self.inner.borrow_mut();
             let opened = std::mem::take(&mut inner.opened);
             inner.link = None;
-            inner.fallback.closed(opened)
+            (inner.fallback.closed(opened), opened)
         };
         if start_polling {
             self.signals
@@ -244,6 +248,38 @@ impl Feed {
         if self.signals.state.get_untracked() != ConnState::Offline {
             self.schedule_retry();
         }
+        if !opened {
+            self.check_access();
+        }
+    }
+
+    /// A websocket refused for want of the access token shows only as a failed connect: ask `/api/status` why, and
+    /// on 401 stop retrying and say so, instead of reconnecting forever.
+    fn check_access(&self) {
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let (url, token) = {
+                let inner = this.inner.borrow();
+                let url = format!("{}/api/status", crate::discovery::http_base(&inner.url));
+                (url, inner.token.clone())
+            };
+            if crate::http::get_text(&url, token.as_deref()).await != Err("HTTP 401".into()) {
+                return;
+            }
+            {
+                let mut inner = this.inner.borrow_mut();
+                inner.retry = None;
+                inner.link = None;
+                inner.fallback.streaming();
+            }
+            if this.signals.state.get_untracked() != ConnState::Unauthorized {
+                this.signals.log(
+                    "the relay requires its access token: open the URL it printed (http://host:port/?token=…), \
+                     or give a desk hosted elsewhere #token=… in its URL",
+                );
+                this.signals.state.set(ConnState::Unauthorized);
+            }
+        });
     }
 
     fn schedule_retry(&self) {
@@ -467,12 +503,12 @@ impl Feed {
     }
 
     async fn poll_once(&self) -> Result<(), String> {
-        let (url, topics) = {
+        let (url, topics, token) = {
             let inner = self.inner.borrow();
             let url = poll::snapshot_url(&inner.url, &inner.topics);
-            (url, inner.topics.clone())
+            (url, inner.topics.clone(), inner.token.clone())
         };
-        let body = crate::http::get_text(&url).await?;
+        let body = crate::http::get_text(&url, token.as_deref()).await?;
         let snapshots = poll::snapshots(&body, &topics, &self.inner.borrow().replica)?;
         for msg in snapshots {
             self.apply(&msg);
