@@ -27,41 +27,20 @@ pub async fn relay_url() -> String {
     to_ws_url(&base)
 }
 
-/// The relay's access token for an app hosted on another origin than its relay: `#token=…` in the page URL (also
-/// after a tab, `#rates&token=…`). A fragment never reaches a server, a log or a Referer. It is read once and
-/// dropped from the address bar (the page's own history entry is replaced), and kept in memory only. A desk served
-/// by its relay needs none of this: the relay's cookie does it.
+/// The relay's access token for an app hosted on another origin than its relay: the page URL's `#token=…` fragment,
+/// which never reaches a server, a log or a Referer. It is read once, dropped from the address bar (the page's
+/// history entry is replaced) and kept in memory only. A desk served by its relay needs none of this: the relay's
+/// cookie does it.
 pub fn access_token() -> Option<String> {
     let w = web_sys::window()?;
-    let hash = w.location().hash().ok()?;
-    let (token, rest) = split_token(&hash)?;
-    let url = format!(
-        "{}{}{rest}",
-        w.location().pathname().ok()?,
-        w.location().search().ok()?
-    );
+    let l = w.location();
+    let token = l.hash().ok()?.strip_prefix("#token=")?.to_string();
+    let url = l.pathname().ok()? + &l.search().ok()?;
     let _ = w
         .history()
         .ok()?
         .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     Some(token)
-}
-
-/// `#a&token=t&b` → (`t`, `#a&b`); `None` without a token. Pure.
-pub fn split_token(hash: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = hash.trim_start_matches('#').split('&').collect();
-    let token = parts.iter().find_map(|p| p.strip_prefix("token="))?;
-    let rest: Vec<&str> = parts
-        .iter()
-        .copied()
-        .filter(|p| !p.starts_with("token=") && !p.is_empty())
-        .collect();
-    let rest = if rest.is_empty() {
-        String::new()
-    } else {
-        format!("#{}", rest.join("&"))
-    };
-    Some((token.to_string(), rest))
 }
 
 /// The `relay` of `tickdesk.json`, if the file is there and says one.
@@ -137,16 +116,6 @@ mod tests {
             http_base(&to_ws_url("https://relay.example.com:8443")),
             "https://relay.example.com:8443"
         );
-    }
-
-    #[test]
-    fn the_token_comes_out_of_the_fragment_and_the_rest_stays() {
-        let s = |h: &str| split_token(h).map(|(t, r)| (t, r));
-        assert_eq!(s("#token=abc"), Some(("abc".into(), String::new())));
-        assert_eq!(s("#rates&token=abc"), Some(("abc".into(), "#rates".into())));
-        assert_eq!(s("#token=abc&rates"), Some(("abc".into(), "#rates".into())));
-        assert_eq!(s("#rates"), None);
-        assert_eq!(s(""), None);
     }
 
     #[test]

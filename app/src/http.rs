@@ -1,5 +1,5 @@
 //! One HTTP GET returning the body as text: all the app asks of HTTP (`tickdesk.json` at start, `/api/snapshot` in
-//! the REST fallback, `/api/status` to tell a refused access token from a relay that is down).
+//! the REST fallback, whose 401 tells a refused access token from a relay that is down).
 //!
 //! Why the browser's `fetch` through web-sys and not gloo-net's `Request`: measured on this app (release, wasm-opt
 //! `-Oz`, gzip -9), gloo-net's request builder (RequestInit, Headers, `http::Method`, its error type) added 1.6 KB

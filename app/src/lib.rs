@@ -75,11 +75,12 @@ impl Tab {
     }
 }
 
-/// The whole desk, connected to `url` (presenting `token`, the relay's access token, when the page was given one).
+/// The whole desk, connected to `url`.
 #[component]
-pub fn App(url: String, token: Option<String>) -> impl IntoView {
+pub fn App(url: String) -> impl IntoView {
     let views = views();
-    let feed = Feed::start(url.clone(), token, views.clone());
+    // First, before the tabs read the hash: an access token in it leaves it (see `discovery::access_token`).
+    let feed = Feed::start(url.clone(), views.clone());
     let v = |t: &str| views[t].clone();
     let (curve, spreads, positions, pnl) = (v("curve"), v("spreads"), v("positions"), v("pnl"));
     let (signals, trades, status) = (v("signals"), v("trades"), v("status"));
@@ -174,9 +175,7 @@ fn install_keys(feed: Feed, chain: ChainState) {
 pub fn start() {
     console_error_panic_hook::set_once();
     wasm_bindgen_futures::spawn_local(async {
-        // Before the tabs read the hash: the token leaves it first.
-        let token = discovery::access_token();
         let url = discovery::relay_url().await;
-        leptos::mount::mount_to_body(move || view! { <App url=url token=token /> });
+        leptos::mount::mount_to_body(move || view! { <App url=url /> });
     });
 }

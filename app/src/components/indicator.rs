@@ -37,7 +37,7 @@ fn describe(s: &FeedSignals) -> (&'static str, String) {
         ConnState::Polling => ("polling", "Polling REST: websocket unavailable".into()),
         ConnState::Unauthorized => (
             "unauthorized",
-            "Access token required: open the URL the relay printed (…/?token=…)".into(),
+            "Access token required: open the URL the relay printed".into(),
         ),
     }
 }

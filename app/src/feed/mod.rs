@@ -81,14 +81,14 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// Starts connecting to `url` (a `ws://` or `wss://` URL) for `topics`, writing into `views`, presenting `token`
-    /// to the relay when given.
-    pub fn start(url: String, token: Option<String>, views: BTreeMap<String, TopicView>) -> Feed {
+    /// Starts connecting to `url` (a `ws://` or `wss://` URL) for `topics`, writing into `views`, presenting the
+    /// access token the page was given, if any ([`crate::discovery::access_token`]).
+    pub fn start(url: String, views: BTreeMap<String, TopicView>) -> Feed {
         let topics = views.keys().cloned().collect();
         let feed = Feed {
             inner: Rc::new(RefCell::new(Inner {
                 url,
-                token,
+                token: crate::discovery::access_token(),
                 topics,
                 views,
                 link: None,
@@ -224,11 +224,11 @@ impl Feed {
     }
 
     fn on_close(&self, code: u16, reason: String) {
-        let (start_polling, opened) = {
+        let start_polling = {
             let mut inner = self.inner.borrow_mut();
             let opened = std::mem::take(&mut inner.opened);
             inner.link = None;
-            (inner.fallback.closed(opened), opened)
+            inner.fallback.closed(opened)
         };
         if start_polling {
             self.signals
@@ -248,38 +248,6 @@ impl Feed {
         if self.signals.state.get_untracked() != ConnState::Offline {
             self.schedule_retry();
         }
-        if !opened {
-            self.check_access();
-        }
-    }
-
-    /// A websocket refused for want of the access token shows only as a failed connect: ask `/api/status` why, and
-    /// on 401 stop retrying and say so, instead of reconnecting forever.
-    fn check_access(&self) {
-        let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let (url, token) = {
-                let inner = this.inner.borrow();
-                let url = format!("{}/api/status", crate::discovery::http_base(&inner.url));
-                (url, inner.token.clone())
-            };
-            if crate::http::get_text(&url, token.as_deref()).await != Err("HTTP 401".into()) {
-                return;
-            }
-            {
-                let mut inner = this.inner.borrow_mut();
-                inner.retry = None;
-                inner.link = None;
-                inner.fallback.streaming();
-            }
-            if this.signals.state.get_untracked() != ConnState::Unauthorized {
-                this.signals.log(
-                    "the relay requires its access token: open the URL it printed (http://host:port/?token=…), \
-                     or give a desk hosted elsewhere #token=… in its URL",
-                );
-                this.signals.state.set(ConnState::Unauthorized);
-            }
-        });
     }
 
     fn schedule_retry(&self) {
@@ -485,6 +453,18 @@ impl Feed {
                             drop(inner);
                             this.signals.state.set(ConnState::Polling);
                         }
+                    }
+                    // A websocket refused for want of the access token shows only as failed connects, which start
+                    // the fallback: its 401 says why. Retrying cannot help, so stop and say so.
+                    Err(e) if e == "HTTP 401" => {
+                        let mut inner = this.inner.borrow_mut();
+                        inner.retry = None;
+                        inner.link = None;
+                        inner.fallback.streaming();
+                        drop(inner);
+                        this.signals
+                            .log("the relay wants its access token: open the URL it printed");
+                        this.signals.state.set(ConnState::Unauthorized);
                     }
                     Err(e) => {
                         if this.signals.state.get_untracked() == ConnState::Polling {
