@@ -4,7 +4,8 @@
 //! 2. the `relay` field of `tickdesk.json` beside `index.html` (a deployer edits it, no rebuild),
 //! 3. the page's own host (the relay serving `dist/` itself, the default).
 //!
-//! The address forms a person may type are normalised by pure functions, unit-tested natively.
+//! The address forms a person may type are normalised by pure functions, unit-tested natively. The relay's access
+//! token, when the app is hosted elsewhere, comes from the page's `#token=` fragment ([`access_token`]).
 
 /// The relay's websocket URL, found as the module comment says.
 pub async fn relay_url() -> String {
@@ -26,9 +27,25 @@ pub async fn relay_url() -> String {
     to_ws_url(&base)
 }
 
+/// The relay's access token for an app hosted on another origin than its relay: the page URL's `#token=…` fragment,
+/// which never reaches a server, a log or a Referer. It is read once, dropped from the address bar (the page's
+/// history entry is replaced) and kept in memory only. A desk served by its relay needs none of this: the relay's
+/// cookie does it.
+pub fn access_token() -> Option<String> {
+    let w = web_sys::window()?;
+    let l = w.location();
+    let token = l.hash().ok()?.strip_prefix("#token=")?.to_string();
+    let url = l.pathname().ok()? + &l.search().ok()?;
+    let _ = w
+        .history()
+        .ok()?
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    Some(token)
+}
+
 /// The `relay` of `tickdesk.json`, if the file is there and says one.
 async fn config_file_relay() -> Option<String> {
-    relay_from_config(&crate::http::get_text("tickdesk.json").await.ok()?)
+    relay_from_config(&crate::http::get_text("tickdesk.json", None).await.ok()?)
 }
 
 /// The `relay` field of a `tickdesk.json` body; `None` for anything else (a missing file served as an HTML page, a

@@ -1,5 +1,5 @@
 //! One HTTP GET returning the body as text: all the app asks of HTTP (`tickdesk.json` at start, `/api/snapshot` in
-//! the REST fallback).
+//! the REST fallback, whose 401 tells a refused access token from a relay that is down).
 //!
 //! Why the browser's `fetch` through web-sys and not gloo-net's `Request`: measured on this app (release, wasm-opt
 //! `-Oz`, gzip -9), gloo-net's request builder (RequestInit, Headers, `http::Method`, its error type) added 1.6 KB
@@ -8,10 +8,17 @@
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// GETs `url`; the body of a 2xx answer, else why not.
-pub async fn get_text(url: &str) -> Result<String, String> {
+/// GETs `url`, with `Authorization: Bearer <token>` when given (an app on another origin than its relay); the
+/// body of a 2xx answer, else why not (`HTTP 401` when the relay wants its access token).
+pub async fn get_text(url: &str, token: Option<&str>) -> Result<String, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let resp = JsFuture::from(window.fetch_with_str(url))
+    let init = web_sys::RequestInit::new();
+    if let Some(t) = token {
+        let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
+        let _ = headers.set("Authorization", &format!("Bearer {t}"));
+        init.set_headers(&headers);
+    }
+    let resp = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
         .map_err(|e| format!("{e:?}"))?;
     let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response")?;

@@ -79,6 +79,7 @@ impl Tab {
 #[component]
 pub fn App(url: String) -> impl IntoView {
     let views = views();
+    // First, before the tabs read the hash: an access token in it leaves it (see `discovery::access_token`).
     let feed = Feed::start(url.clone(), views.clone());
     let v = |t: &str| views[t].clone();
     let (curve, spreads, positions, pnl) = (v("curve"), v("spreads"), v("positions"), v("pnl"));

@@ -72,6 +72,12 @@ pub struct ServeConfig {
     #[arg(long, env = "TICKDESK_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: Option<Secret>,
 
+    /// Token every route but `/healthz` and the app's files requires (`/ws`, `/ws/stream`, `/api/*`, `/metrics`):
+    /// `Authorization: Bearer …`, or the cookie a browser gets by opening `/?token=…` once. Letters, digits and
+    /// `-._~` only. Unset and listening beyond loopback, the relay makes one and prints the URL with it. Never logged.
+    #[arg(long, env = "TICKDESK_ACCESS_TOKEN", hide_env_values = true)]
+    pub access_token: Option<Secret>,
+
     /// Signals and trades kept (and sent to a new subscriber) per topic.
     #[arg(long, env = "TICKDESK_EVENT_HISTORY", default_value_t = 500)]
     pub event_history: usize,

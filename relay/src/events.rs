@@ -82,8 +82,13 @@ fn timestamp(ts: Option<Value>, now_rfc3339: &str) -> Result<Value, Invalid> {
     }
 }
 
+/// Not JSON at all is "invalid JSON" (the API answers 400); JSON of the wrong shape (an unknown field, a missing
+/// one, a wrong type) is an invalid field (422), as PROTOCOL.md promises.
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Invalid> {
-    serde_json::from_slice(body).map_err(|e| Invalid(format!("invalid JSON payload: {e}")))
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Invalid(format!("invalid field: {e}")),
+        _ => Invalid(format!("invalid JSON payload: {e}")),
+    })
 }
 
 /// Validates a signal; returns the fields to publish.
@@ -164,7 +169,7 @@ mod tests {
             (br#"{"signal_type":"MAYBE","symbol":"X","price":1,"confidence":0.5}"#, "signal_type"),
             (br#"{"signal_type":"BUY","symbol":"","price":1,"confidence":0.5}"#, "symbol"),
             (br#"{"signal_type":"BUY","symbol":"X","price":-1,"confidence":0.5}"#, "price"),
-            (br#"{"signal_type":"BUY","symbol":"X","price":1,"confidence":0.5,"extra":1}"#, "unknown field"),
+            (br#"{"signal_type":"BUY","symbol":"X","price":1,"confidence":0.5,"extra":1}"#, "invalid field: unknown field"),
             (br#"{"type":"trade_executed","signal_type":"BUY","symbol":"X","price":1,"confidence":0.5}"#, "type must be"),
         ];
         for (body, needle) in cases {

@@ -114,7 +114,7 @@ pub fn deltas_frame<'a>(deltas: impl IntoIterator<Item = &'a Text>) -> Text {
 pub fn recovered_frame(topic: &str, epoch: &str, seq: u64, deltas: &[Text]) -> Text {
     let string = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     let head = format!(
-        r#"{{"type":"snapshot","topic":{},"epoch":{},"seq":{seq},"recovered":true"#,
+        r#"{{"type":"snapshot","topic":{},"epoch":{},"seq":{seq},"recovered":true,"items":{{}}"#,
         string(topic),
         string(epoch)
     );

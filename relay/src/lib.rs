@@ -4,7 +4,7 @@
 //! - [`config`]: flags and `TICKDESK_*` settings.
 //! - [`api`]: REST views and the publish API; [`events`]: signal/trade validation (pure).
 //! - [`stream`]: `/ws/stream`, the plain periodic desk snapshot for scripts.
-//! - [`secret`]: settings that must never be printed.
+//! - [`secret`]: settings that must never be printed; [`access`]: the access token (guard, browser login, slowdown).
 //! - [`server`]: wiring only: the routes (`/ws`, REST views, metrics, static app), the tasks, and [`server::run`].
 //! - [`state`]: [`state::AppState`], what every handler and session shares.
 //!
@@ -22,6 +22,7 @@
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`status`]: the `status` topic's one shape for every source.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod conflate;

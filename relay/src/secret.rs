@@ -15,14 +15,10 @@ impl Secret {
         &self.0
     }
 
-    /// Compares with `given` in time independent of where they differ.
+    /// Compares with `given` in time independent of where they differ (`subtle`; only the lengths may show).
     pub fn matches(&self, given: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), given.as_bytes());
-        let mut diff = a.len() ^ b.len();
-        for i in 0..a.len().max(b.len()) {
-            diff |= (a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0)) as usize;
-        }
-        diff == 0
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.as_bytes().ct_eq(given.as_bytes()))
     }
 }
 

@@ -4,12 +4,14 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests bind port 0 and stop the relay when they like.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,6 +20,7 @@ use tokio::sync::watch;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{info, warn};
 
+use crate::access;
 use crate::api;
 use crate::config::ServeConfig;
 use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
@@ -39,10 +42,12 @@ use tickdesk_market::Clock;
 /// Only if the listener fails.
 pub async fn run(
     listener: TcpListener,
-    cfg: ServeConfig,
+    mut cfg: ServeConfig,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    cfg.access_token = access::settle(cfg.access_token.take(), addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(AppState::new(&cfg, clock.clone(), stop_rx.clone()));
     let store = state.store.clone();
@@ -74,16 +79,19 @@ pub async fn run(
     } else {
         Some(start_schwab(&state, &cfg, stop_rx).await?)
     };
-    let addr = listener.local_addr()?;
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            info!("shutting down: closing client connections");
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    // The peer's address, for slowing down failed access-token attempts per client.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        info!("shutting down: closing client connections");
+        let _ = stop_tx.send(true);
+    })
+    .await?;
     rates_task.abort();
     sweep_task.abort();
     if let Some((client, simulator)) = schwab_tasks {
@@ -158,10 +166,16 @@ async fn start_schwab(
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// The routes, apart from the listener so they can be exercised directly.
+///
+/// With an access token, everything but `/healthz`, the publish API (its own token) and the app's files is guarded
+/// ([`access::guard`]), and `GET …?token=` is the browser's way in ([`access::login`]).
 pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
-    let api = Router::new()
-        .route("/ws", get(ws_upgrade))
+    let open = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/publish/signal", post(api::publish_signal))
+        .route("/api/publish/trade", post(api::publish_trade));
+    let guarded = Router::new()
+        .route("/ws", get(ws_upgrade))
         .route("/metrics", get(metrics))
         .route("/ws/stream", get(stream::upgrade))
         .route("/api/snapshot", get(api::snapshot))
@@ -191,17 +205,48 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
             get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
         )
         .route("/api/chain/{underlying}", get(api::chain))
-        .route("/api/publish/signal", post(api::publish_signal))
-        .route("/api/publish/trade", post(api::publish_trade))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::guard));
+    // An app hosted on an allowed origin reads the REST views too (the fallback, the access check), presenting its
+    // token in `Authorization`; outermost, so a 401 is readable by that app as well.
+    let guarded = match cors(&cfg.allowed_origins) {
+        Some(cors) => guarded.layer(cors),
+        None => guarded,
+    };
+    let api = guarded
+        .merge(open)
         .layer(DefaultBodyLimit::max(16 * 1024))
-        .with_state(state);
-    if cfg.static_dir.is_dir() {
+        .with_state(state.clone());
+    let app = if cfg.static_dir.is_dir() {
         let index = cfg.static_dir.join("index.html");
         api.fallback_service(ServeDir::new(&cfg.static_dir).fallback(ServeFile::new(index)))
     } else {
         warn!(dir = %cfg.static_dir.display(), "no app directory; serving the API only (build the app with trunk to serve it)");
         api
-    }
+    };
+    app.layer(middleware::from_fn_with_state(state, access::login))
+}
+
+/// CORS for the allowed origins' `GET`s, with an `Authorization` header; none without an allow-list.
+fn cors(allowed: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = if allowed.iter().any(|a| a == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<_> = allowed
+            .iter()
+            .filter_map(|a| a.trim_end_matches('/').parse().ok())
+            .collect();
+        if list.is_empty() {
+            return None;
+        }
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET])
+            .allow_headers([header::AUTHORIZATION]),
+    )
 }
 
 /// Same-origin pages, non-browser clients and the allow-list may connect.
@@ -258,6 +303,8 @@ async fn ws_upgrade(
     // arrive whole; the buffer grows for them.
     ws.max_message_size(state.limits.max_frame_bytes.saturating_mul(4).max(1 << 20))
         .read_buffer_size(READ_BUFFER_BYTES)
+        // A browser offering subprotocols (the app carrying its token in one) must be answered with one of them.
+        .protocols([access::SUBPROTOCOL])
         .on_upgrade(move |socket| session::run(socket, state))
 }
 

@@ -50,6 +50,8 @@ const EVENTS_PER_TURN: usize = 256;
 const TOPICS_PER_TURN: usize = 64;
 /// Control frames (snapshots, pongs, errors) waiting for the writer. Pongs and errors past this are dropped.
 const CONTROL_QUEUE: usize = 64;
+/// The longest interval `max_rate` can ask for (a smaller rate is taken as one update an hour).
+const MAX_RATE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Websocket close code for "going away" (shutdown) and "policy violation" (abuse, idle).
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
@@ -594,7 +596,11 @@ impl Session {
             }
             ClientMsg::Subscribe { topics, max_rate } => {
                 let min_interval = match max_rate {
-                    Some(r) if r.is_finite() && r > 0.0 => Some(Duration::from_secs_f64(1.0 / r)),
+                    // At most an hour apart: a tiny rate's interval would overflow (found by tests/fuzz.rs).
+                    Some(r) if r.is_finite() && r > 0.0 => Some(
+                        Duration::try_from_secs_f64(1.0 / r)
+                            .map_or(MAX_RATE_INTERVAL, |d| d.min(MAX_RATE_INTERVAL)),
+                    ),
                     Some(r) => {
                         self.queue_error(
                             ErrorCode::BadFrame,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tickdesk_market::Clock;
 use tokio::sync::watch;
 
+use crate::access::Access;
 use crate::config::{Limits, ServeConfig};
 use crate::demand::Demand;
 use crate::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub allowed_origins: Vec<String>,
     pub publish_token: Option<Secret>,
+    /// The access token every guarded route requires, and the record of failed attempts.
+    pub access: Access,
     pub event_history: usize,
     pub stream_interval: Duration,
     /// Flips to true once on shutdown; sessions close their sockets with a close frame.
@@ -46,6 +49,7 @@ impl AppState {
             metrics: Metrics::default(),
             allowed_origins: cfg.allowed_origins.clone(),
             publish_token: cfg.publish_token.clone(),
+            access: Access::new(cfg.access_token.clone()),
             event_history: cfg.event_history.max(1),
             stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
             shutdown,

@@ -60,7 +60,8 @@ pub fn price_update(state: &AppState) -> Option<Value> {
 }
 
 pub(crate) async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| run(socket, state))
+    ws.protocols([crate::access::SUBPROTOCOL])
+        .on_upgrade(move |socket| run(socket, state))
 }
 
 async fn run(socket: WebSocket, state: Arc<AppState>) {

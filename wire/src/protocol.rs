@@ -93,7 +93,8 @@ pub enum ServerMsg {
         epoch: String,
         seq: u64,
         recovered: bool,
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        /// Always sent, `{}` when empty (a new topic, an on-demand topic's first answer, a resume answer).
+        #[serde(default)]
         items: Items,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         deltas: Vec<Delta>,
@@ -186,6 +187,28 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"launch_missiles"}"#).is_err());
+    }
+
+    #[test]
+    fn an_empty_snapshot_still_carries_items() {
+        let s = ServerMsg::Snapshot {
+            topic: "signals".into(),
+            epoch: "e".into(),
+            seq: 0,
+            recovered: false,
+            items: Items::new(),
+            deltas: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            json!({"type":"snapshot","topic":"signals","epoch":"e","seq":0,"recovered":false,"items":{}})
+        );
+        // An older relay's snapshot without `items` still reads as empty.
+        let old: ServerMsg = serde_json::from_value(
+            json!({"type":"snapshot","topic":"signals","epoch":"e","seq":0,"recovered":false}),
+        )
+        .unwrap();
+        assert_eq!(old, s);
     }
 
     #[test]

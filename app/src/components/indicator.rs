@@ -35,6 +35,10 @@ fn describe(s: &FeedSignals) -> (&'static str, String) {
             ("stale", "Polling, but the relay does not answer".into())
         }
         ConnState::Polling => ("polling", "Polling REST: websocket unavailable".into()),
+        ConnState::Unauthorized => (
+            "unauthorized",
+            "Access token required: open the URL the relay printed".into(),
+        ),
     }
 }
 

@@ -41,6 +41,8 @@ fn now_ms() -> f64 {
 
 struct Inner {
     url: String,
+    /// The relay's access token, when the page was given one (an app on another origin; see `discovery`).
+    token: Option<String>,
     topics: Vec<String>,
     views: BTreeMap<String, TopicView>,
     /// The current websocket, if any; dropping it closes the socket and silences its events.
@@ -79,12 +81,14 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// Starts connecting to `url` (a `ws://` or `wss://` URL) for `topics`, writing into `views`.
+    /// Starts connecting to `url` (a `ws://` or `wss://` URL) for `topics`, writing into `views`, presenting the
+    /// access token the page was given, if any ([`crate::discovery::access_token`]).
     pub fn start(url: String, views: BTreeMap<String, TopicView>) -> Feed {
         let topics = views.keys().cloned().collect();
         let feed = Feed {
             inner: Rc::new(RefCell::new(Inner {
                 url,
+                token: crate::discovery::access_token(),
                 topics,
                 views,
                 link: None,
@@ -168,12 +172,12 @@ impl Feed {
     }
 
     fn connect(&self) {
-        let (url, id) = {
+        let (url, token, id) = {
             let mut inner = self.inner.borrow_mut();
             inner.link = None; // Closes the old socket: its close must not schedule a retry.
             inner.opened = false;
             inner.link_id += 1;
-            (inner.url.clone(), inner.link_id)
+            (inner.url.clone(), inner.token.clone(), inner.link_id)
         };
         if !self.inner.borrow().fallback.polling() {
             self.signals.state.set(ConnState::Connecting);
@@ -189,7 +193,7 @@ impl Feed {
                 Event::Closed { code, reason } => this.on_close(code, reason),
             }
         };
-        match Link::open(&url, on_event) {
+        match Link::open(&url, token.as_deref(), on_event) {
             Ok(link) => self.inner.borrow_mut().link = Some(link),
             Err(e) => {
                 self.signals
@@ -451,6 +455,18 @@ impl Feed {
                             this.signals.state.set(ConnState::Polling);
                         }
                     }
+                    // A websocket refused for want of the access token shows only as failed connects, which start
+                    // the fallback: its 401 says why. Retrying cannot help, so stop and say so.
+                    Err(e) if e == "HTTP 401" => {
+                        let mut inner = this.inner.borrow_mut();
+                        inner.retry = None;
+                        inner.link = None;
+                        inner.fallback.streaming();
+                        drop(inner);
+                        this.signals
+                            .log("the relay wants its access token: open the URL it printed");
+                        this.signals.state.set(ConnState::Unauthorized);
+                    }
                     Err(e) => {
                         if this.signals.state.get_untracked() == ConnState::Polling {
                             this.signals.log(format!("polling the relay failed: {e}"));
@@ -468,12 +484,12 @@ impl Feed {
     }
 
     async fn poll_once(&self) -> Result<(), String> {
-        let (url, topics) = {
+        let (url, topics, token) = {
             let inner = self.inner.borrow();
             let url = poll::snapshot_url(&inner.url, &inner.topics);
-            (url, inner.topics.clone())
+            (url, inner.topics.clone(), inner.token.clone())
         };
-        let body = crate::http::get_text(&url).await?;
+        let body = crate::http::get_text(&url, token.as_deref()).await?;
         let snapshots = poll::snapshots(&body, &topics, &self.inner.borrow().replica)?;
         for msg in snapshots {
             self.apply(&msg);

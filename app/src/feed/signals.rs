@@ -23,6 +23,8 @@ pub enum ConnState {
     /// The websocket cannot connect (a proxy may block it): data comes from polling the REST views, slower. The
     /// websocket keeps being retried, and takes over as soon as it works.
     Polling,
+    /// The relay refused our access token (or we had none): retrying cannot help until the page is opened with it.
+    Unauthorized,
 }
 
 impl ConnState {

@@ -39,9 +39,22 @@ pub(crate) struct Link {
 
 impl Link {
     /// Opens a websocket to `url`, reporting what happens to `on_event`. Fails only when the browser refuses the URL
-    /// outright; a relay that cannot be reached is reported as [`Event::Closed`].
-    pub(crate) fn open(url: &str, on_event: impl FnMut(Event) + 'static) -> Result<Link, String> {
-        let socket = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
+    /// outright; a relay that cannot be reached is reported as [`Event::Closed`]. With a `token`, it is offered as
+    /// the subprotocol `tickdesk.token.<token>` beside `tickdesk.v1` (which the relay picks): the one header a
+    /// browser lets a page set on a websocket.
+    pub(crate) fn open(
+        url: &str,
+        token: Option<&str>,
+        on_event: impl FnMut(Event) + 'static,
+    ) -> Result<Link, String> {
+        let socket = match token {
+            Some(t) => WebSocket::new_with_str_sequence(
+                url,
+                &js_sys::Array::of2(&"tickdesk.v1".into(), &format!("tickdesk.token.{t}").into()),
+            ),
+            None => WebSocket::new(url),
+        }
+        .map_err(|e| format!("{e:?}"))?;
         let on_event = std::rc::Rc::new(std::cell::RefCell::new(on_event));
         let f = on_event.clone();
         let opened = Handler::new(move |_| (f.borrow_mut())(Event::Opened));
