@@ -1629,3 +1629,100 @@ async fn an_unknown_symbol_is_told_once_and_not_asked_again() {
     c.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_chain_too_large_for_schwab_is_asked_for_in_parts() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        // The gateway's TooBigBody for any answer over 100 contracts; SPY's whole 0DTE chain has about 300.
+        max_chain_contracts: 100,
+        ..sim_opts()
+    })
+    .await;
+    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    opts.clock = clock.clone();
+    opts.filter.strike_window = None;
+    opts.filter.min_open_interest = 0;
+    let c = Client::start(opts);
+    let topic = "chain:SPY:2026-12-02";
+    let expiry = Date::from_ymd(2026, 12, 2);
+    let want = sim.handle.with_market(|m| {
+        m.contracts
+            .iter()
+            .filter(|k| k.root == "SPY" && k.expiry == expiry)
+            .count()
+    });
+    assert!(
+        want > 200,
+        "the whole chain is over the gateway's limit: {want}"
+    );
+    eventually("every contract, from the parts merged", 10, || {
+        (c.items(topic).len() == want).then_some(())
+    })
+    .await;
+    assert!(
+        c.status()["error"].is_null() || !c.status()["error"].as_str().unwrap().contains("502"),
+        "{:?}",
+        c.status()
+    );
+    c.stop().await;
+    sim.stop().await;
+}
+
+// ---- the real stream's faults ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn schwabs_idle_and_keepalive_closes_are_survived() {
+    let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
+    let (sim, c) = on_clock(&clock, &["AAPL"], |_| {}).await;
+    let topic = live_chain(&c, &sim, "AAPL").await;
+    let subs = sim.handle.subscriptions();
+    for (n, code) in [1001u16, 1011].into_iter().enumerate() {
+        assert_eq!(sim.handle.close_with(code), 1);
+        eventually(&format!("back after close {code}"), 10, || {
+            (sim.handle.logins() == n as u64 + 2
+                && sim.handle.subscriptions() == subs
+                && c.state() == "live")
+                .then_some(())
+        })
+        .await;
+        eventually("the chain equals the market again", 10, || {
+            matches_market(&c, &sim, &topic, "AAPL").then_some(())
+        })
+        .await;
+    }
+    assert_eq!(sim.handle.connections_open(), 1);
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_daily_disconnect_at_a_fixed_hour_is_survived() {
+    let wed = Date::from_ymd(2026, 12, 2);
+    let clock = frozen_at(wed, 11, 59);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        daily_disconnect_et: Some((12, 0)),
+        ..sim_opts()
+    })
+    .await;
+    let mut opts = client_opts(&sim.url(), &["AAPL"]);
+    opts.clock = clock.clone();
+    let c = Client::start(opts);
+    let topic = live_chain(&c, &sim, "AAPL").await;
+    let subs = sim.handle.subscriptions();
+    assert_eq!(sim.handle.logins(), 1);
+    clock.set(wed.at_et(12, 1));
+    eventually("reconnected after the daily disconnect", 10, || {
+        (sim.handle.logins() == 2 && sim.handle.subscriptions() == subs && c.state() == "live")
+            .then_some(())
+    })
+    .await;
+    eventually("the chain equals the market again", 10, || {
+        matches_market(&c, &sim, &topic, "AAPL").then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}

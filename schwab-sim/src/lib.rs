@@ -83,6 +83,7 @@
 //! | `POST /sim/faults/gap?symbol=SPY&pct=5` | [`SimHandle::gap`] | the underlying's price jumps by `pct` percent (negative: down) at once; 404 for an unknown symbol |
 //! | `POST /sim/faults/halt?symbol=AAPL%20%20261218C00230000[&resume=true]` | [`SimHandle::halt`] | the option contract is halted (security status `Halted`, field 33) or resumes; 404 for an unknown symbol |
 //! | `POST /sim/faults/rate-limit?seconds=N` | [`SimHandle::rate_limit`] | for N seconds every market-data call is answered 429 (`Retry-After` with the seconds left) |
+//! | `POST /sim/faults/close?code=1001` | [`SimHandle::close_with`] | every streamer socket gets a close frame with that code and Schwab's reason (1001 `Idle Timeout`, 1011 `keepalive ping timeout`) |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]): logins, denials, connections, commands, data frames, tokens, subscriptions per service, underlying prices |
 //! | `POST /sim/tick-ms?ms=N` | | the market's tick period from now on (5 ms at least; answers `{"ok":true,"tick_ms":N}`); for benchmarks' load steps |
 //! | `GET /sim/ticks?underlying=SIMX` | | a plain websocket with every tick's changed contracts as JSON, in the relay's field names (`tap.rs`); for benchmark peers |
@@ -157,6 +158,9 @@ pub struct SimOptions {
     pub max_chain_contracts: usize,
     /// `streamerSocketUrl` to advertise instead of `ws://<bound address>/ws` (e.g. behind a proxy).
     pub public_ws_url: Option<String>,
+    /// Drop every streamer connection when the market clock passes this New York time each day (hour, minute),
+    /// as Schwab users report of the real stream.
+    pub daily_disconnect_et: Option<(i64, i64)>,
 }
 
 impl Default for SimOptions {
@@ -176,6 +180,7 @@ impl Default for SimOptions {
             kick_newer: false,
             max_chain_contracts: 3000,
             public_ws_url: None,
+            daily_disconnect_et: None,
         }
     }
 }
@@ -184,6 +189,8 @@ impl Default for SimOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Control {
     Drop,
+    /// A close frame with this code and reason (Schwab's `1001 Idle Timeout`, `1011 keepalive ping timeout`).
+    Close(u16, &'static str),
     Code30,
     Stall(Duration),
     Malformed,
@@ -342,6 +349,16 @@ impl SimHandle {
     /// Every streamer socket goes silent for `d`: no frames, no reads (so no pongs either).
     pub fn stall(&self, d: Duration) -> usize {
         self.shared.broadcast(Control::Stall(d), false)
+    }
+    /// Every streamer socket is closed with `code` and Schwab's reason for it: 1001 `Idle Timeout`, 1011
+    /// `keepalive ping timeout` (others: `Closed`). Returns the number of sockets.
+    pub fn close_with(&self, code: u16) -> usize {
+        let reason = match code {
+            1001 => "Idle Timeout",
+            1011 => "keepalive ping timeout",
+            _ => "Closed",
+        };
+        self.shared.broadcast(Control::Close(code, reason), false)
     }
     /// Every streamer socket gets one unparsable text frame.
     pub fn send_malformed(&self) -> usize {
@@ -542,6 +559,7 @@ pub async fn run(
 /// Steps the market every `tick_ms` and wakes the sessions.
 async fn market_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut rng = StdRng::seed_from_u64(shared.seed);
+    let mut last_tick_ms: Option<i64> = None;
     let mut period = shared.tick_ms.subscribe();
     let mut every = tokio::time::interval(Duration::from_millis(*period.borrow_and_update()));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -556,9 +574,18 @@ async fn market_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             _ = stop.changed() => return,
         }
+        let now = shared.now_ms();
         {
-            let now = shared.now_ms();
             shared.market_mut().step(&mut rng, now);
+        }
+        if let Some((hh, mm)) = shared.opts.daily_disconnect_et {
+            // Schwab users see the stream dropped at a fixed hour each day: when the market clock crosses it.
+            let at = tickdesk_market::zone::et_date(now).at_et(hh, mm);
+            let last = last_tick_ms.replace(now).unwrap_or(now);
+            if last < at && at <= now {
+                let n = shared.broadcast(Control::Drop, false);
+                info!(dropped = n, "daily disconnect (simulated)");
+            }
         }
         shared.ticks.send_modify(|t| *t += 1);
     }
@@ -579,6 +606,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/gap", post(fault_gap))
         .route("/sim/faults/halt", post(fault_halt))
         .route("/sim/faults/rate-limit", post(fault_rate_limit))
+        .route("/sim/faults/close", post(fault_close))
         .route("/", get(index))
         .with_state(shared)
 }
@@ -607,6 +635,19 @@ async fn fault_gap(
         )
             .into_response()
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CloseQuery {
+    code: u16,
+}
+
+async fn fault_close(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<CloseQuery>,
+) -> Json<serde_json::Value> {
+    let n = handle(shared).close_with(q.code);
+    Json(serde_json::json!({"ok": true, "affected": n}))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -207,6 +207,7 @@ impl Session {
     async fn on_control(&mut self, socket: &mut WebSocket, c: Control) -> Flow {
         match c {
             Control::Drop => Flow::Drop,
+            Control::Close(code, reason) => Flow::Close(code, reason),
             Control::Code30 => {
                 self.notify_admin(
                     socket,

@@ -82,6 +82,23 @@ pub struct ChainPicture {
     pub contracts: Vec<Contract>,
 }
 
+impl ChainPicture {
+    /// Adds the contracts of another part of the same chain (a split request), once each.
+    pub fn merge(&mut self, other: ChainPicture) {
+        let have: std::collections::HashSet<String> =
+            self.contracts.iter().map(|c| c.symbol.clone()).collect();
+        self.contracts.extend(
+            other
+                .contracts
+                .into_iter()
+                .filter(|c| !have.contains(&c.symbol)),
+        );
+        self.underlying_price = self.underlying_price.or(other.underlying_price);
+        self.underlying = self.underlying.take().or(other.underlying);
+        self.delayed |= other.delayed;
+    }
+}
+
 /// Why a chain reply was not usable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChainError {

@@ -35,6 +35,54 @@ pub enum RestError {
     Throttled { path: String, retry_after_s: u64 },
 }
 
+/// Which part of a chain to ask for: `contractType` and `range` (`SBK` strikes below the market, `SAK` above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainPart {
+    pub contract_type: &'static str,
+    pub range: Option<&'static str>,
+}
+
+impl ChainPart {
+    /// The whole chain.
+    pub const WHOLE: ChainPart = ChainPart {
+        contract_type: "ALL",
+        range: None,
+    };
+
+    /// The two halves of this part: strikes below and above the market, then calls and puts.
+    pub fn halves(self) -> Option<[ChainPart; 2]> {
+        match (self.range, self.contract_type) {
+            (None, t) => Some([
+                ChainPart {
+                    contract_type: t,
+                    range: Some("SBK"),
+                },
+                ChainPart {
+                    contract_type: t,
+                    range: Some("SAK"),
+                },
+            ]),
+            (Some(r), "ALL") => Some([
+                ChainPart {
+                    contract_type: "CALL",
+                    range: Some(r),
+                },
+                ChainPart {
+                    contract_type: "PUT",
+                    range: Some(r),
+                },
+            ]),
+            _ => None,
+        }
+    }
+}
+
+/// True for the gateway's answer to a chain too large to send (HTTP 502, `protocol.http.TooBigBody`).
+pub fn is_too_big(e: &RestError) -> bool {
+    matches!(e, RestError::Http { status: 502, message, .. }
+        if message.contains("TooBigBody") || message.contains("Body buffer overflow"))
+}
+
 /// Without a `Retry-After`, a 429 stops market-data calls this long.
 const DEFAULT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -160,9 +208,23 @@ impl Rest {
         expiry: Date,
         strike_count: Option<usize>,
     ) -> Result<Value, RestError> {
+        self.chain_part(priority, symbol, expiry, strike_count, ChainPart::WHOLE)
+            .await
+    }
+
+    /// One part of a chain (strikes below or above the market, calls or puts): what a chain too large for
+    /// Schwab's gateway is split into.
+    pub async fn chain_part(
+        &self,
+        priority: Priority,
+        symbol: &str,
+        expiry: Date,
+        strike_count: Option<usize>,
+        part: ChainPart,
+    ) -> Result<Value, RestError> {
         let mut q = vec![
             ("symbol", symbol.to_string()),
-            ("contractType", "ALL".to_string()),
+            ("contractType", part.contract_type.to_string()),
             ("includeUnderlyingQuote", "true".to_string()),
             ("strategy", "SINGLE".to_string()),
             ("fromDate", expiry.to_string()),
@@ -170,6 +232,9 @@ impl Rest {
         ];
         if let Some(n) = strike_count {
             q.push(("strikeCount", n.to_string()));
+        }
+        if let Some(r) = part.range {
+            q.push(("range", r.to_string()));
         }
         self.get_json("/marketdata/v1/chains", &q, Some(priority))
             .await

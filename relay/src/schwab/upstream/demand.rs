@@ -45,6 +45,17 @@ impl Upstream {
             .collect();
         for topic in gone {
             self.cancel_load(&LoadKey::Chain(topic.clone()));
+            self.cancel_load(&LoadKey::Refresh(topic.clone()));
+            if self.wanted_chains.get(&topic) == Some(&HELD) {
+                // A held expiry let go (its underlying is no longer watched): emptied, not left frozen.
+                if let Some(c) = self.chains.remove(&topic) {
+                    for k in &c.contracts {
+                        self.key_topic.remove(&k.symbol);
+                    }
+                }
+                self.store.reset(&topic, Items::new());
+                continue;
+            }
             if let Some(c) = self.chains.remove(&topic) {
                 let rows: Items = c
                     .contracts

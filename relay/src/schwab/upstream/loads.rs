@@ -2,6 +2,44 @@
 //! retries with backoff until it succeeds or is no longer wanted; and what arrives.
 
 use super::*;
+use crate::schwab::rest::{is_too_big, ChainPart};
+
+/// A chain's picture. When Schwab's gateway answers that the chain is too large to send (HTTP 502 `TooBigBody`, as
+/// a whole `$SPX` chain is), it is asked for in parts — strikes below and above the market, then calls and puts —
+/// and the parts merged.
+pub(super) async fn fetch_chain(
+    rest: &Rest,
+    priority: Priority,
+    underlying: &str,
+    expiry: Date,
+    strike_count: Option<usize>,
+) -> Result<Result<ChainPicture, ChainError>, RestError> {
+    let mut parts = vec![ChainPart::WHOLE];
+    let mut merged: Option<ChainPicture> = None;
+    while let Some(part) = parts.pop() {
+        match rest
+            .chain_part(priority, underlying, expiry, strike_count, part)
+            .await
+        {
+            Ok(v) => match chain::parse_chain(&v) {
+                Ok(p) => match merged.as_mut() {
+                    Some(m) => m.merge(p),
+                    None => merged = Some(p),
+                },
+                Err(e) => return Ok(Err(e)),
+            },
+            Err(e) if is_too_big(&e) => match part.halves() {
+                Some(h) => {
+                    debug!(%underlying, %expiry, ?part, "chain too large for Schwab's gateway: asking in halves");
+                    parts.extend(h);
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(merged.ok_or(ChainError::NotAnObject))
+}
 
 impl Upstream {
     pub(super) fn cancel_load(&mut self, key: &LoadKey) {
@@ -141,10 +179,9 @@ impl Upstream {
         self.start_load(LoadKey::Chain(t.clone()), move |rest| {
             let (t, u) = (t.clone(), underlying.clone());
             async move {
-                let v = rest.chain(priority, &u, expiry, strike_count).await?;
                 Ok(Loaded::Chain {
                     topic: t,
-                    picture: chain::parse_chain(&v),
+                    picture: fetch_chain(&rest, priority, &u, expiry, strike_count).await?,
                 })
             }
         });
@@ -189,10 +226,7 @@ impl Upstream {
         self.start_load(LoadKey::Refresh(t.clone()), move |rest| {
             let (t, u) = (t.clone(), underlying.clone());
             async move {
-                let v = rest
-                    .chain(Priority::Background, &u, expiry, strike_count)
-                    .await?;
-                match chain::parse_chain(&v) {
+                match fetch_chain(&rest, Priority::Background, &u, expiry, strike_count).await? {
                     Ok(picture) => Ok(Loaded::Refreshed { topic: t, picture }),
                     // A refresh that fails is dropped: the chain keeps what it has.
                     Err(e) => Ok(Loaded::Failed {
@@ -262,6 +296,8 @@ impl Upstream {
                     self.cancel_load(&LoadKey::Chain(t.clone()));
                     self.cancel_load(&LoadKey::Refresh(t.clone()));
                     self.chains.remove(&t);
+                    // No longer held: emptied, not left frozen (the analytics drop it).
+                    self.store.reset(&t, Items::new());
                 }
             }
         }
