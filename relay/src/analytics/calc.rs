@@ -620,8 +620,10 @@ mod tests {
         // No IV (−999) anywhere: nothing to re-price.
         let blind: Vec<Contract> = c
             .iter()
-            .cloned()
-            .map(|c| Contract { iv: None, ..c })
+            .map(|c| Contract {
+                iv: None,
+                ..c.clone()
+            })
             .collect();
         assert_eq!(zero_gamma(&blind, 100.0), None);
     }
