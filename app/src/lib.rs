@@ -23,6 +23,7 @@ use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use components::analytics::{ActivityList, AnalyticsView};
 use components::chain::{ChainState, ChainView};
 use components::curve_table::CurveTable;
 use components::error_log::ErrorLog;
@@ -44,6 +45,7 @@ fn views() -> BTreeMap<String, TopicView> {
         "trades",
         "status",
         "quotes",
+        "activity",
     ]
     .into_iter()
     .map(|t| (t.to_string(), TopicView::default()))
@@ -55,15 +57,16 @@ fn views() -> BTreeMap<String, TopicView> {
 enum Tab {
     Chain,
     Rates,
+    Analytics,
 }
 
 impl Tab {
     fn from_hash() -> Tab {
         let hash = web_sys::window().and_then(|w| w.location().hash().ok());
-        if hash.as_deref() == Some("#rates") {
-            Tab::Rates
-        } else {
-            Tab::Chain
+        match hash.as_deref() {
+            Some("#rates") => Tab::Rates,
+            Some("#analytics") => Tab::Analytics,
+            _ => Tab::Chain,
         }
     }
 
@@ -71,6 +74,7 @@ impl Tab {
         match self {
             Tab::Chain => "#chain",
             Tab::Rates => "#rates",
+            Tab::Analytics => "#analytics",
         }
     }
 }
@@ -84,6 +88,7 @@ pub fn App(url: String) -> impl IntoView {
     let v = |t: &str| views[t].clone();
     let (curve, spreads, positions, pnl) = (v("curve"), v("spreads"), v("positions"), v("pnl"));
     let (signals, trades, status) = (v("signals"), v("trades"), v("status"));
+    let activity = v("activity");
     let chain = ChainState::new(&feed, v("quotes"));
     install_keys(feed.clone(), chain);
     let s = feed.signals;
@@ -110,6 +115,7 @@ pub fn App(url: String) -> impl IntoView {
         <nav class="tabs" role="tablist">
             {tab_button(Tab::Chain, "Options chain")}
             {tab_button(Tab::Rates, "Rates")}
+            {tab_button(Tab::Analytics, "Analytics")}
         </nav>
         <main class="desk chain-tab" id="chain-tab" hidden=move || tab.get() != Tab::Chain>
             <ChainView state=chain signals=s closed=market_closed(&status, "schwab") />
@@ -133,9 +139,16 @@ pub fn App(url: String) -> impl IntoView {
                 </Panel>
             </div>
         </main>
+        <main class="desk analytics-tab" id="analytics-tab" hidden=move || tab.get() != Tab::Analytics>
+            <AnalyticsView feed=feed.clone() chain=chain activity=activity.clone()
+                active=Signal::derive(move || tab.get() == Tab::Analytics) />
+        </main>
         <footer class="desk bottom">
             <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>
                 <Tape signals=signals trades=trades />
+            </Panel>
+            <Panel title="Unusual options activity" topic="activity" signals=s stale_after_ms=f64::INFINITY>
+                <ActivityList activity=activity id="tape-activity" />
             </Panel>
             <ErrorLog signals=s />
         </footer>

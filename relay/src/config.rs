@@ -64,6 +64,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub sim: SimConfig,
 
+    #[command(flatten)]
+    pub analytics: crate::analytics::AnalyticsConfig,
+
     /// Run without Schwab options (no client, no simulator): the rates desk and the tape only.
     #[arg(long, env = "TICKDESK_NO_SCHWAB")]
     pub no_schwab: bool,

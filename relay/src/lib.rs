@@ -21,8 +21,10 @@
 //! - [`rates`]: the simulated rates desk.
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`status`]: the `status` topic's one shape for every source.
+//! - [`analytics`]: the derived `analytics:{U}` and `activity` topics, from the chains the store holds.
 
 pub mod access;
+pub mod analytics;
 pub mod api;
 pub mod config;
 pub mod conflate;

@@ -73,6 +73,18 @@ pub async fn run(
         clock.clone(),
         stop_rx.clone(),
     ));
+    // Options analytics and unusual activity, derived from the chains the store holds.
+    state
+        .demand
+        .allow_prefix(crate::analytics::ANALYTICS_PREFIX);
+    store.ensure_topic(crate::analytics::ACTIVITY_TOPIC);
+    let analytics_task = tokio::spawn(crate::analytics::run(
+        store.clone(),
+        cfg.analytics.clone(),
+        clock.clone(),
+        cfg.event_history.max(1),
+        stop_rx.clone(),
+    ));
     let schwab_tasks = if cfg.no_schwab {
         info!("Schwab options are off (--no-schwab)");
         None
@@ -93,6 +105,7 @@ pub async fn run(
     })
     .await?;
     rates_task.abort();
+    analytics_task.abort();
     sweep_task.abort();
     if let Some((client, simulator)) = schwab_tasks {
         // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
@@ -205,6 +218,12 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
             get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
         )
         .route("/api/chain/{underlying}", get(api::chain))
+        .route(
+            "/api/activity",
+            get(|s: State<Arc<AppState>>| {
+                api::topic(s, Path(crate::analytics::ACTIVITY_TOPIC.into()))
+            }),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), access::guard));
     // An app hosted on an allowed origin reads the REST views too (the fallback, the access check), presenting its
     // token in `Authorization`; outermost, so a 401 is readable by that app as well.

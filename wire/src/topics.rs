@@ -9,6 +9,10 @@ pub const SIGNALS: &str = "signals";
 pub const TRADES: &str = "trades";
 pub const STATUS: &str = "status";
 pub const QUOTES: &str = "quotes";
+/// Unusual options activity (append-only, like `signals`).
+pub const ACTIVITY: &str = "activity";
+/// Per-underlying options analytics: `analytics:{UNDERLYING}`.
+pub const ANALYTICS_PREFIX: &str = "analytics:";
 
 /// The curve's tenors (its item keys) with their maturity in years, shortest first.
 pub const CURVE_TENORS: [(&str, f64); 11] = [

@@ -1,5 +1,6 @@
 //! The desk's views, one component per file.
 
+pub mod analytics;
 pub mod chain;
 pub mod curve_table;
 pub mod error_log;

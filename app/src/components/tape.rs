@@ -16,7 +16,7 @@ fn text(v: Option<Value>) -> String {
 }
 
 /// Shows an epoch-ms or RFC 3339 timestamp as local HH:MM:SS.
-fn time_of(v: Option<Value>) -> String {
+pub fn time_of(v: Option<Value>) -> String {
     let ms = match &v {
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(s)) => Some(js_sys::Date::parse(s)).filter(|x| x.is_finite()),

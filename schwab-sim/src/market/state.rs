@@ -204,7 +204,11 @@ impl Market {
                         let oi = if r(1) < 0.12 || (x > 3.0 && r(2) < 0.5) {
                             0
                         } else {
-                            (spec.option_activity * 3.0 * (-0.8 * x).exp() * (0.5 + r(3))
+                            (spec.option_activity
+                                * 3.0
+                                * (-0.8 * x).exp()
+                                * (0.5 + r(3))
+                                * round_strike_weight(strike)
                                 / (1.0 + dte / 60.0)) as i64
                         };
                         let volume = (daily * frac * (0.5 + r(4))) as i64;
@@ -363,7 +367,12 @@ impl Market {
                 .min(self.contracts.len() - 1);
             let c = &mut self.contracts[i];
             reprice(c, &underlyings[c.underlying], pricing, now_ms);
-            let size = trade_size(rng);
+            // Now and then a sweep: a block many times the usual print (unusual activity to find).
+            let size = if rng.random::<f64>() < SWEEP_PROBABILITY {
+                trade_size(rng) * rng.random_range(40..=120)
+            } else {
+                trade_size(rng)
+            };
             let side: f64 = rng.random();
             let price = if c.bid == 0.0 || side < 0.4 {
                 if c.bid == 0.0 {
@@ -507,6 +516,24 @@ impl Market {
         self.contracts
             .iter()
             .filter(move |c| c.underlying == underlying)
+    }
+}
+
+/// Of the trades printed, the share that are sweeps (a block of 40–120 times a usual print).
+const SWEEP_PROBABILITY: f64 = 0.002;
+
+/// Open interest clusters at round strikes, as it does in the real market (the walls traders look for): ×3 at
+/// multiples of 50, ×2 of 25, ×1.5 of 10, ×1 elsewhere.
+fn round_strike_weight(strike: f64) -> f64 {
+    let on = |m: f64| (strike / m - (strike / m).round()).abs() < 1e-9;
+    if on(50.0) {
+        3.0
+    } else if on(25.0) {
+        2.0
+    } else if on(10.0) {
+        1.5
+    } else {
+        1.0
     }
 }
 
@@ -711,5 +738,13 @@ mod tests {
         let i = m.underlying_index("SIMX").unwrap();
         let n = m.contracts_of(i).count();
         assert!((20_000..20_100).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn open_interest_clusters_at_round_strikes() {
+        assert_eq!(
+            [6000.0, 6025.0, 6010.0, 6005.0, 232.5].map(round_strike_weight),
+            [3.0, 2.0, 1.5, 1.0, 1.0]
+        );
     }
 }
