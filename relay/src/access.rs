@@ -12,7 +12,8 @@
 //!   the token is never echoed): how an app hosted on another origin passes it. That app reads the token from the
 //!   page's `#token=…` fragment, which browsers never send to a server nor put in a Referer, so it reaches no log.
 //!
-//! The token is only ever compared in constant time ([`Secret::matches`]) and never printed. A wrong or missing one
+//! The token is only ever compared in constant time ([`Secret::matches`]); a token the user gave is never printed
+//! (one the relay generated is printed once, in the URL to open the desk). A wrong or missing one
 //! answers 401 (a websocket is refused before the upgrade), after a delay that grows with the client's recent
 //! failures ([`Failures`], bounded memory), so guessing is slow; a client with the right token is never delayed.
 

@@ -135,7 +135,7 @@ impl Default for Metrics {
         );
         registry.register(
             "tickdesk_delivery_latency_seconds",
-            "From a change entering the relay's store to the frame carrying it written to a client's socket, by topic family.",
+            "From a change entering the relay's store to the frame carrying it handed to a client's socket writer (one frame in eight sampled), by topic family.",
             delivery.clone(),
         );
         let upstream_state = Family::<Labels, Level>::default();
@@ -199,6 +199,8 @@ const DELIVERY_FAMILIES: &[&str] = &[
     "chain",
     "expirations",
     "quotes",
+    "analytics",
+    "activity",
     "curve",
     "spreads",
     "positions",

@@ -29,7 +29,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tickdesk_wire::{ClientMsg, ErrorCode, ResumePoint, ServerMsg, PROTOCOL_VERSION};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
@@ -68,6 +68,9 @@ struct Subscription {
     sent: u64,
     min_interval: Option<Duration>,
     next_allowed: Instant,
+    /// Told when the subscription ends, so its waiting receive lets go of the topic's channel at once (on a quiet
+    /// topic the next change may never come).
+    gone: Arc<Notify>,
 }
 
 enum Flow {
@@ -103,9 +106,12 @@ type Receiver = broadcast::Receiver<Arc<Event>>;
 /// can wait again.
 type Received = (String, u64, Receiver, Result<Arc<Event>, RecvError>);
 
-async fn next_change(topic: String, id: u64, mut rx: Receiver) -> Received {
-    let r = rx.recv().await;
-    (topic, id, rx, r)
+async fn next_change(topic: String, id: u64, mut rx: Receiver, gone: Arc<Notify>) -> Received {
+    tokio::select! {
+        r = rx.recv() => (topic, id, rx, r),
+        // Unsubscribed: handed back as closed, so the session drops the receiver.
+        _ = gone.notified() => (topic, id, rx, Err(RecvError::Closed)),
+    }
 }
 
 /// The websocket message for a frame: the very same bytes. axum checks them as UTF-8 once more (its only way in
@@ -223,8 +229,9 @@ impl Session {
             tokio::time::interval_at(Instant::now() + limits.heartbeat(), limits.heartbeat());
         let mut shutdown = self.state.shutdown.clone();
         let flow = loop {
-            for (topic, id, rx) in self.new_receivers.drain(..) {
-                changes.push(next_change(topic, id, rx));
+            for (topic, id, rx) in std::mem::take(&mut self.new_receivers) {
+                let gone = self.gone_of(&topic);
+                changes.push(next_change(topic, id, rx, gone));
             }
             let now = Instant::now();
             let flushable = self.has_flushable(now);
@@ -250,14 +257,16 @@ impl Session {
                     for _ in 0..TOPICS_PER_TURN {
                         let Some((topic, id, rx, first)) = next else { break };
                         if let Some(rx) = self.on_changes(&topic, id, rx, first, out) {
-                            changes.push(next_change(topic, id, rx));
+                            let gone = self.gone_of(&topic);
+                            changes.push(next_change(topic, id, rx, gone));
                         }
                         next = changes.next().now_or_never().flatten();
                     }
                     if let Some((topic, id, rx, first)) = next {
                         // Over the turn's bound: handled now all the same (dropping it would lose a change).
                         if let Some(rx) = self.on_changes(&topic, id, rx, first, out) {
-                            changes.push(next_change(topic, id, rx));
+                            let gone = self.gone_of(&topic);
+                            changes.push(next_change(topic, id, rx, gone));
                         }
                     }
                 }
@@ -383,6 +392,19 @@ impl Session {
             })
             .collect();
         (!parts.is_empty()).then(|| ws_text(&deltas_frame(&parts)))
+    }
+
+    /// The "subscription ended" signal of `topic`'s subscription; one already given when there is none (its wait
+    /// then ends at once and the receiver is dropped).
+    fn gone_of(&self, topic: &str) -> Arc<Notify> {
+        self.subs.get(topic).map_or_else(
+            || {
+                let n = Arc::new(Notify::new());
+                n.notify_one();
+                n
+            },
+            |s| s.gone.clone(),
+        )
     }
 
     /// Counts a delta frame; true for the one in [`LATENCY_SAMPLE_EVERY`] whose latency is recorded (from the
@@ -619,7 +641,8 @@ impl Session {
             }
             ClientMsg::Unsubscribe { topics } => {
                 for t in topics {
-                    if self.subs.remove(&t).is_some() {
+                    if let Some(sub) = self.subs.remove(&t) {
+                        sub.gone.notify_one();
                         self.state.metrics.subscriptions.dec();
                         self.state.demand.remove(&t);
                     }
@@ -654,6 +677,10 @@ impl Session {
                     format!("no topic named {topic:?}"),
                     false,
                 );
+                return;
+            }
+            if let Err(why) = tickdesk_wire::topics::check_ondemand(&topic) {
+                self.queue_error(ErrorCode::UnknownTopic, why, false);
                 return;
             }
             let max = self.state.limits.max_ondemand_topics;
@@ -700,6 +727,7 @@ impl Session {
                     sent: 0,
                     min_interval: None,
                     next_allowed: Instant::now(),
+                    gone: Arc::new(Notify::new()),
                 },
             );
             self.new_receivers.push((topic.clone(), id, rx));

@@ -304,3 +304,26 @@ async fn a_resume_older_than_the_maximum_age_gets_a_snapshot() {
     );
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn unsubscribing_lets_go_of_a_quiet_topic_at_once() {
+    let store = Store::new(16, 16);
+    store.ensure_topic("quiet");
+    let (relay, state) = Relay::start_hub(test_config(), store).await;
+    let mut c = Client::connect(&relay.ws_url()).await;
+    c.hello(Default::default()).await;
+    // Subscribe and unsubscribe over and over to a topic that never changes: each wait must end with its
+    // subscription, or the session would pile up receivers on the topic's channel.
+    for _ in 0..50 {
+        c.subscribe(&["quiet"]).await;
+        c.send(&tickdesk_wire::ClientMsg::Unsubscribe {
+            topics: vec!["quiet".into()],
+        })
+        .await;
+    }
+    common::eventually("the topic's receivers let go", 10, async || {
+        (state.store.subscribers("quiet") == 0).then_some(())
+    })
+    .await;
+    relay.stop().await;
+}

@@ -237,7 +237,8 @@ impl HistoryQuery {
         }
         Ok(HistoryQuery {
             symbol,
-            period: num("period")?.unwrap_or(def_period).max(1),
+            // Bounded: a request for millions of days must not loop or overflow.
+            period: num("period")?.unwrap_or(def_period).clamp(1, 3650),
             period_type,
             frequency_type,
             frequency: frequency.max(1),
@@ -292,33 +293,37 @@ pub fn price_history(m: &Market, q: &HistoryQuery, seed: u64) -> Value {
         return json!({"candles": [], "symbol": q.symbol, "empty": true});
     };
     let end = q.end.unwrap_or(m.now_ms).min(m.now_ms);
-    let start = q.start.unwrap_or_else(|| {
-        let days = match q.period_type.as_str() {
-            "day" => {
-                // `period` trading days back, counting the end's day if it trades.
-                let trades = |d: Date| d.is_weekday() || d == m.today;
-                let mut d = et_date(end);
-                while !trades(d) {
-                    d = d.add_days(-1);
-                }
-                let mut n = 1;
-                while n < q.period {
-                    d = d.add_days(-1);
-                    if trades(d) {
-                        n += 1;
+    let start = q
+        .start
+        .unwrap_or_else(|| {
+            let days = match q.period_type.as_str() {
+                "day" => {
+                    // `period` trading days back, counting the end's day if it trades.
+                    let trades = tickdesk_market::calendar::is_trading_day;
+                    let mut d = et_date(end);
+                    while !trades(d) {
+                        d = d.add_days(-1);
                     }
+                    let mut n = 1;
+                    while n < q.period {
+                        d = d.add_days(-1);
+                        if trades(d) {
+                            n += 1;
+                        }
+                    }
+                    return d.at_et(0, 0);
                 }
-                return d.at_et(0, 0);
-            }
-            "month" => 31 * q.period,
-            "year" => 365 * q.period,
-            _ => {
-                let (y, _, _) = et_date(end).ymd();
-                return Date::from_ymd(y, 1, 1).at_et(0, 0);
-            }
-        };
-        end - days * DAY_MS
-    });
+                "month" => 31 * q.period,
+                "year" => 365 * q.period,
+                _ => {
+                    let (y, _, _) = et_date(end).ymd();
+                    return Date::from_ymd(y, 1, 1).at_et(0, 0);
+                }
+            };
+            end - days * DAY_MS
+        })
+        // No further back than twenty years, whatever was asked.
+        .max(end - 20 * 366 * DAY_MS);
     let times = candle_times(q, start, end, m.today);
     let per_candle_years = match q.frequency_type.as_str() {
         "minute" => q.frequency as f64 / (252.0 * 390.0),

@@ -31,7 +31,7 @@ pub use tickdesk_wire::topics::{ACTIVITY as ACTIVITY_TOPIC, ANALYTICS_PREFIX};
 
 /// The item of `analytics:{U}` over every held expiry.
 pub const ALL: &str = "all";
-const CHAIN_PREFIX: &str = "chain:";
+use tickdesk_wire::topics::CHAIN_PREFIX;
 
 /// Settings (`TICKDESK_ANALYTICS_MS`, `TICKDESK_ACTIVITY_*`).
 #[derive(Debug, Clone, Args)]
@@ -262,6 +262,8 @@ impl Analytics {
             }
         }
         let now = self.clock.now_ms();
+        // Contracts not seen for a day (expired series, chains let go) leave the detector's memory.
+        self.detector.forget_older_than(now - 86_400_000);
         let mut n = 0;
         for u in dirty {
             let Some(spot) = spot_of(&quotes, &u) else {

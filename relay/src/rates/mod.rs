@@ -82,7 +82,8 @@ impl SimConfig {
             trades_per_minute: 3.0,
             trade_history: 500,
             max_positions: 40,
-            as_of_year: year_of(tickdesk_market::clock::wall_ms()),
+            // Names only; `run` sets it from the market clock.
+            as_of_year: 2026,
             book: book::default_book(),
         }
     }

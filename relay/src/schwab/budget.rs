@@ -162,8 +162,13 @@ impl RestBudget {
 }
 
 /// Reads a `Retry-After` header: delay-seconds (what APIs send); an HTTP date or nothing gives `None`.
+/// At most an hour: a bigger value is a server's mistake, and waiting that long would look like a dead relay.
 pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    value?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(3600)))
 }
 
 #[cfg(test)]
@@ -258,6 +263,10 @@ mod tests {
     fn retry_after_values() {
         assert_eq!(retry_after(Some("30")), Some(Duration::from_secs(30)));
         assert_eq!(retry_after(Some(" 2 ")), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(Some("18446744073709551615")),
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(retry_after(None), None);
     }

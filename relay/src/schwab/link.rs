@@ -24,6 +24,9 @@ use super::auth::TokenManager;
 use super::streamer::{Inbound, Response, Session, StreamError};
 use tickdesk_schwab_proto::codes;
 
+/// Events the link may queue before it waits for the orchestrator.
+const EVENT_QUEUE: usize = 4096;
+
 /// What the orchestrator asks the link to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkCommand {
@@ -57,7 +60,7 @@ pub enum LinkEvent {
 #[derive(Debug)]
 pub struct Link {
     commands: mpsc::UnboundedSender<Control>,
-    events: mpsc::UnboundedReceiver<LinkEvent>,
+    events: mpsc::Receiver<LinkEvent>,
     /// `None` once [`Link::close`] took it.
     task: Option<JoinHandle<()>>,
 }
@@ -79,7 +82,9 @@ impl Link {
     /// Hands a logged-in session to a new link task.
     pub fn spawn(session: Session, tokens: Arc<TokenManager>, timing: LinkTiming) -> Link {
         let (commands, rx) = mpsc::unbounded_channel();
-        let (tx, events) = mpsc::unbounded_channel();
+        // Bounded: if the orchestrator falls behind, the link stops reading the socket (TCP pushes back on Schwab)
+        // instead of queueing without limit.
+        let (tx, events) = mpsc::channel(EVENT_QUEUE);
         let task = tokio::spawn(run(session, tokens, timing, rx, tx));
         Link {
             commands,
@@ -137,7 +142,7 @@ async fn run(
     tokens: Arc<TokenManager>,
     timing: LinkTiming,
     mut commands: mpsc::UnboundedReceiver<Control>,
-    events: mpsc::UnboundedSender<LinkEvent>,
+    events: mpsc::Sender<LinkEvent>,
 ) {
     let mut ping = tokio::time::interval(timing.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,7 +161,7 @@ async fn run(
                     match result {
                         Err(e) if ends_the_link(&e) => break e,
                         result => {
-                            if events.send(LinkEvent::Done { command, result }).is_err() {
+                            if events.send(LinkEvent::Done { command, result }).await.is_err() {
                                 return;
                             }
                         }
@@ -165,7 +170,7 @@ async fn run(
             },
             ev = session.next() => match ev {
                 Ok(ev) => {
-                    if events.send(LinkEvent::Inbound(ev)).is_err() {
+                    if events.send(LinkEvent::Inbound(ev)).await.is_err() {
                         return;
                     }
                 }
@@ -189,7 +194,7 @@ async fn run(
         );
     }
     let e = session.explain(closed).await;
-    let _ = events.send(LinkEvent::Closed(e));
+    let _ = events.send(LinkEvent::Closed(e)).await;
 }
 
 /// Runs one command to its answer.

@@ -52,10 +52,9 @@ use crate::store::Store;
 pub use auth::{login_interactive, sim_tokens};
 pub use upstream::{Auth, Options, Timing};
 
-/// Prefix of the on-demand chain topics: `chain:{UNDERLYING}:{YYYY-MM-DD}`.
-pub const CHAIN_PREFIX: &str = "chain:";
-/// Prefix of the on-demand expirations topics: `expirations:{UNDERLYING}`.
-pub const EXPIRATIONS_PREFIX: &str = "expirations:";
+/// Prefixes of the on-demand chain (`chain:{UNDERLYING}:{YYYY-MM-DD}`) and expirations (`expirations:{UNDERLYING}`)
+/// topics, shared with the app.
+pub use tickdesk_wire::topics::{CHAIN_PREFIX, EXPIRATIONS_PREFIX};
 /// Underlying quotes, one item per symbol.
 pub const QUOTES_TOPIC: &str = tickdesk_wire::topics::QUOTES;
 

@@ -156,7 +156,8 @@ impl Market {
     fn list_contracts(&mut self) {
         let today = self.today;
         let seed = self.cfg.seed;
-        let prev_close_ms = today.add_days(-1).at_et(16, 0);
+        // The previous session's close (Friday's on a Monday, 13:00 after an early close).
+        let prev_close_ms = calendar::last_close(today.at_et(0, 0));
         let frac = self.session_fraction().max(0.02);
         let pricing = self.pricing_ms();
         let mut contracts = Vec::new();
@@ -171,11 +172,8 @@ impl Market {
                     s.expiry.at_et(16, 0)
                 };
                 let last_trading_day = if s.am {
-                    let mut d = s.expiry.add_days(-1);
-                    while !d.is_weekday() {
-                        d = d.add_days(-1);
-                    }
-                    d
+                    // AM-settled: trading ends the trading day before the settlement morning.
+                    calendar::previous_trading_day(s.expiry)
                 } else {
                     s.expiry
                 };

@@ -50,6 +50,7 @@ impl Upstream {
         self.connected_at = Some(Instant::now());
         self.ever_connected = true;
         self.in_flight = None;
+        self.refused = None;
         self.relogged = false;
         *link = Some(Link::spawn(
             s,

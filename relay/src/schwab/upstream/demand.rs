@@ -6,6 +6,7 @@ use super::*;
 impl Upstream {
     /// Recomputes what is wanted from the demand counts and the start symbols; starts and cancels loads.
     pub(super) fn on_demand(&mut self, counts: &BTreeMap<String, usize>) {
+        self.refused = None;
         let mut chains: BTreeMap<String, u8> = self
             .pinned
             .values()
@@ -36,7 +37,7 @@ impl Upstream {
         for t in self.held.values().flatten() {
             chains.entry(t.clone()).or_insert(HELD);
         }
-        // Chains no longer wanted: stop loading, forget their keys (the plan drops them), mark them not live.
+        // Chains no longer wanted: stop loading, forget their keys (the plan drops them), empty them.
         let gone: Vec<String> = self
             .wanted_chains
             .keys()
@@ -46,31 +47,15 @@ impl Upstream {
         for topic in gone {
             self.cancel_load(&LoadKey::Chain(topic.clone()));
             self.cancel_load(&LoadKey::Refresh(topic.clone()));
-            if self.wanted_chains.get(&topic) == Some(&HELD) {
-                // A held expiry let go (its underlying is no longer watched): emptied, not left frozen.
-                if let Some(c) = self.chains.remove(&topic) {
-                    for k in &c.contracts {
-                        self.key_topic.remove(&k.symbol);
-                    }
-                }
-                self.store.reset(&topic, Items::new());
-                continue;
-            }
+            // Emptied, not left frozen: nobody refreshes it any more, and views across expiries (the analytics)
+            // must not count a stale picture. A browser that comes back gets it loaded afresh.
             if let Some(c) = self.chains.remove(&topic) {
-                let rows: Items = c
-                    .contracts
-                    .iter()
-                    .map(|k| {
-                        self.key_topic.remove(&k.symbol);
-                        (
-                            k.symbol.clone(),
-                            [("live".to_string(), json!(false))].into_iter().collect(),
-                        )
-                    })
-                    .collect();
-                self.store.publish(&topic, rows, vec![]);
-                debug!(%topic, "chain no longer watched");
+                for k in &c.contracts {
+                    self.key_topic.remove(&k.symbol);
+                }
             }
+            self.store.reset(&topic, Items::new());
+            debug!(%topic, "chain no longer watched: emptied");
         }
         for topic in chains.keys() {
             if !self.wanted_chains.contains_key(topic) {

@@ -241,6 +241,9 @@ impl Upstream {
     /// A fresh picture: re-centre if the money moved, else update the contracts that are not streamed.
     pub(super) fn on_refreshed(&mut self, topic: String, picture: ChainPicture) {
         self.loading.remove(&LoadKey::Refresh(topic.clone()));
+        if parse_chain_topic(&topic).is_some_and(|(_, e)| e < self.today) {
+            return;
+        }
         let Some(c) = self.chains.get(&topic) else {
             return;
         };
@@ -368,7 +371,9 @@ impl Upstream {
             Loaded::Refreshed { topic, picture } => self.on_refreshed(topic, picture),
             Loaded::Chain { topic, picture } => {
                 self.loading.remove(&LoadKey::Chain(topic.clone()));
-                if !self.wanted_chains.contains_key(&topic) {
+                let expired = parse_chain_topic(&topic).is_some_and(|(_, e)| e < self.today);
+                // An answer that was already on its way when the day rolled must not bring an expired chain back.
+                if !self.wanted_chains.contains_key(&topic) || expired {
                     return;
                 }
                 let picture = match picture {
@@ -392,6 +397,7 @@ impl Upstream {
 
     /// A chain's first picture: filter, publish as a fresh snapshot (reset), remember its keys.
     pub(super) fn install_chain(&mut self, topic: String, picture: ChainPicture) {
+        self.refused = None;
         let Some((underlying, expiry)) = parse_chain_topic(&topic) else {
             return;
         };

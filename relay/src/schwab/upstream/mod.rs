@@ -246,6 +246,7 @@ pub(super) async fn run(
         pinned: opts.symbols.iter().map(|s| (s.clone(), None)).collect(),
         today: et_date(opts.clock.now_ms()),
         in_flight: None,
+        refused: None,
         relogged: false,
         opts,
         rest,
@@ -435,6 +436,8 @@ struct Upstream {
     today: Date,
     /// The subscription command the link is running (one at a time, as Schwab wants).
     in_flight: Option<LinkCommand>,
+    /// The last command Schwab refused: not sent again until something changes.
+    refused: Option<LinkCommand>,
     /// Logged in again after a code 20 since the plan last converged (a second 20 ends the link).
     relogged: bool,
 }

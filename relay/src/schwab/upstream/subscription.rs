@@ -49,7 +49,14 @@ impl Upstream {
         let wanted = self.wanted_keys();
         let p = plan::plan(&wanted, self.budget);
         if let Some(l) = link {
-            if let Some(cmd) = plan::diff(&self.subscribed, &p.target).into_iter().next() {
+            let next = plan::diff(&self.subscribed, &p.target).into_iter().next();
+            // The very command Schwab just refused is not sent again until something changes (demand, a load, a
+            // reconnect): resending it at once would only hammer Schwab with the same refusal.
+            let refused = next.as_ref().is_some_and(|cmd| {
+                matches!(&self.refused, Some(LinkCommand::Subscription { command, service, keys, .. })
+                    if *command == cmd.command && *service == cmd.service && *keys == cmd.keys)
+            });
+            if let Some(cmd) = next.filter(|_| !refused) {
                 debug!(
                     command = cmd.command,
                     service = cmd.service,
@@ -115,17 +122,24 @@ impl Upstream {
                 }
             }
             (
-                LinkCommand::Subscription { keys, .. },
+                cmd @ LinkCommand::Subscription { .. },
                 Err(StreamError::Code {
                     code: codes::REACHED_SYMBOL_LIMIT,
                     msg,
                     ..
                 }),
             ) => {
-                let attempted =
-                    self.subscribed.values().map(BTreeSet::len).sum::<usize>() + keys.len();
+                let n = match &cmd {
+                    LinkCommand::Subscription { keys, .. } => keys.len(),
+                    LinkCommand::Relogin => 0,
+                };
+                let attempted = self.subscribed.values().map(BTreeSet::len).sum::<usize>() + n;
                 let lowered = plan::shrink_budget(attempted.min(self.budget));
                 warn!(attempted, lowered, %msg, "Schwab refused more symbols (code 19); lowering the key budget");
+                if lowered >= self.budget {
+                    // Cannot shrink further: stop asking until something changes.
+                    self.refused = Some(cmd);
+                }
                 self.budget = lowered;
                 self.budget_refused = Some((attempted, lowered));
             }
@@ -144,11 +158,12 @@ impl Upstream {
                 }
                 return;
             }
-            (_, Err(StreamError::Code { code, msg, context }))
+            (refused, Err(StreamError::Code { code, msg, context }))
                 if code != codes::STREAM_CONN_NOT_FOUND =>
             {
                 // A refused command (11, 21–25…): keep the session, report, try again on the next change.
                 warn!(code, %msg, %context, "Schwab refused a subscription command");
+                self.refused = Some(refused);
                 self.status.set_error(Some(format!(
                     "Schwab refused {context} (code {code}): {msg}"
                 )));
