@@ -105,15 +105,20 @@ pub fn AnalyticsView(
         let f = field(name);
         move || num(&f())
     };
-    let stat = move |label: &'static str, name: &'static str, fmt: fn(f64) -> String| {
-        let v = n(name);
-        view! {
-            <div class="stat" data-field=name>
-                <span class="label">{label}</span>
-                <span class=move || format!("value {}", if name == "gex" { sign_class(v()) } else { "" })>{move || or_dash(v(), fmt)}</span>
-            </div>
+    let stats = Memo::new(move |_| {
+        let mut out = String::new();
+        for (label, name, fmt) in STATS {
+            let v = n(name)();
+            let _ = write!(
+                out,
+                r#"<div class="stat" data-field="{name}"><span class="label">{}</span><span class="value {}">{}</span></div>"#,
+                esc(label),
+                if name == "gex" { sign_class(v) } else { "" },
+                esc(&or_dash(v, fmt))
+            );
         }
-    };
+        out
+    });
     let rest_picture = move || field("live")() == Some(Value::Bool(false));
     let gex = Memo::new(move |_| {
         gex_svg(
@@ -149,39 +154,22 @@ pub fn AnalyticsView(
         <div class="analytics">
             <div class="analytics-bar">
                 <label>"Underlying "
-                    <select id="analytics-underlying" on:change=move |ev| chain.selected.set(Some(event_target_value(&ev)))>
-                        {move || chain.symbols.get().into_iter().map(|s| {
-                            let sel = chain.selected.get().as_deref() == Some(s.as_str());
-                            view! { <option value=s.clone() selected=sel>{s.clone()}</option> }
-                        }).collect_view()}
+                    <select id="analytics-underlying" on:change=move |ev| chain.selected.set(Some(event_target_value(&ev)))
+                        inner_html=move || options(chain.symbols.get().into_iter().map(|s| (s.clone(), s)), chain.selected.get())>
                     </select>
                 </label>
                 <label>" Expiry "
-                    <select id="analytics-expiry" on:change=move |ev| picked.set(Some(event_target_value(&ev)))>
-                        {move || keys().into_iter().map(|k| {
-                            let sel = item.get().as_deref() == Some(k.as_str());
+                    <select id="analytics-expiry" on:change=move |ev| picked.set(Some(event_target_value(&ev)))
+                        inner_html=move || options(keys().into_iter().map(|k| {
                             let label = if k == "all" { "all expiries".to_string() } else { k.clone() };
-                            view! { <option value=k selected=sel>{label}</option> }
-                        }).collect_view()}
+                            (k, label)
+                        }), item.get())>
                     </select>
                 </label>
                 <span id="analytics-rest" class="badge rest" hidden=move || !rest_picture()
                     title="this expiry is not streamed: computed from the relay's REST picture, refreshed about every minute">"REST picture"</span>
             </div>
-            <div class="stats" id="analytics-stats">
-                {stat("Spot", "spot", |v| thousands(v, 2))}
-                {stat("ATM IV", "atm_iv", |v| format!("{v:.2}%"))}
-                {stat("Exp. move", "expected_move", |v| format!("±{v:.2}"))}
-                {stat("Max pain", "max_pain", |v| format!("{v}"))}
-                {stat("P/C OI", "pc_oi", |v| format!("{v:.2}"))}
-                {stat("P/C volume", "pc_volume", |v| format!("{v:.2}"))}
-                {stat("GEX / 1%", "gex", short_money)}
-                {stat("Zero gamma", "zero_gamma", |v| thousands(v, 2))}
-                {stat("Call wall", "call_wall", |v| format!("{v}"))}
-                {stat("Put wall", "put_wall", |v| format!("{v}"))}
-                {stat("25Δ RR", "rr25", |v| format!("{v:+.2}"))}
-                {stat("25Δ fly", "bf25", |v| format!("{v:+.2}"))}
-            </div>
+            <div class="stats" id="analytics-stats" inner_html=move || stats.get()></div>
             <div class="charts">
                 {chart("chart gex", "Dealer gamma exposure by strike ($ per 1% move)", "gex-chart", "gamma exposure by strike", gex)}
                 <div class="col">
@@ -194,7 +182,42 @@ pub fn AnalyticsView(
     }
 }
 
-/// Text for SVG markup: `&`, `<` and `>` escaped (the labels are numbers and dates, but a key could be anything).
+/// The headline numbers: label, field, format.
+const STATS: [(&str, &str, fn(f64) -> String); 12] = [
+    ("Spot", "spot", |v| thousands(v, 2)),
+    ("ATM IV", "atm_iv", |v| format!("{v:.2}%")),
+    ("Exp. move", "expected_move", |v| format!("±{v:.2}")),
+    ("Max pain", "max_pain", |v| format!("{v}")),
+    ("P/C OI", "pc_oi", |v| format!("{v:.2}")),
+    ("P/C volume", "pc_volume", |v| format!("{v:.2}")),
+    ("GEX / 1%", "gex", short_money),
+    ("Zero gamma", "zero_gamma", |v| thousands(v, 2)),
+    ("Call wall", "call_wall", |v| format!("{v}")),
+    ("Put wall", "put_wall", |v| format!("{v}")),
+    ("25Δ RR", "rr25", |v| format!("{v:+.2}")),
+    ("25Δ fly", "bf25", |v| format!("{v:+.2}")),
+];
+
+/// A select's options as markup, (value, label), the one equal to `selected` marked so.
+fn options(list: impl Iterator<Item = (String, String)>, selected: Option<String>) -> String {
+    let mut out = String::new();
+    for (v, l) in list {
+        let sel = if selected.as_deref() == Some(v.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            r#"<option value="{}"{sel}>{}</option>"#,
+            esc(&v),
+            esc(&l)
+        );
+    }
+    out
+}
+
+/// Text for markup: `&`, `<`, `>` and `"` escaped (the labels are numbers and dates, but a key could be anything).
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
