@@ -183,7 +183,10 @@ pub fn AnalyticsView(
 }
 
 /// The headline numbers: label, field, format.
-const STATS: [(&str, &str, fn(f64) -> String); 12] = [
+/// How a headline number is shown.
+type Fmt = fn(f64) -> String;
+
+const STATS: [(&str, &str, Fmt); 12] = [
     ("Spot", "spot", |v| thousands(v, 2)),
     ("ATM IV", "atm_iv", |v| format!("{v:.2}%")),
     ("Exp. move", "expected_move", |v| format!("±{v:.2}")),
