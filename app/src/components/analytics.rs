@@ -3,6 +3,8 @@
 //! unusual-activity list, newest first. Plain SVG, no chart library. Everything reads the `analytics:{U}` and
 //! `activity` topics: the relay computes, the browser only draws.
 
+use std::fmt::Write;
+
 use leptos::prelude::*;
 use serde_json::Value;
 
@@ -103,149 +105,35 @@ pub fn AnalyticsView(
         let f = field(name);
         move || num(&f())
     };
-    let stat = move |label: &'static str, name: &'static str, fmt: fn(f64) -> String| {
-        let v = n(name);
-        view! {
-            <div class="stat" data-field=name>
-                <span class="label">{label}</span>
-                <span class=move || format!("value {}", if name == "gex" { sign_class(v()) } else { "" })>{move || or_dash(v(), fmt)}</span>
-            </div>
+    let stats = Memo::new(move |_| {
+        let mut out = String::new();
+        for (label, name, fmt) in STATS {
+            let v = n(name)();
+            let _ = write!(
+                out,
+                r#"<div class="stat" data-field="{name}"><span class="label">{}</span><span class="value {}">{}</span></div>"#,
+                esc(label),
+                if name == "gex" { sign_class(v) } else { "" },
+                esc(&or_dash(v, fmt))
+            );
         }
-    };
-    let rest_picture = move || field("live")() == Some(Value::Bool(false));
-    view! {
-        <div class="analytics">
-            <div class="analytics-bar">
-                <label>"Underlying "
-                    <select id="analytics-underlying" on:change=move |ev| chain.selected.set(Some(event_target_value(&ev)))>
-                        {move || chain.symbols.get().into_iter().map(|s| {
-                            let sel = chain.selected.get().as_deref() == Some(s.as_str());
-                            view! { <option value=s.clone() selected=sel>{s.clone()}</option> }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>" Expiry "
-                    <select id="analytics-expiry" on:change=move |ev| picked.set(Some(event_target_value(&ev)))>
-                        {move || keys().into_iter().map(|k| {
-                            let sel = item.get().as_deref() == Some(k.as_str());
-                            let label = if k == "all" { "all expiries".to_string() } else { k.clone() };
-                            view! { <option value=k selected=sel>{label}</option> }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <span id="analytics-rest" class="badge rest" hidden=move || !rest_picture()
-                    title="this expiry is not streamed: computed from the relay's REST picture, refreshed about every minute">"REST picture"</span>
-            </div>
-            <div class="stats" id="analytics-stats">
-                {stat("Spot", "spot", |v| thousands(v, 2))}
-                {stat("ATM IV", "atm_iv", |v| format!("{v:.2}%"))}
-                {stat("Exp. move", "expected_move", |v| format!("±{v:.2}"))}
-                {stat("Max pain", "max_pain", |v| format!("{v}"))}
-                {stat("P/C OI", "pc_oi", |v| format!("{v:.2}"))}
-                {stat("P/C volume", "pc_volume", |v| format!("{v:.2}"))}
-                {stat("GEX / 1%", "gex", short_money)}
-                {stat("Zero gamma", "zero_gamma", |v| thousands(v, 2))}
-                {stat("Call wall", "call_wall", |v| format!("{v}"))}
-                {stat("Put wall", "put_wall", |v| format!("{v}"))}
-                {stat("25Δ RR", "rr25", |v| format!("{v:+.2}"))}
-                {stat("25Δ fly", "bf25", |v| format!("{v:+.2}"))}
-            </div>
-            <div class="charts">
-                <GexChart bars=Signal::derive(field("gex_by_strike")) spot=Signal::derive(n("spot"))
-                    zero=Signal::derive(n("zero_gamma")) call_wall=Signal::derive(n("call_wall"))
-                    put_wall=Signal::derive(n("put_wall")) max_pain=Signal::derive(n("max_pain")) />
-                <div class="col">
-                    <TermChart view=view_of />
-                    <SmileChart smile=Signal::derive(field("smile")) spot=Signal::derive(n("spot")) />
-                </div>
-            </div>
-            <ActivityList activity=activity id="activity-table" />
-        </div>
-    }
-}
-
-/// GEX by strike: bars up (calls dominate) and down (puts), markers for spot, zero gamma, walls and max pain.
-#[component]
-fn GexChart(
-    bars: Signal<Option<Value>>,
-    spot: Signal<Option<f64>>,
-    zero: Signal<Option<f64>>,
-    call_wall: Signal<Option<f64>>,
-    put_wall: Signal<Option<f64>>,
-    max_pain: Signal<Option<f64>>,
-) -> impl IntoView {
-    let geometry = Memo::new(move |_| {
-        let p = points(&bars.get());
-        if p.is_empty() {
-            return (Vec::new(), Vec::new(), Vec::new());
-        }
-        let (lo, hi) = (p[0].0, p[p.len() - 1].0);
-        let pad = ((hi - lo) / p.len() as f64).max(0.5);
-        let x = scale(lo - pad, hi + pad, PAD_L, W - PAD_R);
-        let m = p.iter().map(|(_, v)| v.abs()).fold(0.0, f64::max).max(1.0);
-        let y = scale(-m, m, H - PAD_B, PAD_T);
-        let bw = ((W - PAD_L - PAD_R) / (p.len() as f64 + 1.0) * 0.8).max(1.0);
-        let rects: Vec<(f64, f64, f64, f64, bool, String)> = p
-            .iter()
-            .map(|(k, v)| {
-                let up = *v >= 0.0;
-                // Bars stand on the zero line: up for calls' exposure, down for puts'.
-                let top = if up { y(*v) } else { y(0.0) };
-                let h = (y(*v) - y(0.0)).abs().max(0.5);
-                (
-                    x(*k) - bw / 2.0,
-                    top,
-                    bw,
-                    h,
-                    up,
-                    format!("{k}: {}", short_money(*v)),
-                )
-            })
-            .collect();
-        let marks: Vec<(&'static str, &'static str, f64)> = [
-            ("spot", "spot", spot.get()),
-            ("zero-gamma", "0γ", zero.get()),
-            ("call-wall", "call wall", call_wall.get()),
-            ("put-wall", "put wall", put_wall.get()),
-            ("max-pain", "max pain", max_pain.get()),
-        ]
-        .into_iter()
-        .filter_map(|(c, l, v)| {
-            v.filter(|v| *v >= lo - pad && *v <= hi + pad)
-                .map(|v| (c, l, x(v)))
-        })
-        .collect();
-        let ticks: Vec<(f64, String)> = [-m, 0.0, m]
-            .iter()
-            .map(|v| (y(*v), short_money(*v)))
-            .collect();
-        (rects, marks, ticks)
+        out
     });
-    view! {
-        <figure class="chart gex">
-            <figcaption>"Dealer gamma exposure by strike ($ per 1% move)"</figcaption>
-            <svg id="gex-chart" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label="gamma exposure by strike">
-                {move || geometry.get().2.into_iter().map(|(y, l)| view! {
-                    <line class="grid" x1=PAD_L x2=W - PAD_R y1=y y2=y />
-                    <text class="axis" x=PAD_L - 4.0 y=y + 4.0 text-anchor="end">{l}</text>
-                }).collect_view()}
-                {move || geometry.get().0.into_iter().map(|(x, y, w, h, up, t)| view! {
-                    <rect class=if up { "bar pos" } else { "bar neg" } x=x y=y width=w height=h><title>{t}</title></rect>
-                }).collect_view()}
-                {move || geometry.get().1.into_iter().enumerate().map(|(i, (c, l, x))| view! {
-                    <line class=format!("mark {c}") data-mark=c x1=x x2=x y1=PAD_T y2=H - PAD_B />
-                    <text class=format!("mark-label {c}") x=x + 3.0 y=PAD_T - 4.0 + 10.0 * (i % 2) as f64>{l}</text>
-                }).collect_view()}
-            </svg>
-        </figure>
-    }
-}
-
-/// ATM IV by days to expiry, over every expiry the relay holds; hollow points are REST pictures.
-#[component]
-fn TermChart(view: RwSignal<Option<(String, TopicView)>>) -> impl IntoView {
-    let geometry = Memo::new(move |_| {
-        let pts: Vec<(f64, f64, bool, String)> = view.with(|v| {
+    let rest_picture = move || field("live")() == Some(Value::Bool(false));
+    let gex = Memo::new(move |_| {
+        gex_svg(
+            &field("gex_by_strike")(),
+            [
+                ("spot", "spot", n("spot")()),
+                ("zero-gamma", "0γ", n("zero_gamma")()),
+                ("call-wall", "call wall", n("call_wall")()),
+                ("put-wall", "put wall", n("put_wall")()),
+                ("max-pain", "max pain", n("max_pain")()),
+            ],
+        )
+    });
+    let term = Memo::new(move |_| {
+        let pts: Vec<(f64, f64, bool, String)> = view_of.with(|v| {
             let Some((_, v)) = v else { return Vec::new() };
             v.keys
                 .get()
@@ -259,103 +147,242 @@ fn TermChart(view: RwSignal<Option<(String, TopicView)>>) -> impl IntoView {
                 })
                 .collect()
         });
-        if pts.is_empty() {
-            return (String::new(), Vec::new(), Vec::new());
-        }
-        let (dlo, dhi) = pts
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        let (ilo, ihi) = pts
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-        let pad = ((ihi - ilo) * 0.15).max(0.5);
-        let x = scale(dlo, dhi.max(dlo + 1.0), PAD_L, W - PAD_R);
-        let y = scale(ilo - pad, ihi + pad, H - PAD_B, PAD_T);
-        let line = pts
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.0), y(p.1)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let dots = pts
-            .iter()
-            .map(|p| {
-                (
-                    x(p.0),
-                    y(p.1),
-                    p.2,
-                    format!(
-                        "{} ({} d): {:.2}%{}",
-                        p.3,
-                        p.0,
-                        p.1,
-                        if p.2 { "" } else { ", REST picture" }
-                    ),
-                )
-            })
-            .collect();
-        let ticks = [ilo - pad, (ilo + ihi) / 2.0, ihi + pad]
-            .iter()
-            .map(|v| (y(*v), format!("{v:.1}%")))
-            .collect();
-        (line, dots, ticks)
+        term_svg(&pts)
     });
+    let smile = Memo::new(move |_| smile_svg(&field("smile")(), n("spot")()));
     view! {
-        <figure class="chart term">
-            <figcaption>"IV term structure (ATM, by days to expiry)"</figcaption>
-            <svg id="term-chart" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label="IV term structure">
-                {move || geometry.get().2.into_iter().map(|(y, l)| view! {
-                    <line class="grid" x1=PAD_L x2=W - PAD_R y1=y y2=y />
-                    <text class="axis" x=PAD_L - 4.0 y=y + 4.0 text-anchor="end">{l}</text>
-                }).collect_view()}
-                <polyline class="today" points=move || geometry.get().0 />
-                {move || geometry.get().1.into_iter().map(|(x, y, live, t)| view! {
-                    <circle class=if live { "pt live" } else { "pt rest" } cx=x cy=y r=4><title>{t}</title></circle>
-                }).collect_view()}
-            </svg>
+        <div class="analytics">
+            <div class="analytics-bar">
+                <label>"Underlying "
+                    <select id="analytics-underlying" on:change=move |ev| chain.selected.set(Some(event_target_value(&ev)))
+                        inner_html=move || options(chain.symbols.get().into_iter().map(|s| (s.clone(), s)), chain.selected.get())>
+                    </select>
+                </label>
+                <label>" Expiry "
+                    <select id="analytics-expiry" on:change=move |ev| picked.set(Some(event_target_value(&ev)))
+                        inner_html=move || options(keys().into_iter().map(|k| {
+                            let label = if k == "all" { "all expiries".to_string() } else { k.clone() };
+                            (k, label)
+                        }), item.get())>
+                    </select>
+                </label>
+                <span id="analytics-rest" class="badge rest" hidden=move || !rest_picture()
+                    title="this expiry is not streamed: computed from the relay's REST picture, refreshed about every minute">"REST picture"</span>
+            </div>
+            <div class="stats" id="analytics-stats" inner_html=move || stats.get()></div>
+            <div class="charts">
+                {chart("chart gex", "Dealer gamma exposure by strike ($ per 1% move)", "gex-chart", "gamma exposure by strike", gex)}
+                <div class="col">
+                    {chart("chart term", "IV term structure (ATM, by days to expiry)", "term-chart", "IV term structure", term)}
+                    {chart("chart smile", "Smile (OTM IV by strike)", "smile-chart", "volatility smile", smile)}
+                </div>
+            </div>
+            <ActivityList activity=activity id="activity-table" />
+        </div>
+    }
+}
+
+/// The headline numbers: label, field, format.
+/// How a headline number is shown.
+type Fmt = fn(f64) -> String;
+
+const STATS: [(&str, &str, Fmt); 12] = [
+    ("Spot", "spot", |v| thousands(v, 2)),
+    ("ATM IV", "atm_iv", |v| format!("{v:.2}%")),
+    ("Exp. move", "expected_move", |v| format!("±{v:.2}")),
+    ("Max pain", "max_pain", |v| format!("{v}")),
+    ("P/C OI", "pc_oi", |v| format!("{v:.2}")),
+    ("P/C volume", "pc_volume", |v| format!("{v:.2}")),
+    ("GEX / 1%", "gex", short_money),
+    ("Zero gamma", "zero_gamma", |v| thousands(v, 2)),
+    ("Call wall", "call_wall", |v| format!("{v}")),
+    ("Put wall", "put_wall", |v| format!("{v}")),
+    ("25Δ RR", "rr25", |v| format!("{v:+.2}")),
+    ("25Δ fly", "bf25", |v| format!("{v:+.2}")),
+];
+
+/// A select's options as markup, (value, label), the one equal to `selected` marked so.
+fn options(list: impl Iterator<Item = (String, String)>, selected: Option<String>) -> String {
+    let mut out = String::new();
+    for (v, l) in list {
+        let sel = if selected.as_deref() == Some(v.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            r#"<option value="{}"{sel}>{}</option>"#,
+            esc(&v),
+            esc(&l)
+        );
+    }
+    out
+}
+
+/// Text for markup: `&`, `<`, `>` and `"` escaped (the labels are numbers and dates, but a key could be anything).
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The horizontal grid lines and their labels, at the left axis.
+fn grid(out: &mut String, ticks: impl Iterator<Item = (f64, String)>) {
+    for (y, l) in ticks {
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            W - PAD_R,
+            PAD_L - 4.0,
+            y + 4.0,
+            esc(&l)
+        );
+    }
+}
+
+/// A polyline through the points, `x,y` to one decimal.
+fn polyline(out: &mut String, pts: impl Iterator<Item = (f64, f64)>) {
+    let line = pts
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = write!(out, r#"<polyline class="today" points="{line}"/>"#);
+}
+
+/// One chart: a figure, its caption and an SVG whose content is one derived string (one DOM write per change,
+/// and one view type for every chart, where a view per bar, dot and label cost the bundle a great deal).
+fn chart(
+    class: &'static str,
+    caption: &'static str,
+    id: &'static str,
+    label: &'static str,
+    body: Memo<String>,
+) -> impl IntoView {
+    view! {
+        <figure class=class>
+            <figcaption>{caption}</figcaption>
+            <svg id=id viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label
+                inner_html=move || body.get()></svg>
         </figure>
     }
 }
 
-/// The selected expiry's smile: out-of-the-money IV by strike, the spot marked.
-#[component]
-fn SmileChart(smile: Signal<Option<Value>>, spot: Signal<Option<f64>>) -> impl IntoView {
-    let geometry = Memo::new(move |_| {
-        let p = points(&smile.get());
-        if p.len() < 2 {
-            return (String::new(), None, Vec::new());
-        }
-        let (lo, hi) = (p[0].0, p[p.len() - 1].0);
-        let (ilo, ihi) = p
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), q| (a.min(q.1), b.max(q.1)));
-        let pad = ((ihi - ilo) * 0.1).max(0.5);
-        let x = scale(lo, hi, PAD_L, W - PAD_R);
-        let y = scale(ilo - pad, ihi + pad, H - PAD_B, PAD_T);
-        let line = p
-            .iter()
-            .map(|q| format!("{:.1},{:.1}", x(q.0), y(q.1)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let s = spot.get().filter(|s| *s >= lo && *s <= hi).map(x);
-        let ticks = [ilo - pad, ihi + pad]
-            .iter()
-            .map(|v| (y(*v), format!("{v:.1}%")))
-            .collect();
-        (line, s, ticks)
-    });
-    view! {
-        <figure class="chart smile">
-            <figcaption>"Smile (OTM IV by strike)"</figcaption>
-            <svg id="smile-chart" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label="volatility smile">
-                {move || geometry.get().2.into_iter().map(|(y, l)| view! {
-                    <line class="grid" x1=PAD_L x2=W - PAD_R y1=y y2=y />
-                    <text class="axis" x=PAD_L - 4.0 y=y + 4.0 text-anchor="end">{l}</text>
-                }).collect_view()}
-                <polyline class="today" points=move || geometry.get().0 />
-                {move || geometry.get().1.map(|x| view! { <line class="mark spot" x1=x x2=x y1=PAD_T y2=H - PAD_B /> })}
-            </svg>
-        </figure>
+/// GEX by strike: bars up (calls dominate) and down (puts), markers for spot, zero gamma, walls and max pain, given as
+/// (class, label, level).
+fn gex_svg(bars: &Option<Value>, marks: [(&str, &str, Option<f64>); 5]) -> String {
+    let p = points(bars);
+    let mut out = String::new();
+    if p.is_empty() {
+        return out;
     }
+    let (lo, hi) = (p[0].0, p[p.len() - 1].0);
+    let pad = ((hi - lo) / p.len() as f64).max(0.5);
+    let x = scale(lo - pad, hi + pad, PAD_L, W - PAD_R);
+    let m = p.iter().map(|(_, v)| v.abs()).fold(0.0, f64::max).max(1.0);
+    let y = scale(-m, m, H - PAD_B, PAD_T);
+    let bw = ((W - PAD_L - PAD_R) / (p.len() as f64 + 1.0) * 0.8).max(1.0);
+    grid(
+        &mut out,
+        [-m, 0.0, m].into_iter().map(|v| (y(v), short_money(v))),
+    );
+    for (k, v) in &p {
+        let up = *v >= 0.0;
+        // Bars stand on the zero line: up for calls' exposure, down for puts'.
+        let top = if up { y(*v) } else { y(0.0) };
+        let h = (y(*v) - y(0.0)).abs().max(0.5);
+        let _ = write!(
+            out,
+            r#"<rect class="bar {}" x="{:.1}" y="{top:.1}" width="{bw:.1}" height="{h:.1}"><title>{k}: {}</title></rect>"#,
+            if up { "pos" } else { "neg" },
+            x(*k) - bw / 2.0,
+            short_money(*v)
+        );
+    }
+    let shown = marks.into_iter().filter_map(|(c, l, v)| {
+        v.filter(|v| *v >= lo - pad && *v <= hi + pad)
+            .map(|v| (c, l, x(v)))
+    });
+    for (i, (c, l, x)) in shown.enumerate() {
+        let _ = write!(
+            out,
+            r#"<line class="mark {c}" data-mark="{c}" x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{}"/><text class="mark-label {c}" x="{:.1}" y="{}">{l}</text>"#,
+            H - PAD_B,
+            x + 3.0,
+            PAD_T - 4.0 + 10.0 * (i % 2) as f64
+        );
+    }
+    out
+}
+
+/// ATM IV by days to expiry, over every expiry the relay holds, as (days, IV, streamed, expiry); hollow points are
+/// REST pictures.
+fn term_svg(pts: &[(f64, f64, bool, String)]) -> String {
+    let mut out = String::new();
+    if pts.is_empty() {
+        polyline(&mut out, std::iter::empty());
+        return out;
+    }
+    let (dlo, dhi) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (ilo, ihi) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let pad = ((ihi - ilo) * 0.15).max(0.5);
+    let x = scale(dlo, dhi.max(dlo + 1.0), PAD_L, W - PAD_R);
+    let y = scale(ilo - pad, ihi + pad, H - PAD_B, PAD_T);
+    grid(
+        &mut out,
+        [ilo - pad, (ilo + ihi) / 2.0, ihi + pad]
+            .into_iter()
+            .map(|v| (y(v), format!("{v:.1}%"))),
+    );
+    polyline(&mut out, pts.iter().map(|p| (x(p.0), y(p.1))));
+    for (d, iv, live, k) in pts {
+        let _ = write!(
+            out,
+            r#"<circle class="pt {}" cx="{:.1}" cy="{:.1}" r="4"><title>{} ({d} d): {iv:.2}%{}</title></circle>"#,
+            if *live { "live" } else { "rest" },
+            x(*d),
+            y(*iv),
+            esc(k),
+            if *live { "" } else { ", REST picture" }
+        );
+    }
+    out
+}
+
+/// The selected expiry's smile: out-of-the-money IV by strike, the spot marked.
+fn smile_svg(smile: &Option<Value>, spot: Option<f64>) -> String {
+    let p = points(smile);
+    let mut out = String::new();
+    if p.len() < 2 {
+        polyline(&mut out, std::iter::empty());
+        return out;
+    }
+    let (lo, hi) = (p[0].0, p[p.len() - 1].0);
+    let (ilo, ihi) = p
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), q| (a.min(q.1), b.max(q.1)));
+    let pad = ((ihi - ilo) * 0.1).max(0.5);
+    let x = scale(lo, hi, PAD_L, W - PAD_R);
+    let y = scale(ilo - pad, ihi + pad, H - PAD_B, PAD_T);
+    grid(
+        &mut out,
+        [ilo - pad, ihi + pad]
+            .into_iter()
+            .map(|v| (y(v), format!("{v:.1}%"))),
+    );
+    polyline(&mut out, p.iter().map(|q| (x(q.0), y(q.1))));
+    if let Some(s) = spot.filter(|s| *s >= lo && *s <= hi).map(x) {
+        let _ = write!(
+            out,
+            r#"<line class="mark spot" x1="{s:.1}" x2="{s:.1}" y1="{PAD_T}" y2="{}"/>"#,
+            H - PAD_B
+        );
+    }
+    out
 }
 
 /// How many activity events the list shows.

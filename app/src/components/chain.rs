@@ -498,7 +498,7 @@ fn chain_row(
 
 /// One option's value in one column; price columns flash up or down on change.
 fn option_cell(view: &TopicView, key: Option<&str>, col: Column, side: Side) -> impl IntoView {
-    let base = format!("num {} {}", side.letter().to_lowercase(), col.field);
+    let base = format!("num {} {}", side.letter().to_ascii_lowercase(), col.field);
     let Some(key) = key else {
         return view! { <td class=base data-side=side.letter() data-field=col.field></td> }
             .into_any();

@@ -57,7 +57,7 @@ pub fn Tape(signals: TopicView, trades: TopicView) -> impl IntoView {
                             let (ts, sym, kind, px, conf) = (c("timestamp"), c("symbol"), c("signal_type"), c("price"), c("confidence"));
                             let side = {
                                 let kind = kind.clone();
-                                move || text(kind.get()).to_lowercase()
+                                move || text(kind.get()).to_ascii_lowercase()
                             };
                             view! {
                                 <tr data-signal=id.clone()>
@@ -82,7 +82,7 @@ pub fn Tape(signals: TopicView, trades: TopicView) -> impl IntoView {
                             let (ts, sym, side, qty, px) = (c("timestamp"), c("symbol"), c("side"), c("quantity"), c("price"));
                             let side_class = {
                                 let side = side.clone();
-                                move || format!("side {}", text(side.get()).to_lowercase())
+                                move || format!("side {}", text(side.get()).to_ascii_lowercase())
                             };
                             view! {
                                 <tr data-trade=id.clone()>
