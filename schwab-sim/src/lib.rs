@@ -626,15 +626,10 @@ async fn fault_gap(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<GapQuery>,
 ) -> axum::response::Response {
-    if handle(shared).gap(&q.symbol, 1.0 + q.pct / 100.0) {
-        Json(serde_json::json!({"ok": true, "affected": 1})).into_response()
-    } else {
-        (
-            axum::http::StatusCode::NOT_FOUND,
-            Json(serde_json::json!({"ok": false, "error": format!("unknown underlying {}", q.symbol)})),
-        )
-            .into_response()
-    }
+    one_or_not_found(
+        handle(shared).gap(&q.symbol, 1.0 + q.pct / 100.0),
+        format!("unknown underlying {}", q.symbol),
+    )
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -646,8 +641,7 @@ async fn fault_close(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<CloseQuery>,
 ) -> Json<serde_json::Value> {
-    let n = handle(shared).close_with(q.code);
-    Json(serde_json::json!({"ok": true, "affected": n}))
+    affected(handle(shared).close_with(q.code))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -660,7 +654,7 @@ async fn fault_rate_limit(
     Query(q): Query<RateLimitQuery>,
 ) -> Json<serde_json::Value> {
     handle(shared).rate_limit(Duration::from_secs(q.seconds));
-    Json(serde_json::json!({"ok": true, "affected": 1}))
+    affected(1)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -674,17 +668,10 @@ async fn fault_halt(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<HaltQuery>,
 ) -> axum::response::Response {
-    if handle(shared).halt(&q.symbol, !q.resume) {
-        Json(serde_json::json!({"ok": true, "affected": 1})).into_response()
-    } else {
-        (
-            axum::http::StatusCode::NOT_FOUND,
-            Json(
-                serde_json::json!({"ok": false, "error": format!("unknown contract {}", q.symbol)}),
-            ),
-        )
-            .into_response()
-    }
+    one_or_not_found(
+        handle(shared).halt(&q.symbol, !q.resume),
+        format!("unknown contract {}", q.symbol),
+    )
 }
 
 fn handle(shared: Arc<Shared>) -> SimHandle {
@@ -693,6 +680,19 @@ fn handle(shared: Arc<Shared>) -> SimHandle {
 
 fn affected(n: usize) -> Json<serde_json::Value> {
     Json(serde_json::json!({"ok": true, "affected": n}))
+}
+
+/// A fault on one named thing: `affected: 1`, or 404 with `error` when there is no such thing.
+fn one_or_not_found(found: bool, error: String) -> axum::response::Response {
+    if found {
+        affected(1).into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"ok": false, "error": error})),
+        )
+            .into_response()
+    }
 }
 
 async fn sim_state(State(s): State<Arc<Shared>>) -> Json<SimState> {
