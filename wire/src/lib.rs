@@ -11,9 +11,11 @@
 //!   yields the resume points to send after a reconnect.
 //! - [`topics`]: the fixed topic names and the curve's tenors.
 //! - [`osi`]: OSI option symbols, the key of every contract (read and written by relay, simulator and app).
+//! - [`bars`]: the 1-minute bar of a `bars:{SYMBOL}` topic and its item key.
 //! - [`backoff`]: the full-jitter exponential reconnect policy.
 
 pub mod backoff;
+pub mod bars;
 pub mod merge;
 pub mod osi;
 pub mod protocol;

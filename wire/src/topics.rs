@@ -33,6 +33,11 @@ pub const CURVE_TENORS: [(&str, f64); 11] = [
 pub const CHAIN_PREFIX: &str = "chain:";
 /// On-demand expiry lists: `expirations:{UNDERLYING}`.
 pub const EXPIRATIONS_PREFIX: &str = "expirations:";
+/// On-demand 1-minute bars: `bars:{SYMBOL}` (`bars:AAPL`, `bars:$SPX`, `bars:BTCUSDT`), one item per bar keyed by
+/// its start (see [`crate::bars`]).
+pub const BARS_PREFIX: &str = "bars:";
+/// Crypto prices from Binance: one item per symbol, keyed by the symbol in upper case (`BTCUSDT`).
+pub const CRYPTO: &str = "crypto";
 
 /// Checks the shape of an on-demand topic before the relay creates it, so a typo or garbage never becomes a topic
 /// (nor a call to Schwab): the underlying is 1–12 upper-case letters, digits or `$ . / ^ -` (`AAPL`, `$SPX`,
@@ -74,7 +79,7 @@ pub fn check_ondemand(topic: &str) -> Result<(), String> {
             Err(format!("{d:?} is not a date: expected YYYY-MM-DD"))
         };
     }
-    for prefix in [EXPIRATIONS_PREFIX, ANALYTICS_PREFIX] {
+    for prefix in [EXPIRATIONS_PREFIX, ANALYTICS_PREFIX, BARS_PREFIX] {
         if let Some(u) = topic.strip_prefix(prefix) {
             return if symbol_ok(u) {
                 Ok(())
@@ -98,6 +103,9 @@ mod tests {
             "chain:BRK.B:2027-01-15",
             "expirations:SPY",
             "analytics:$SPX",
+            "bars:AAPL",
+            "bars:$SPX",
+            "bars:BTCUSDT",
             "curve",
         ] {
             assert_eq!(check_ondemand(ok), Ok(()), "{ok}");
@@ -111,6 +119,8 @@ mod tests {
             "expirations:",
             "expirations:TOOLONGSYMBOL1",
             "analytics:a b",
+            "bars:",
+            "bars:btcusdt",
         ] {
             assert!(check_ondemand(bad).is_err(), "{bad}");
         }
