@@ -8,7 +8,9 @@
 //! - [`model`]: per-cell signals, so a tick re-renders only the cells it changes.
 //! - [`components`]: the views, one per file.
 
+pub mod bars;
 pub mod chain;
+pub mod chart;
 pub mod components;
 pub mod discovery;
 pub mod feed;
@@ -23,11 +25,14 @@ use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use bars::BarsHub;
 use components::analytics::{ActivityList, AnalyticsView};
 use components::chain::{ChainState, ChainView};
+use components::chart::ChartView;
 use components::curve_table::CurveTable;
 use components::error_log::ErrorLog;
 use components::indicator::Indicator;
+use components::indicators::IndicatorsPanel;
 use components::rates::{CurveChart, PnlSummary, Positions, Spreads};
 use components::status::{market_closed, Panel, SourceStatus};
 use components::tape::Tape;
@@ -52,12 +57,14 @@ fn views() -> BTreeMap<String, TopicView> {
     .collect()
 }
 
-/// The two main views. The URL's hash (`#chain`, `#rates`) picks one, so a view can be bookmarked.
+/// The main views. The URL's hash (`#chain`, `#rates`, …) picks one and follows the history (back/forward, links),
+/// so a view can be bookmarked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Chain,
     Rates,
     Analytics,
+    Chart,
 }
 
 impl Tab {
@@ -66,6 +73,7 @@ impl Tab {
         match hash.as_deref() {
             Some("#rates") => Tab::Rates,
             Some("#analytics") => Tab::Analytics,
+            Some("#chart") => Tab::Chart,
             _ => Tab::Chain,
         }
     }
@@ -75,8 +83,17 @@ impl Tab {
             Tab::Chain => "#chain",
             Tab::Rates => "#rates",
             Tab::Analytics => "#analytics",
+            Tab::Chart => "#chart",
         }
     }
+}
+
+/// The tab follows the URL's hash as it changes: back/forward, a link, or the address bar.
+fn follow_hash(tab: RwSignal<Tab>) {
+    let Some(w) = web_sys::window() else { return };
+    let cb = Closure::<dyn FnMut()>::new(move || tab.set(Tab::from_hash()));
+    let _ = w.add_event_listener_with_callback("hashchange", cb.as_ref().unchecked_ref());
+    cb.forget(); // The desk lives as long as the page.
 }
 
 /// The whole desk, connected to `url`.
@@ -93,6 +110,10 @@ pub fn App(url: String) -> impl IntoView {
     install_keys(feed.clone(), chain);
     let s = feed.signals;
     let tab = RwSignal::new(Tab::from_hash());
+    follow_hash(tab);
+    let hub = BarsHub::new(feed.clone());
+    let on_chart = Signal::derive(move || tab.get() == Tab::Chart);
+    let quote_keys = v("quotes").keys;
     let tab_button = move |t: Tab, label: &'static str| {
         view! {
             <button type="button" role="tab" data-tab=t.hash().trim_start_matches('#')
@@ -116,6 +137,7 @@ pub fn App(url: String) -> impl IntoView {
             {tab_button(Tab::Chain, "Options chain")}
             {tab_button(Tab::Rates, "Rates")}
             {tab_button(Tab::Analytics, "Analytics")}
+            {tab_button(Tab::Chart, "Chart")}
         </nav>
         <main class="desk chain-tab" id="chain-tab" hidden=move || tab.get() != Tab::Chain>
             <ChainView state=chain signals=s closed=market_closed(&status, "schwab") />
@@ -142,6 +164,13 @@ pub fn App(url: String) -> impl IntoView {
         <main class="desk analytics-tab" id="analytics-tab" hidden=move || tab.get() != Tab::Analytics>
             <AnalyticsView feed=feed.clone() chain=chain activity=activity.clone()
                 active=Signal::derive(move || tab.get() == Tab::Analytics) />
+        </main>
+        <main class="desk chart-tab" id="chart-tab" hidden=move || tab.get() != Tab::Chart>
+            <ChartView hub=hub.clone() chain=chain signals=s active=on_chart closed=market_closed(&status, "schwab") />
+            <section class="panel" id="indicators">
+                <h2>"Indicators"</h2>
+                <IndicatorsPanel hub=hub symbols=Signal::derive(move || quote_keys.get()) active=on_chart />
+            </section>
         </main>
         <footer class="desk bottom">
             <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>

@@ -61,3 +61,16 @@ impl Perf {
         }
     }
 }
+
+/// With `?perf`, an array `window.__tickdeskPerf[name]` for a view's own samples (the chart's draw times), created
+/// empty; `None` without `?perf` (the feed creates `__tickdeskPerf` first, in [`Perf::from_page`]).
+pub fn samples(name: &str) -> Option<Array> {
+    let window: JsValue = web_sys::window()?.into();
+    let perf = Reflect::get(&window, &"__tickdeskPerf".into()).ok()?;
+    if !perf.is_object() {
+        return None;
+    }
+    let a = Array::new();
+    Reflect::set(&perf, &name.into(), &a).ok()?;
+    Some(a)
+}

@@ -202,7 +202,10 @@ const STATS: [(&str, &str, Fmt); 12] = [
 ];
 
 /// A select's options as markup, (value, label), the one equal to `selected` marked so.
-fn options(list: impl Iterator<Item = (String, String)>, selected: Option<String>) -> String {
+pub(crate) fn options(
+    list: impl Iterator<Item = (String, String)>,
+    selected: Option<String>,
+) -> String {
     let mut out = String::new();
     for (v, l) in list {
         let sel = if selected.as_deref() == Some(v.as_str()) {
