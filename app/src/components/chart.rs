@@ -566,6 +566,12 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     set("tf", tf.label().into());
     set("bars", (n as f64).into());
     set("span", xs.span.into());
+    set("slot", xs.slot().into());
+    let names = OVERLAYS
+        .iter()
+        .filter(|(b, ..)| ov & b != 0)
+        .map(|(_, id, _)| *id);
+    set("overlays", names.collect::<Vec<_>>().join(",").into());
     set("following", k.view.end.is_none().into());
     set("lastX", last.map_or(JsValue::NULL, |_| xs.x(n - 1).into()));
     set("last", last.map_or(JsValue::NULL, point_js));

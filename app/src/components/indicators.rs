@@ -25,6 +25,8 @@ const TFS: [Timeframe; 3] = [Timeframe::M1, Timeframe::M5, Timeframe::M15];
 /// One row's values, derived from the last point of a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading {
+    /// The start of the bar read.
+    pub t: i64,
     pub last: f64,
     pub rsi: Option<f64>,
     pub macd_hist: Option<f64>,
@@ -37,6 +39,7 @@ pub struct Reading {
 impl Reading {
     pub fn of(p: &Point) -> Reading {
         Reading {
+            t: p.bar.t,
             last: p.bar.c,
             rsi: p.rsi,
             macd_hist: p.macd_hist,
@@ -205,6 +208,7 @@ fn reading_js(r: Option<&Reading>) -> JsValue {
     let Some(r) = r else { return JsValue::NULL };
     let o = Object::new();
     for (k, v) in [
+        ("t", Some(r.t as f64)),
         ("last", Some(r.last)),
         ("rsi", r.rsi),
         ("macd_hist", r.macd_hist),
