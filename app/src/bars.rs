@@ -9,7 +9,6 @@
 //! view seeing a new epoch rebuilds from scratch once.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -55,9 +54,13 @@ impl MinuteBars {
     /// Applies one frame of the `bars:` topic; `true` if anything changed.
     pub fn apply(&mut self, items: &Items, reset: bool, changed: &[String]) -> bool {
         if reset {
-            self.bars = items.values().filter_map(Bar::from_fields).collect();
-            self.bars.sort_by_key(|b| b.t);
-            self.bars.dedup_by_key(|b| b.t);
+            // Item keys are the bars' start times in fixed-width decimal, so the map is already in time order.
+            self.bars.clear();
+            for bar in items.values().filter_map(Bar::from_fields) {
+                if self.bars.last().is_none_or(|l| l.t < bar.t) {
+                    self.bars.push(bar);
+                }
+            }
             self.epoch += 1;
             return true;
         }
@@ -179,7 +182,7 @@ struct Entry {
 #[derive(Clone)]
 pub struct BarsHub {
     feed: Feed,
-    symbols: Rc<RefCell<HashMap<String, Entry>>>,
+    symbols: Rc<RefCell<Vec<(String, Entry)>>>,
 }
 
 impl std::fmt::Debug for BarsHub {
@@ -205,8 +208,8 @@ impl BarsHub {
 
     /// Starts using `symbol`'s bars (watching its topic if nobody was); pair with [`BarsHub::release`].
     pub fn acquire(&self, symbol: &str) -> BarsHandle {
-        let mut map = self.symbols.borrow_mut();
-        if let Some(e) = map.get_mut(symbol) {
+        let mut list = self.symbols.borrow_mut();
+        if let Some((_, e)) = list.iter_mut().find(|(s, _)| s == symbol) {
             e.users += 1;
             return BarsHandle {
                 bars: e.bars.clone(),
@@ -221,27 +224,29 @@ impl BarsHub {
                 v.update(|n| *n += 1);
             }
         });
-        map.insert(
+        list.push((
             symbol.to_string(),
             Entry {
                 bars: bars.clone(),
                 version: version.clone(),
                 users: 1,
             },
-        );
-        drop(map);
+        ));
+        drop(list);
         self.feed.watch_raw(&topic(symbol), sink);
         BarsHandle { bars, version }
     }
 
     /// Stops using `symbol`'s bars; the last user to go unwatches the topic.
     pub fn release(&self, symbol: &str) {
-        let mut map = self.symbols.borrow_mut();
-        let Some(e) = map.get_mut(symbol) else { return };
-        e.users -= 1;
-        if e.users == 0 {
-            map.remove(symbol);
-            drop(map);
+        let mut list = self.symbols.borrow_mut();
+        let Some(i) = list.iter().position(|(s, _)| s == symbol) else {
+            return;
+        };
+        list[i].1.users -= 1;
+        if list[i].1.users == 0 {
+            list.remove(i);
+            drop(list);
             self.feed.unwatch(&topic(symbol));
         }
     }

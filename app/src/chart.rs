@@ -40,7 +40,8 @@ impl Viewport {
         let (start, _) = self.range(n);
         let anchor = start + at * self.span;
         let max = (n as f64 + EDGE).max(MIN_SPAN);
-        let span = (self.span * factor).clamp(MIN_SPAN, max);
+        // `max`/`min`, not `clamp`: clamp's panic message would link f64's Debug formatting into the bundle.
+        let span = (self.span * factor).max(MIN_SPAN).min(max);
         self.span = span;
         if self.end.is_some() {
             self.set_end(n, anchor + (1.0 - at) * span);
@@ -194,7 +195,17 @@ pub fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
         return Vec::new();
     }
     let raw = (hi - lo) / max as f64;
-    let mag = 10f64.powf(raw.log10().floor());
+    if !raw.is_finite() {
+        return Vec::new();
+    }
+    // The power of ten at or below `raw`, by steps (no `powf`/`log10`: they would link libm into the bundle).
+    let mut mag = 1.0;
+    while mag > raw {
+        mag /= 10.0;
+    }
+    while mag * 10.0 <= raw {
+        mag *= 10.0;
+    }
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
@@ -207,12 +218,14 @@ pub fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
 
 /// How many decimals a tick step needs (0.25 → 2, 5 → 0).
 pub fn decimals_for(step: f64) -> usize {
-    (0..6)
-        .find(|d| {
-            let scaled = step * 10f64.powi(*d as i32);
-            (scaled - scaled.round()).abs() < 1e-6
-        })
-        .unwrap_or(6)
+    let mut scaled = step;
+    for d in 0..6 {
+        if (scaled - scaled.round()).abs() < 1e-6 {
+            return d;
+        }
+        scaled *= 10.0;
+    }
+    6
 }
 
 /// The time-axis step for bars of `bar_min` minutes drawn `slot` pixels apart: the first round step (in minutes)
@@ -348,6 +361,8 @@ mod tests {
             vec![0.0, 25.0, 50.0, 75.0, 100.0]
         );
         assert!(nice_ticks(1.0, 1.0, 4).is_empty());
+        assert!(nice_ticks(0.0, f64::INFINITY, 4).is_empty());
+        assert_eq!(nice_ticks(0.001, 0.0042, 3), vec![0.002, 0.004]);
         assert_eq!(
             (decimals_for(0.25), decimals_for(5.0), decimals_for(0.1)),
             (2, 0, 1)

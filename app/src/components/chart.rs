@@ -10,6 +10,9 @@
 //! - a frame draws once however many of those happened since the last one ([`request`]), and nothing is drawn when
 //!   nothing changed.
 //!
+//! Written for the bundle's size: one effect, one event closure for every pointer event, one change handler for
+//! the whole toolbar, plain loops (each closure or iterator chain is compiled into the wasm once per use).
+//!
 //! For tests and the benchmark the chart publishes what it drew in `window.__tickdesk.chart` (the last bar, the bar
 //! read out, where the last candle is), and with `?perf` each draw's time in `__tickdeskPerf.chartDraw`.
 
@@ -34,15 +37,11 @@ use crate::components::analytics::options;
 use crate::components::chain::ChainState;
 use crate::feed::FeedSignals;
 
-/// Overlays, as bits of one signal.
+/// Overlays, as bits; the toolbar's checkboxes carry the bit.
 const VWAP: u8 = 1;
 const EMA: u8 = 2;
 const BOLL: u8 = 4;
-const OVERLAYS: [(u8, &str, &str); 3] = [
-    (VWAP, "vwap", "VWAP"),
-    (EMA, "ema", "EMA 9/21"),
-    (BOLL, "bb", "Bollinger 20,2"),
-];
+const OVERLAY_IDS: [&str; 3] = ["vwap", "ema", "bb"];
 
 const BG: &str = "#0f1419";
 const GRID: &str = "#1e2733";
@@ -58,6 +57,7 @@ const C_BB: &str = "#5d6d7e";
 /// What the chart draws from, outside the reactive graph: the pointer moves far more often than a signal should.
 struct Ctl {
     symbol: Option<String>,
+    tf: Timeframe,
     handle: Option<BarsHandle>,
     series: Option<Series>,
     /// New bars arrived since the last draw.
@@ -81,9 +81,6 @@ struct Ctl {
 }
 
 type Shared = Rc<RefCell<Ctl>>;
-
-/// A line to draw: the overlay bit that shows it (0: always), its colour, its pane's scale, its values.
-type Line<'a> = (u8, &'static str, &'a YScale, fn(&Point) -> Option<f64>);
 
 /// Asks for one frame; calls while one is pending add nothing.
 fn request(ctl: &Shared) {
@@ -141,13 +138,14 @@ pub fn ChartView(
     }
     let ctl: Shared = Rc::new(RefCell::new(Ctl {
         symbol: None,
+        tf: Timeframe::M1,
         handle: None,
         series: None,
         data: false,
         view: Viewport::default(),
         hover: None,
         drag: None,
-        overlays: overlays.get_untracked(),
+        overlays: 0,
         pending: false,
         canvas: None,
         readout: None,
@@ -158,39 +156,34 @@ pub fn ChartView(
         plot_w: 1.0,
         slot: 1.0,
     }));
-    let version = RwSignal::new(None::<ArcRwSignal<u64>>);
 
-    // The symbol and timeframe: watch the symbol's bars while the tab is open, and start the series over.
+    // Everything reactive the chart depends on, in one effect: the symbol (watched while the tab is open), the
+    // timeframe (a new series), the overlays, and the current symbol's bars arriving. Each ends in one frame.
     let c = ctl.clone();
     Effect::new(move |_| {
         let want = active.get().then(|| chain.selected.get()).flatten();
         let tf = tf.get();
         let mut k = c.borrow_mut();
+        k.overlays = overlays.get();
         if k.symbol != want {
             if let Some(old) = k.symbol.take() {
                 hub.release(&old);
             }
             k.handle = want.as_deref().map(|s| hub.acquire(s));
-            version.set(k.handle.as_ref().map(|h| h.version.clone()));
             k.time_fmt = want.as_deref().and_then(|s| time_format(is_crypto(s)));
             k.symbol = want;
+            k.series = None;
         }
-        k.series = k.symbol.as_deref().map(|s| Series::new(tf, is_crypto(s)));
+        if k.series.is_none() || k.tf != tf {
+            k.tf = tf;
+            k.series = k.symbol.as_deref().map(|s| Series::new(tf, is_crypto(s)));
+            k.view.reset();
+        }
+        if let Some(h) = &k.handle {
+            h.version.track();
+        }
         k.data = true;
-        k.view.reset();
         drop(k);
-        request(&c);
-    });
-    // New bars: one frame.
-    let c = ctl.clone();
-    Effect::new(move |_| {
-        version.with(|v| v.as_ref().map(|v| v.track()));
-        c.borrow_mut().data = true;
-        request(&c);
-    });
-    let c = ctl.clone();
-    Effect::new(move |_| {
-        c.borrow_mut().overlays = overlays.get();
         request(&c);
     });
     let c = ctl.clone();
@@ -201,6 +194,30 @@ pub fn ChartView(
         c.borrow_mut().canvas = Some(canvas);
         request(&c);
     });
+    // The toolbar's one handler: which control changed is in the event's target.
+    let on_change = move |ev: web_sys::Event| {
+        let Some(el) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        let value = event_target_value(&ev);
+        match el.id().as_str() {
+            "chart-underlying" => chain.selected.set(Some(value)),
+            "chart-tf" => {
+                if let Some(t) = Timeframe::ALL.into_iter().find(|t| t.label() == value) {
+                    tf.set(t);
+                }
+            }
+            _ => {
+                let id = el.get_attribute("data-overlay").unwrap_or_default();
+                if let Some(i) = OVERLAY_IDS.iter().position(|o| *o == id) {
+                    overlays.update(|o| *o ^= 1 << i);
+                }
+            }
+        }
+    };
 
     let topic = Signal::derive(move || {
         chain
@@ -211,24 +228,23 @@ pub fn ChartView(
     });
     view! {
         <Panel title="Chart" topic=topic signals=signals stale_after_ms=90_000.0 closed=closed>
-            <div class="chart-bar">
+            <div class="chart-bar" on:change=on_change>
                 <label>"Underlying "
-                    <select id="chart-underlying" on:change=move |ev| chain.selected.set(Some(event_target_value(&ev)))
+                    <select id="chart-underlying"
                         inner_html=move || options(chain.symbols.get().into_iter().map(|s| (s.clone(), s)), chain.selected.get())>
                     </select>
                 </label>
-                <span class="chart-tfs" role="group">
-                    {Timeframe::ALL.into_iter().map(|t| view! {
-                        <button type="button" data-tf=t.label() aria-pressed=move || (tf.get() == t).to_string()
-                            on:click=move |_| tf.set(t)>{t.label()}</button>
-                    }).collect_view()}
-                </span>
-                <span class="chart-overlays">
-                    {OVERLAYS.into_iter().map(|(bit, id, label)| view! {
-                        <label><input type="checkbox" data-overlay=id prop:checked=move || overlays.get() & bit != 0
-                            on:change=move |_| overlays.update(|o| *o ^= bit) />{label}</label>
-                    }).collect_view()}
-                </span>
+                <label>"Timeframe "
+                    <select id="chart-tf">
+                        <option value="1m" selected>"1m"</option>
+                        <option value="5m">"5m"</option>
+                        <option value="15m">"15m"</option>
+                        <option value="1h">"1h"</option>
+                    </select>
+                </label>
+                <label><input type="checkbox" data-overlay="vwap" checked />"VWAP"</label>
+                <label><input type="checkbox" data-overlay="ema" checked />"EMA 9/21"</label>
+                <label><input type="checkbox" data-overlay="bb" />"Bollinger 20,2"</label>
                 <span class="keys-hint">"wheel zoom · drag pan · double-click follow live"</span>
             </div>
             <div id="chart-readout" class="chart-readout" node_ref=readout_ref></div>
@@ -237,54 +253,56 @@ pub fn ChartView(
     }
 }
 
-/// Pointer and wheel handlers on the canvas, and the window's resize.
+/// Pointer and wheel handlers on the canvas, and the window's resize: one closure for all of them.
 fn listen(ctl: &Shared, canvas: &HtmlCanvasElement) {
-    fn on<E: JsCast + 'static>(
-        target: &web_sys::EventTarget,
-        name: &str,
-        ctl: &Shared,
-        f: impl Fn(&mut Ctl, E) + 'static,
-    ) {
-        let c = ctl.clone();
-        let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
-            if let Ok(ev) = ev.dyn_into::<E>() {
-                f(&mut c.borrow_mut(), ev);
-                request(&c);
+    let c = ctl.clone();
+    let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+        let mut k = c.borrow_mut();
+        let n = k.series.as_ref().map_or(0, |s| s.points().len());
+        let kind = ev.type_();
+        if let Some(w) = ev.dyn_ref::<WheelEvent>() {
+            ev.prevent_default();
+            let factor = if w.delta_y() > 0.0 { 1.15 } else { 1.0 / 1.15 };
+            let at = (f64::from(w.offset_x()) / k.plot_w).max(0.0).min(1.0);
+            k.view.zoom(n, factor, at);
+        } else if let Some(m) = ev.dyn_ref::<MouseEvent>() {
+            let (x, y) = (f64::from(m.offset_x()), f64::from(m.offset_y()));
+            match kind.as_str() {
+                "mousedown" => k.drag = Some(x),
+                "mousemove" => {
+                    if let Some(from) = k.drag {
+                        let slot = k.slot;
+                        k.view.pan(n, (x - from) / slot);
+                        k.drag = Some(x);
+                    }
+                    k.hover = Some((x, y));
+                }
+                "dblclick" => k.view.reset(),
+                "mouseleave" => {
+                    k.drag = None;
+                    k.hover = None;
+                }
+                _ => k.drag = None,
             }
-        });
-        let _ = target.add_event_listener_with_callback(name, cb.as_ref().unchecked_ref());
-        cb.forget(); // The chart lives as long as the page.
-    }
-    let n = |k: &Ctl| k.series.as_ref().map_or(0, |s| s.points().len());
-    on(canvas, "wheel", ctl, move |k, ev: WheelEvent| {
-        ev.prevent_default();
-        let factor = if ev.delta_y() > 0.0 { 1.15 } else { 1.0 / 1.15 };
-        let at = (f64::from(ev.offset_x()) / k.plot_w).clamp(0.0, 1.0);
-        let len = n(k);
-        k.view.zoom(len, factor, at);
-    });
-    on(canvas, "mousedown", ctl, |k, ev: MouseEvent| {
-        k.drag = Some(f64::from(ev.offset_x()));
-    });
-    on(canvas, "mousemove", ctl, move |k, ev: MouseEvent| {
-        let (x, y) = (f64::from(ev.offset_x()), f64::from(ev.offset_y()));
-        if let Some(from) = k.drag {
-            let len = n(k);
-            let slot = k.slot;
-            k.view.pan(len, (x - from) / slot);
-            k.drag = Some(x);
         }
-        k.hover = Some((x, y));
+        drop(k);
+        request(&c);
     });
-    on(canvas, "mouseup", ctl, |k, _: MouseEvent| k.drag = None);
-    on(canvas, "mouseleave", ctl, |k, _: MouseEvent| {
-        k.drag = None;
-        k.hover = None;
-    });
-    on(canvas, "dblclick", ctl, |k, _: MouseEvent| k.view.reset());
-    if let Some(w) = web_sys::window() {
-        on(&w, "resize", ctl, |_, _: web_sys::Event| {});
+    let f: &Function = cb.as_ref().unchecked_ref();
+    for name in [
+        "wheel",
+        "mousedown",
+        "mousemove",
+        "mouseup",
+        "mouseleave",
+        "dblclick",
+    ] {
+        let _ = canvas.add_event_listener_with_callback(name, f);
     }
+    if let Some(w) = web_sys::window() {
+        let _ = w.add_event_listener_with_callback("resize", f);
+    }
+    cb.forget(); // The chart lives as long as the page.
 }
 
 fn now() -> f64 {
@@ -309,6 +327,21 @@ fn draw(k: &mut Ctl) {
     k.series = series;
 }
 
+/// A line to draw: the overlay bit that shows it (0: always), its colour, which scale (price, RSI, MACD), its values.
+type Line = (u8, &'static str, usize, fn(&Point) -> Option<f64>);
+
+const LINES: [Line; 9] = [
+    (VWAP, C_VWAP, 0, |p| p.vwap),
+    (EMA, C_EMA9, 0, |p| p.ema9),
+    (EMA, C_EMA21, 0, |p| p.ema21),
+    (BOLL, C_BB, 0, |p| p.bb_upper),
+    (BOLL, C_BB, 0, |p| p.bb_mid),
+    (BOLL, C_BB, 0, |p| p.bb_lower),
+    (0, C_EMA21, 1, |p| p.rsi),
+    (0, C_EMA9, 2, |p| p.macd),
+    (0, C_VWAP, 2, |p| p.macd_signal),
+];
+
 fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f64) {
     let (w, h) = (
         f64::from(canvas.client_width()),
@@ -318,7 +351,7 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         return; // Hidden tab: drawn when shown.
     }
     let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
-    let (pw, ph) = ((w * dpr).round() as u32, (h * dpr).round() as u32);
+    let (pw, ph) = ((w * dpr) as u32, (h * dpr) as u32);
     if canvas.width() != pw || canvas.height() != ph {
         canvas.set_width(pw);
         canvas.set_height(ph);
@@ -334,7 +367,7 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     let _ = ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
     ctx.set_fill_style_str(BG);
     ctx.fill_rect(0.0, 0.0, w, h);
-    ctx.set_font("11px ui-sans-serif, system-ui, sans-serif");
+    ctx.set_font("11px sans-serif");
     ctx.set_line_width(1.0);
 
     let layout = Layout::new(w, h);
@@ -350,56 +383,51 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     k.plot_w = layout.plot_w;
     k.slot = xs.slot();
     let vis = xs.visible(n);
-    let shown = &pts[vis.clone()];
-    let idx = || vis.clone().zip(shown.iter());
     let ov = k.overlays;
-    let on = |bit: u8, v: Option<f64>| if ov & bit != 0 { v } else { None };
 
-    let py = YScale::fit(
-        shown.iter().flat_map(|p| {
-            [
-                Some(p.bar.h),
-                Some(p.bar.l),
-                on(VWAP, p.vwap),
-                on(EMA, p.ema9),
-                on(EMA, p.ema21),
-                on(BOLL, p.bb_upper),
-                on(BOLL, p.bb_lower),
-            ]
-            .into_iter()
-            .flatten()
-        }),
-        0.04,
-        layout.price,
-    );
+    // Scales over the bars in view: prices (with the overlays shown), volume, RSI 0..100, MACD around 0.
+    let mut prices = Vec::new();
+    let mut macd = vec![0.0];
+    let mut vmax = 1.0f64;
+    for p in &pts[vis.clone()] {
+        prices.push(p.bar.h);
+        prices.push(p.bar.l);
+        for (bit, _, scale, f) in LINES {
+            match (f(p), scale) {
+                (Some(v), 0) if ov & bit != 0 => prices.push(v),
+                (Some(v), 2) => macd.push(v),
+                _ => {}
+            }
+        }
+        macd.extend(p.macd_hist);
+        vmax = vmax.max(p.bar.v);
+    }
+    let scales = [
+        YScale::fit(prices.into_iter(), 0.04, layout.price),
+        YScale {
+            lo: 0.0,
+            hi: 100.0,
+            pane: inset(layout.rsi),
+        },
+        YScale::fit(macd.into_iter(), 0.08, inset(layout.macd)),
+    ];
+    let [py, ry, my] = scales;
     let vy = YScale {
         lo: 0.0,
-        hi: shown.iter().map(|p| p.bar.v).fold(1.0, f64::max),
+        hi: vmax,
         pane: layout.volume,
     };
-    let ry = YScale {
-        lo: 0.0,
-        hi: 100.0,
-        pane: inset(layout.rsi),
-    };
-    let my = YScale::fit(
-        shown
-            .iter()
-            .flat_map(|p| [p.macd, p.macd_signal, p.macd_hist].into_iter().flatten())
-            .chain([0.0]),
-        0.08,
-        inset(layout.macd),
-    );
 
     // Grid and axes.
-    let price_ticks = nice_ticks(py.lo, py.hi, (layout.price.h / 45.0) as usize);
-    let dec = price_ticks
-        .get(1)
-        .zip(price_ticks.first())
-        .map_or(2, |(b, a)| decimals_for(b - a).max(2));
+    let ticks = nice_ticks(py.lo, py.hi, (layout.price.h / 45.0) as usize);
+    let dec = if ticks.len() > 1 {
+        decimals_for(ticks[1] - ticks[0]).max(2)
+    } else {
+        2
+    };
     ctx.set_stroke_style_str(GRID);
     ctx.begin_path();
-    for v in &price_ticks {
+    for v in &ticks {
         hline(&ctx, py.y(*v), layout.plot_w);
     }
     for v in [30.0, 50.0, 70.0] {
@@ -415,33 +443,33 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     ctx.set_fill_style_str(TEXT);
     ctx.set_text_baseline("middle");
     let ax = layout.plot_w + 6.0;
-    for v in &price_ticks {
+    for v in &ticks {
         let _ = ctx.fill_text(&fixed(*v, dec), ax, py.y(*v));
     }
     for v in [30.0, 70.0] {
         let _ = ctx.fill_text(&fixed(v, 0), ax, ry.y(v));
     }
     ctx.set_text_baseline("top");
-    let _ = ctx.fill_text("Vol", 4.0, layout.volume.top + 2.0);
-    let _ = ctx.fill_text("RSI 14", 4.0, layout.rsi.top + 2.0);
-    let _ = ctx.fill_text("MACD 12,26,9", 4.0, layout.macd.top + 2.0);
+    for (label, pane) in [
+        ("Vol", layout.volume),
+        ("RSI 14", layout.rsi),
+        ("MACD 12,26,9", layout.macd),
+    ] {
+        let _ = ctx.fill_text(label, 4.0, pane.top + 2.0);
+    }
     // Time labels on round periods.
     let step = time_step_min(tf.minutes(), xs.slot(), 90.0);
     let mut prev = vis.start.checked_sub(1).map(|i| pts[i].bar.t);
-    for (i, p) in idx() {
-        if labels_at(prev, p.bar.t, step) {
-            let x = xs.x(i);
-            if (0.0..layout.plot_w - 30.0).contains(&x) {
-                let full = k.time(p.bar.t);
-                let (date, time) = full.split_once(", ").unwrap_or(("", &full));
-                let _ = ctx.fill_text(
-                    if step >= 1440 { date } else { time },
-                    x - 14.0,
-                    layout.macd.bottom() + 4.0,
-                );
-            }
+    for i in vis.clone() {
+        let t = pts[i].bar.t;
+        let x = xs.x(i);
+        if labels_at(prev, t, step) && x >= 0.0 && x < layout.plot_w - 30.0 {
+            let full = k.time(t);
+            let (date, time) = full.split_once(", ").unwrap_or(("", &full));
+            let label = if step >= 1440 { date } else { time };
+            let _ = ctx.fill_text(label, x - 14.0, layout.macd.bottom() + 4.0);
         }
-        prev = Some(p.bar.t);
+        prev = Some(t);
     }
 
     // The plot area, clipped so the half-visible candles at the edges stay off the axis.
@@ -449,63 +477,52 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     ctx.begin_path();
     ctx.rect(0.0, 0.0, layout.plot_w, layout.h);
     ctx.clip();
-    let bw = (xs.slot() * 0.7).clamp(1.0, 24.0);
-    for (up, colour) in [(true, UP), (false, DOWN)] {
-        let mine = || idx().filter(move |(_, p)| (p.bar.c >= p.bar.o) == up);
-        ctx.begin_path();
-        for (i, p) in mine() {
-            let x = xs.x(i).round() + 0.5;
-            ctx.move_to(x, py.y(p.bar.h));
-            ctx.line_to(x, py.y(p.bar.l));
-        }
-        ctx.set_stroke_style_str(colour);
-        ctx.stroke();
-        ctx.begin_path();
-        for (i, p) in mine() {
-            let (yo, yc) = (py.y(p.bar.o), py.y(p.bar.c));
-            ctx.rect(xs.x(i) - bw / 2.0, yo.min(yc), bw, (yo - yc).abs().max(1.0));
-        }
-        ctx.set_fill_style_str(colour);
-        ctx.fill();
-        ctx.begin_path();
-        for (i, p) in mine() {
-            let y = vy.y(p.bar.v);
-            ctx.rect(xs.x(i) - bw / 2.0, y, bw, layout.volume.bottom() - y);
-        }
-        ctx.set_global_alpha(0.45);
-        ctx.fill();
-        ctx.set_global_alpha(1.0);
-        // MACD histogram by sign.
-        ctx.begin_path();
-        for (i, p) in idx() {
-            if let Some(hv) = p.macd_hist.filter(|hv| (*hv >= 0.0) == up) {
-                let (y0, y1) = (my.y(0.0), my.y(hv));
-                ctx.rect(xs.x(i) - bw / 2.0, y0.min(y1), bw, (y1 - y0).abs());
+    let bw = (xs.slot() * 0.7).max(1.0).min(24.0);
+    for up in [true, false] {
+        // Per colour: wicks, then bodies, volume and the MACD histogram, each one path.
+        ctx.set_stroke_style_str(if up { UP } else { DOWN });
+        ctx.set_fill_style_str(if up { UP } else { DOWN });
+        for pass in 0..4 {
+            ctx.begin_path();
+            for i in vis.clone() {
+                let b = &pts[i].bar;
+                let x = xs.x(i);
+                let (top, bottom) = match pass {
+                    0 | 1 if (b.c >= b.o) != up => continue,
+                    0 => {
+                        let x = x.round() + 0.5;
+                        ctx.move_to(x, py.y(b.h));
+                        ctx.line_to(x, py.y(b.l));
+                        continue;
+                    }
+                    1 => (py.y(b.o.max(b.c)), py.y(b.o.min(b.c)) + 1.0),
+                    2 if (b.c >= b.o) != up => continue,
+                    2 => (vy.y(b.v), layout.volume.bottom()),
+                    _ => match pts[i].macd_hist {
+                        Some(v) if (v >= 0.0) == up => (my.y(v.max(0.0)), my.y(v.min(0.0))),
+                        _ => continue,
+                    },
+                };
+                ctx.rect(x - bw / 2.0, top, bw, bottom - top);
+            }
+            if pass == 0 {
+                ctx.stroke();
+            } else {
+                ctx.set_global_alpha(if pass == 1 { 1.0 } else { 0.5 });
+                ctx.fill();
             }
         }
-        ctx.set_global_alpha(0.6);
-        ctx.fill();
         ctx.set_global_alpha(1.0);
     }
-    let lines: [Line<'_>; 9] = [
-        (VWAP, C_VWAP, &py, |p| p.vwap),
-        (EMA, C_EMA9, &py, |p| p.ema9),
-        (EMA, C_EMA21, &py, |p| p.ema21),
-        (BOLL, C_BB, &py, |p| p.bb_upper),
-        (BOLL, C_BB, &py, |p| p.bb_mid),
-        (BOLL, C_BB, &py, |p| p.bb_lower),
-        (0, C_EMA21, &ry, |p| p.rsi),
-        (0, C_EMA9, &my, |p| p.macd),
-        (0, C_VWAP, &my, |p| p.macd_signal),
-    ];
-    for (bit, colour, ys, f) in lines {
+    for (bit, colour, scale, f) in LINES {
         if bit != 0 && ov & bit == 0 {
             continue;
         }
+        let ys = &scales[scale];
         ctx.begin_path();
         let mut pen = false;
-        for (i, p) in idx() {
-            match f(p) {
+        for i in vis.clone() {
+            match f(&pts[i]) {
                 Some(v) if pen => ctx.line_to(xs.x(i), ys.y(v)),
                 Some(v) => {
                     ctx.move_to(xs.x(i), ys.y(v));
@@ -519,10 +536,10 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     }
 
     // The crosshair, on the bar under the pointer.
-    let hovered = k
-        .hover
-        .filter(|(x, _)| *x < layout.plot_w)
-        .and_then(|(x, y)| Some((xs.index_at(x, n)?, y)));
+    let hovered = match k.hover {
+        Some((x, y)) if x < layout.plot_w => xs.index_at(x, n).map(|i| (i, y)),
+        _ => None,
+    };
     if let Some((i, y)) = hovered {
         ctx.set_stroke_style_str(CROSS);
         let _ = ctx.set_line_dash(&Array::of2(&3.into(), &3.into()));
@@ -530,7 +547,7 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         let x = xs.x(i).round() + 0.5;
         ctx.move_to(x, 0.0);
         ctx.line_to(x, layout.macd.bottom());
-        hline(&ctx, y.round() + 0.5, layout.plot_w);
+        hline(&ctx, y, layout.plot_w);
         ctx.stroke();
         let _ = ctx.set_line_dash(&Array::new());
     }
@@ -541,47 +558,96 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         let colour = if p.bar.c >= p.bar.o { UP } else { DOWN };
         axis_tag(&ctx, &layout, py.y(p.bar.c), &fixed(p.bar.c, dec), colour);
     }
-    if let Some((_, y)) = hovered.filter(|(_, y)| *y < layout.price.bottom()) {
-        let v = py.hi - (y - py.pane.top) / py.pane.h * (py.hi - py.lo);
-        axis_tag(&ctx, &layout, y, &fixed(v, dec), "#34495e");
+    if let Some((_, y)) = hovered {
+        if y < layout.price.bottom() {
+            let v = py.hi - (y - py.pane.top) / py.pane.h * (py.hi - py.lo);
+            axis_tag(&ctx, &layout, y, &fixed(v, dec), "#34495e");
+        }
     }
 
     // The readout: the bar under the crosshair, else the live one.
     let read = hovered.map(|(i, _)| &pts[i]).or(last);
-    let text = read.map(|p| k.readout(p, dec)).unwrap_or_default();
+    let text = read.map(|p| k.readout(p)).unwrap_or_default();
     if text != k.readout_text {
         if let Some(el) = &k.readout {
             el.set_text_content(Some(&text));
         }
         k.readout_text = text;
     }
-    let hook = &k.hook;
-    let set = |key: &str, v: JsValue| {
-        let _ = Reflect::set(hook, &key.into(), &v);
-    };
-    set(
-        "symbol",
-        k.symbol.as_deref().map_or(JsValue::NULL, JsValue::from_str),
-    );
-    set("tf", tf.label().into());
-    set("bars", (n as f64).into());
-    set("span", xs.span.into());
-    set("slot", xs.slot().into());
-    let names = OVERLAYS
-        .iter()
-        .filter(|(b, ..)| ov & b != 0)
-        .map(|(_, id, _)| *id);
-    set("overlays", names.collect::<Vec<_>>().join(",").into());
-    set("following", k.view.end.is_none().into());
-    set("lastX", last.map_or(JsValue::NULL, |_| xs.x(n - 1).into()));
-    set("last", last.map_or(JsValue::NULL, point_js));
-    set("readout", read.map_or(JsValue::NULL, point_js));
+    let names: Vec<&str> = (0..3)
+        .filter(|i| ov & (1 << i) != 0)
+        .map(|i| OVERLAY_IDS[i])
+        .collect();
+    let symbol = k.symbol.as_deref().map_or(JsValue::NULL, JsValue::from_str);
     let ms = now() - t0;
-    set("drawMs", ms.into());
+    for (key, v) in [
+        ("symbol", symbol),
+        ("tf", tf.label().into()),
+        ("bars", (n as f64).into()),
+        ("span", xs.span.into()),
+        ("slot", xs.slot().into()),
+        ("following", k.view.end.is_none().into()),
+        ("overlays", names.join(",").into()),
+        ("lastX", last.map_or(JsValue::NULL, |_| xs.x(n - 1).into())),
+        ("last", last.map_or(JsValue::NULL, point_js)),
+        ("readout", read.map_or(JsValue::NULL, point_js)),
+        ("drawMs", ms.into()),
+    ] {
+        let _ = Reflect::set(&k.hook, &key.into(), &v);
+    }
     if let Some(a) = &k.perf {
         a.push(&ms.into());
     }
 }
+
+/// A point's values by name, for the readout and `window.__tickdesk`.
+fn values(p: &Point) -> [(&'static str, Option<f64>); 19] {
+    let b = &p.bar;
+    [
+        ("t", Some(b.t as f64)),
+        ("O", Some(b.o)),
+        ("H", Some(b.h)),
+        ("L", Some(b.l)),
+        ("C", Some(b.c)),
+        ("V", Some(b.v)),
+        ("VWAP", p.vwap),
+        ("EMA9", p.ema9),
+        ("EMA21", p.ema21),
+        ("BB+", p.bb_upper),
+        ("BB", p.bb_mid),
+        ("BB-", p.bb_lower),
+        ("%b", p.bb_pct_b),
+        ("RSI", p.rsi),
+        ("MACD", p.macd),
+        ("signal", p.macd_signal),
+        ("hist", p.macd_hist),
+        ("ATR", p.atr),
+        ("SMA20", p.sma20),
+    ]
+}
+
+/// The keys of [`values`] in `window.__tickdesk`.
+const JS_KEYS: [&str; 19] = [
+    "t",
+    "o",
+    "h",
+    "l",
+    "c",
+    "v",
+    "vwap",
+    "ema9",
+    "ema21",
+    "bb_upper",
+    "bb_mid",
+    "bb_lower",
+    "bb_pct_b",
+    "rsi",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "atr",
+    "sma20",
+];
 
 impl Ctl {
     fn time(&self, t: i64) -> String {
@@ -593,64 +659,38 @@ impl Ctl {
             .unwrap_or_default()
     }
 
-    fn readout(&self, p: &Point, dec: usize) -> String {
-        let b = &p.bar;
-        let f = |v: Option<f64>, d: usize| v.map_or_else(|| "—".to_string(), |v| fixed(v, d));
-        let tz = if self.symbol.as_deref().is_some_and(is_crypto) {
-            "UTC"
-        } else {
-            "ET"
-        };
-        format!(
-            "{} {tz}  O {}  H {}  L {}  C {}  V {}  ·  VWAP {}  EMA9 {}  EMA21 {}  BB {} / {} / {}  ·  RSI {}  MACD {} / {} / {}  ATR {}",
-            self.time(b.t),
-            fixed(b.o, dec),
-            fixed(b.h, dec),
-            fixed(b.l, dec),
-            fixed(b.c, dec),
-            fixed(b.v, 0),
-            f(p.vwap, dec),
-            f(p.ema9, dec),
-            f(p.ema21, dec),
-            f(p.bb_upper, dec),
-            f(p.bb_mid, dec),
-            f(p.bb_lower, dec),
-            f(p.rsi, 1),
-            f(p.macd, 3),
-            f(p.macd_signal, 3),
-            f(p.macd_hist, 3),
-            f(p.atr, dec),
-        )
+    /// `12/02, 10:15 ET  O 221.13  H …  ·  VWAP …`: every value of the bar, prices in cents (four decimals under
+    /// 10).
+    fn readout(&self, p: &Point) -> String {
+        let dec = if p.bar.c.abs() < 10.0 { 4 } else { 2 };
+        let crypto = self.symbol.as_deref().is_some_and(is_crypto);
+        let mut out = self.time(p.bar.t);
+        out.push_str(if crypto { " UTC" } else { " ET" });
+        for (i, (label, v)) in values(p).into_iter().enumerate().skip(1) {
+            out.push_str(if i == 6 || i == 13 { "  ·  " } else { "  " });
+            out.push_str(label);
+            out.push(' ');
+            let d = match i {
+                5 => 0,
+                12..=13 => 2,
+                14..=16 => 3,
+                _ => dec,
+            };
+            out.push_str(&v.map_or_else(|| "—".to_string(), |v| fixed(v, d)));
+        }
+        out
     }
 }
 
 /// A point as a plain JS object (`null` for a missing value), for `window.__tickdesk`.
 fn point_js(p: &Point) -> JsValue {
     let o = Object::new();
-    let b = &p.bar;
-    let vals = [
-        ("t", Some(b.t as f64)),
-        ("o", Some(b.o)),
-        ("h", Some(b.h)),
-        ("l", Some(b.l)),
-        ("c", Some(b.c)),
-        ("v", Some(b.v)),
-        ("sma20", p.sma20),
-        ("ema9", p.ema9),
-        ("ema21", p.ema21),
-        ("vwap", p.vwap),
-        ("bb_mid", p.bb_mid),
-        ("bb_upper", p.bb_upper),
-        ("bb_lower", p.bb_lower),
-        ("bb_pct_b", p.bb_pct_b),
-        ("rsi", p.rsi),
-        ("macd", p.macd),
-        ("macd_signal", p.macd_signal),
-        ("macd_hist", p.macd_hist),
-        ("atr", p.atr),
-    ];
-    for (k, v) in vals {
-        let _ = Reflect::set(&o, &k.into(), &v.map_or(JsValue::NULL, JsValue::from_f64));
+    for (k, (_, v)) in JS_KEYS.iter().zip(values(p)) {
+        let _ = Reflect::set(
+            &o,
+            &(*k).into(),
+            &v.map_or(JsValue::NULL, JsValue::from_f64),
+        );
     }
     o.into()
 }

@@ -8,7 +8,6 @@
 //! also published, unrounded, in `window.__tickdesk.indicators[SYMBOL][TF]` for the browser test.
 
 use std::cell::RefCell;
-use std::fmt::Write;
 use std::rc::Rc;
 
 use js_sys::{Object, Reflect};
@@ -73,42 +72,57 @@ pub fn rows_html(rows: &[(String, [Option<Reading>; 3])]) -> String {
     let mut out = String::new();
     for (sym, readings) in rows {
         for (tf, r) in TFS.iter().zip(readings) {
-            let _ = write!(
-                out,
-                r#"<tr data-symbol="{sym}" data-tf="{}"><td class="sym">{}</td><td>{}</td>"#,
+            let first = if *tf == Timeframe::M1 {
+                sym.as_str()
+            } else {
+                ""
+            };
+            for part in [
+                r#"<tr data-symbol=""#,
+                sym,
+                r#"" data-tf=""#,
                 tf.label(),
-                if *tf == Timeframe::M1 {
-                    sym.as_str()
-                } else {
-                    ""
-                },
-                tf.label()
-            );
+                r#""><td class="sym">"#,
+                first,
+                "</td><td>",
+                tf.label(),
+                "</td>",
+            ] {
+                out.push_str(part);
+            }
             let Some(r) = r else {
                 out.push_str(r#"<td class="num" colspan="6">waiting for bars…</td></tr>"#);
                 continue;
             };
             let c = classes(r);
             let f = |v: Option<f64>, d: usize| v.map_or_else(|| "—".to_string(), |v| fixed(v, d));
-            let pct = |v: Option<f64>| {
-                v.map_or_else(
-                    || "—".to_string(),
-                    |v| format!("{}{}%", if v > 0.0 { "+" } else { "" }, fixed(v, 2)),
-                )
-            };
+            let mut pct = f(r.vwap_dist_pct, 2);
+            if r.vwap_dist_pct.is_some() {
+                if r.vwap_dist_pct > Some(0.0) {
+                    pct.insert(0, '+');
+                }
+                pct.push('%');
+            }
             let cells = [
                 ("last", "", fixed(r.last, 2)),
                 ("rsi", c[0], f(r.rsi, 1)),
                 ("macd_hist", c[1], f(r.macd_hist, 3)),
-                ("vwap_dist", c[2], pct(r.vwap_dist_pct)),
+                ("vwap_dist", c[2], pct),
                 ("pct_b", c[3], f(r.pct_b, 2)),
                 ("atr", "", f(r.atr, 2)),
             ];
-            for (field, class, text) in cells {
-                let _ = write!(
-                    out,
-                    r#"<td class="num {class}" data-field="{field}">{text}</td>"#
-                );
+            for (field, class, text) in &cells {
+                for part in [
+                    r#"<td class="num "#,
+                    class,
+                    r#"" data-field=""#,
+                    field,
+                    r#"">"#,
+                    text,
+                    "</td>",
+                ] {
+                    out.push_str(part);
+                }
             }
             out.push_str("</tr>");
         }
@@ -132,7 +146,6 @@ pub fn IndicatorsPanel(
     active: Signal<bool>,
 ) -> impl IntoView {
     let rows: Rc<RefCell<Vec<Row>>> = Rc::default();
-    let versions = RwSignal::new(Vec::<ArcRwSignal<u64>>::new());
     let html = RwSignal::new(String::new());
     let hook = Object::new();
     if let Some(root) = web_sys::window()
@@ -142,15 +155,15 @@ pub fn IndicatorsPanel(
         let _ = Reflect::set(&root, &"indicators".into(), &hook);
     }
 
-    // The watched underlyings: acquire the new, release the gone, keep the order.
-    let r = rows.clone();
+    // One effect: the watched underlyings (acquire the new, release the gone, keep the order), then, whenever any
+    // of their bars changed, every series synced (O(1) for the unchanged) and the body rebuilt.
     Effect::new(move |_| {
         let want = if active.get() {
             symbols.get()
         } else {
             Vec::new()
         };
-        let mut held = std::mem::take(&mut *r.borrow_mut());
+        let mut held = std::mem::take(&mut *rows.borrow_mut());
         let mut next = Vec::new();
         for s in &want {
             match held.iter().position(|x| &x.symbol == s) {
@@ -165,28 +178,25 @@ pub fn IndicatorsPanel(
         for gone in held {
             hub.release(&gone.symbol);
         }
-        versions.set(next.iter().map(|x| x.handle.version.clone()).collect());
-        *r.borrow_mut() = next;
-    });
-    // Any underlying's bars changed: sync every series (O(1) for the unchanged) and rebuild the body.
-    let r = rows.clone();
-    Effect::new(move |_| {
-        versions.with(|v| v.iter().for_each(|v| v.track()));
-        let mut rows = r.borrow_mut();
-        let mut table = Vec::with_capacity(rows.len());
-        for row in rows.iter_mut() {
+        let mut table = Vec::with_capacity(next.len());
+        for row in &mut next {
+            row.handle.version.track();
             let bars = row.handle.bars.borrow();
-            let readings = std::array::from_fn(|i| {
-                row.series[i].sync(&bars);
-                row.series[i].last().map(Reading::of)
-            });
             let by_tf = Object::new();
-            for (tf, r) in TFS.iter().zip(&readings) {
-                let _ = Reflect::set(&by_tf, &tf.label().into(), &reading_js(r.as_ref()));
+            let mut readings = [None; 3];
+            for (i, series) in row.series.iter_mut().enumerate() {
+                series.sync(&bars);
+                readings[i] = series.last().map(Reading::of);
+                let _ = Reflect::set(
+                    &by_tf,
+                    &TFS[i].label().into(),
+                    &reading_js(readings[i].as_ref()),
+                );
             }
             let _ = Reflect::set(&hook, &row.symbol.as_str().into(), &by_tf);
             table.push((row.symbol.clone(), readings));
         }
+        *rows.borrow_mut() = next;
         html.set(rows_html(&table));
     });
 

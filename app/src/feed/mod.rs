@@ -48,7 +48,7 @@ struct Inner {
     topics: Vec<String>,
     views: BTreeMap<String, TopicView>,
     /// Topics read straight from the replica instead of through per-cell signals (see [`Feed::watch_raw`]).
-    raw: BTreeMap<String, RawSink>,
+    raw: Vec<(String, RawSink)>,
     /// The current websocket, if any; dropping it closes the socket and silences its events.
     link: Option<Link>,
     /// Counts connection attempts, so an event of a replaced link is recognised and ignored.
@@ -95,7 +95,7 @@ impl Feed {
                 token: crate::discovery::access_token(),
                 topics,
                 views,
-                raw: BTreeMap::new(),
+                raw: Vec::new(),
                 link: None,
                 link_id: 0,
                 opened: false,
@@ -142,7 +142,9 @@ impl Feed {
     /// bars would be 12,000 signals). [`Feed::unwatch`] stops it.
     pub fn watch_raw(&self, topic: &str, sink: RawSink) {
         self.watch(topic);
-        self.inner.borrow_mut().raw.insert(topic.to_string(), sink);
+        let mut inner = self.inner.borrow_mut();
+        inner.raw.retain(|(t, _)| t != topic);
+        inner.raw.push((topic.to_string(), sink));
     }
 
     /// Stops watching `topic`: unsubscribes and forgets its data, so a later watch starts from a fresh snapshot.
@@ -154,7 +156,7 @@ impl Feed {
                 return;
             }
             inner.topics.retain(|t| t != topic);
-            inner.raw.remove(topic);
+            inner.raw.retain(|(t, _)| t != topic);
             inner.replica.forget(topic);
             inner.topic_updated.remove(topic);
             inner.batch.forget(topic);
@@ -381,7 +383,8 @@ impl Feed {
         let mut batch = inner.batch.take();
         let raw = raw::take(&mut batch, &inner.raw);
         for (topic, reset, changed) in raw {
-            if let (Some(sink), Some(t)) = (inner.raw.get(&topic), inner.replica.topic(&topic)) {
+            let sink = inner.raw.iter().find(|(t, _)| *t == topic).map(|(_, s)| s);
+            if let (Some(sink), Some(t)) = (sink, inner.replica.topic(&topic)) {
                 sink(RawFrame {
                     items: &t.items,
                     reset,

@@ -6,7 +6,6 @@
 //! frame batching is the same as for cell views ([`super::sink::Batch`]), so a raw sink also runs at most once per
 //! frame however fast the relay sends.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use tickdesk_wire::Items;
@@ -29,30 +28,41 @@ pub struct RawFrame<'a> {
 pub type RawSink = Rc<dyn Fn(RawFrame<'_>)>;
 
 /// Moves the raw topics' changes out of `batch` (so no cell view is written for them): per topic with anything
-/// changed, whether it was reset and its changed keys in order.
-pub(crate) fn take<S>(
-    batch: &mut Batch,
-    raw: &BTreeMap<String, S>,
-) -> Vec<(String, bool, Vec<String>)> {
+/// changed, whether it was reset and its changed keys in order. Vectors, not maps: a handful of raw topics, and
+/// every map type instantiated costs the bundle a few KB.
+pub(crate) fn take<S>(batch: &mut Batch, raw: &[(String, S)]) -> Vec<(String, bool, Vec<String>)> {
+    let mut out: Vec<(String, bool, Vec<String>)> = Vec::new();
     if raw.is_empty() {
-        return Vec::new();
+        return out;
     }
-    let mut out: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
+    let is_raw = |t: &str| raw.iter().any(|(r, _)| r == t);
+    let slot = |out: &mut Vec<(String, bool, Vec<String>)>, t: &str| match out
+        .iter()
+        .position(|(o, ..)| o == t)
+    {
+        Some(i) => i,
+        None => {
+            out.push((t.to_string(), false, Vec::new()));
+            out.len() - 1
+        }
+    };
     batch.dirty.retain(|(topic, item)| {
-        if !raw.contains_key(topic) {
+        if !is_raw(topic) {
             return true;
         }
-        out.entry(topic.clone()).or_default().1.push(item.clone());
+        let i = slot(&mut out, topic);
+        out[i].2.push(item.clone());
         false
     });
     batch.reset.retain(|topic| {
-        if !raw.contains_key(topic) {
+        if !is_raw(topic) {
             return true;
         }
-        out.entry(topic.clone()).or_default().0 = true;
+        let i = slot(&mut out, topic);
+        out[i].1 = true;
         false
     });
-    out.into_iter().map(|(t, (r, k))| (t, r, k)).collect()
+    out
 }
 
 #[cfg(test)]
@@ -72,8 +82,7 @@ mod tests {
         }
         batch.reset.insert("bars:SPY".into());
         batch.reset.insert("curve".into());
-        let raw: BTreeMap<String, ()> =
-            [("bars:AAPL".to_string(), ()), ("bars:SPY".into(), ())].into();
+        let raw = [("bars:AAPL".to_string(), ()), ("bars:SPY".into(), ())];
         let got = take(&mut batch, &raw);
         assert_eq!(
             got,
