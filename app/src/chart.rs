@@ -40,8 +40,7 @@ impl Viewport {
         let (start, _) = self.range(n);
         let anchor = start + at * self.span;
         let max = (n as f64 + EDGE).max(MIN_SPAN);
-        // `max`/`min`, not `clamp`: clamp's panic message would link f64's Debug formatting into the bundle.
-        let span = (self.span * factor).max(MIN_SPAN).min(max);
+        let span = within(self.span * factor, MIN_SPAN, max);
         self.span = span;
         if self.end.is_some() {
             self.set_end(n, anchor + (1.0 - at) * span);
@@ -67,6 +66,17 @@ impl Viewport {
     /// Back to the opening view: the default zoom, following the live bar.
     pub fn reset(&mut self) {
         *self = Viewport::default();
+    }
+}
+
+/// `x` limited to `lo..=hi`. Not `f64::clamp`: its panic message would link f64's Debug formatting into the bundle.
+pub fn within(x: f64, lo: f64, hi: f64) -> f64 {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
     }
 }
 

@@ -30,8 +30,8 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, WheelEven
 use super::status::Panel;
 use crate::bars::{is_crypto, BarsHandle, BarsHub, Series};
 use crate::chart::{
-    decimals_for, fixed, labels_at, nice_ticks, time_step_min, Layout, Pane, Viewport, XScale,
-    YScale,
+    decimals_for, fixed, labels_at, nice_ticks, time_step_min, within, Layout, Pane, Viewport,
+    XScale, YScale,
 };
 use crate::components::analytics::options;
 use crate::components::chain::ChainState;
@@ -128,13 +128,12 @@ pub fn ChartView(
 ) -> impl IntoView {
     let tf = RwSignal::new(Timeframe::M1);
     let overlays = RwSignal::new(VWAP | EMA);
-    let canvas_ref = NodeRef::<html::Canvas>::new();
-    let readout_ref = NodeRef::<html::Div>::new();
+    let root = NodeRef::<html::Div>::new();
     let hook = Object::new();
     if let Some(w) = web_sys::window() {
-        let root = Object::new();
-        let _ = Reflect::set(&root, &"chart".into(), &hook);
-        let _ = Reflect::set(&w, &"__tickdesk".into(), &root);
+        let r = Object::new();
+        let _ = Reflect::set(&r, &"chart".into(), &hook);
+        let _ = Reflect::set(&w, &"__tickdesk".into(), &r);
     }
     let ctl: Shared = Rc::new(RefCell::new(Ctl {
         symbol: None,
@@ -157,7 +156,36 @@ pub fn ChartView(
         slot: 1.0,
     }));
 
-    // Everything reactive the chart depends on, in one effect: the symbol (watched while the tab is open), the
+    // The panel's DOM is static HTML (one Leptos element instead of a dozen: each element type costs the bundle its
+    // own rendering code); its parts are found once mounted.
+    let c = ctl.clone();
+    let select = Rc::new(RefCell::new(None::<web_sys::Element>));
+    let sel = select.clone();
+    root.on_load(move |el| {
+        let find = |id: &str| el.query_selector(id).ok().flatten();
+        *sel.borrow_mut() = find("#chart-underlying");
+        let canvas = find("#chart-canvas").and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+        let mut k = c.borrow_mut();
+        k.readout = find("#chart-readout");
+        if let Some(canvas) = &canvas {
+            listen(&c, canvas);
+        }
+        k.canvas = canvas;
+        drop(k);
+        request(&c);
+    });
+    // The underlying box lists the chain's symbols, the chain's pick selected.
+    Effect::new(move |_| {
+        let html = options(
+            chain.symbols.get().into_iter().map(|s| (s.clone(), s)),
+            chain.selected.get(),
+        );
+        root.track();
+        if let Some(el) = &*select.borrow() {
+            el.set_inner_html(&html);
+        }
+    });
+    // Everything else the chart depends on, in one effect: the symbol (watched while the tab is open), the
     // timeframe (a new series), the overlays, and the current symbol's bars arriving. Each ends in one frame.
     let c = ctl.clone();
     Effect::new(move |_| {
@@ -184,14 +212,6 @@ pub fn ChartView(
         }
         k.data = true;
         drop(k);
-        request(&c);
-    });
-    let c = ctl.clone();
-    readout_ref.on_load(move |el| c.borrow_mut().readout = Some(el.into()));
-    let c = ctl.clone();
-    canvas_ref.on_load(move |canvas| {
-        listen(&c, &canvas);
-        c.borrow_mut().canvas = Some(canvas);
         request(&c);
     });
     // The toolbar's one handler: which control changed is in the event's target.
@@ -228,30 +248,24 @@ pub fn ChartView(
     });
     view! {
         <Panel title="Chart" topic=topic signals=signals stale_after_ms=90_000.0 closed=closed>
-            <div class="chart-bar" on:change=on_change>
-                <label>"Underlying "
-                    <select id="chart-underlying"
-                        inner_html=move || options(chain.symbols.get().into_iter().map(|s| (s.clone(), s)), chain.selected.get())>
-                    </select>
-                </label>
-                <label>"Timeframe "
-                    <select id="chart-tf">
-                        <option value="1m" selected>"1m"</option>
-                        <option value="5m">"5m"</option>
-                        <option value="15m">"15m"</option>
-                        <option value="1h">"1h"</option>
-                    </select>
-                </label>
-                <label><input type="checkbox" data-overlay="vwap" checked />"VWAP"</label>
-                <label><input type="checkbox" data-overlay="ema" checked />"EMA 9/21"</label>
-                <label><input type="checkbox" data-overlay="bb" />"Bollinger 20,2"</label>
-                <span class="keys-hint">"wheel zoom · drag pan · double-click follow live"</span>
-            </div>
-            <div id="chart-readout" class="chart-readout" node_ref=readout_ref></div>
-            <canvas id="chart-canvas" class="chart-canvas" node_ref=canvas_ref></canvas>
+            <div class="chart-body" node_ref=root on:change=on_change inner_html=PANEL_HTML></div>
         </Panel>
     }
 }
+
+/// The chart panel's content: the toolbar, the readout line and the canvas.
+const PANEL_HTML: &str = concat!(
+    r#"<div class="chart-bar">"#,
+    r#"<label>Underlying <select id="chart-underlying"></select></label>"#,
+    r#"<label>Timeframe <select id="chart-tf"><option value="1m" selected>1m</option><option value="5m">5m</option>"#,
+    r#"<option value="15m">15m</option><option value="1h">1h</option></select></label>"#,
+    r#"<label><input type="checkbox" data-overlay="vwap" checked>VWAP</label>"#,
+    r#"<label><input type="checkbox" data-overlay="ema" checked>EMA 9/21</label>"#,
+    r#"<label><input type="checkbox" data-overlay="bb">Bollinger 20,2</label>"#,
+    r#"<span class="keys-hint">wheel zoom · drag pan · double-click follow live</span></div>"#,
+    r#"<div id="chart-readout" class="chart-readout"></div>"#,
+    r#"<canvas id="chart-canvas" class="chart-canvas"></canvas>"#,
+);
 
 /// Pointer and wheel handlers on the canvas, and the window's resize: one closure for all of them.
 fn listen(ctl: &Shared, canvas: &HtmlCanvasElement) {
@@ -263,7 +277,7 @@ fn listen(ctl: &Shared, canvas: &HtmlCanvasElement) {
         if let Some(w) = ev.dyn_ref::<WheelEvent>() {
             ev.prevent_default();
             let factor = if w.delta_y() > 0.0 { 1.15 } else { 1.0 / 1.15 };
-            let at = (f64::from(w.offset_x()) / k.plot_w).max(0.0).min(1.0);
+            let at = within(f64::from(w.offset_x()) / k.plot_w, 0.0, 1.0);
             k.view.zoom(n, factor, at);
         } else if let Some(m) = ev.dyn_ref::<MouseEvent>() {
             let (x, y) = (f64::from(m.offset_x()), f64::from(m.offset_y()));
@@ -477,7 +491,7 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     ctx.begin_path();
     ctx.rect(0.0, 0.0, layout.plot_w, layout.h);
     ctx.clip();
-    let bw = (xs.slot() * 0.7).max(1.0).min(24.0);
+    let bw = within(xs.slot() * 0.7, 1.0, 24.0);
     for up in [true, false] {
         // Per colour: wicks, then bodies, volume and the MACD histogram, each one path.
         ctx.set_stroke_style_str(if up { UP } else { DOWN });

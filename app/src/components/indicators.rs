@@ -130,6 +130,12 @@ pub fn rows_html(rows: &[(String, [Option<Reading>; 3])]) -> String {
     out
 }
 
+const TABLE_HEAD: &str = concat!(
+    r#"<table id="indicators-table"><thead><tr><th>Underlying</th><th>TF</th><th class="num">Last</th>"#,
+    r#"<th class="num">RSI 14</th><th class="num">MACD hist</th><th class="num">vs VWAP</th><th class="num">%b</th>"#,
+    r#"<th class="num">ATR 14</th></tr></thead><tbody>"#,
+);
+
 struct Row {
     symbol: String,
     handle: BarsHandle,
@@ -197,21 +203,10 @@ pub fn IndicatorsPanel(
             table.push((row.symbol.clone(), readings));
         }
         *rows.borrow_mut() = next;
-        html.set(rows_html(&table));
+        html.set(format!("{TABLE_HEAD}{}</tbody></table>", rows_html(&table)));
     });
 
-    view! {
-        <div class="indicators">
-            <table id="indicators-table">
-                <thead><tr>
-                    <th>"Underlying"</th><th>"TF"</th><th class="num">"Last"</th><th class="num">"RSI 14"</th>
-                    <th class="num">"MACD hist"</th><th class="num">"vs VWAP"</th><th class="num">"%b"</th>
-                    <th class="num">"ATR 14"</th>
-                </tr></thead>
-                <tbody inner_html=move || html.get()></tbody>
-            </table>
-        </div>
-    }
+    view! { <div class="indicators" inner_html=move || html.get()></div> }
 }
 
 fn reading_js(r: Option<&Reading>) -> JsValue {
