@@ -199,6 +199,12 @@ impl Series {
         gone
     }
 
+    /// Forgets the day's volume seen last: after a reconnect the next tick's count includes the outage's trades,
+    /// which belong to the minutes the history backfills, not to the current one.
+    pub fn forget_volume(&mut self) {
+        self.day_volume = None;
+    }
+
     /// The window's start.
     #[must_use]
     pub fn start(&self) -> i64 {
