@@ -167,7 +167,7 @@ pub struct SchwabConfig {
     )]
     pub symbols: Vec<String>,
 
-    /// Most streamer keys (contracts + underlyings) subscribed at once; Schwab's limit is about 500.
+    /// Most streamer keys (underlyings + charts + contracts) subscribed at once; Schwab's limit is about 500.
     #[arg(long, env = "TICKDESK_SCHWAB_KEY_BUDGET", default_value_t = 500)]
     pub key_budget: usize,
 

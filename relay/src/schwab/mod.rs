@@ -31,6 +31,11 @@
 //! the start, before any browser connects. Which contracts a chain shows: open interest at least
 //! [`chain::DEFAULT_MIN_OPEN_INTEREST`], [`chain::DEFAULT_STRIKE_WINDOW`] strikes either side of the money,
 //! expiries within [`chain::DEFAULT_MIN_DTE`]–[`chain::DEFAULT_MAX_DTE`] days.
+//!
+//! `bars:` topics are on demand too: the first picture is minute pricehistory for the window (a fresh snapshot),
+//! the current minute moves with the symbol's streamed `LEVELONE_EQUITIES` last price, each completed minute comes
+//! from `CHART_EQUITY` (whose keys share the key budget with the contracts), minutes missed while the stream was
+//! down are backfilled from pricehistory, and the day roll trims the window (`upstream/bars.rs`).
 
 pub mod auth;
 pub mod bars;
