@@ -107,6 +107,32 @@ impl Underlying {
         });
     }
 
+    /// The market is closed at `now_ms`: if the clock passed the close in a jump, the last session's minutes after
+    /// the last bar get flat bars at its close (prices did not move, as the walk did not step), so the day's record
+    /// has no hole for pricehistory to show.
+    pub(super) fn close_out(&mut self, now_ms: i64) {
+        let Some(last) = self.bars.back().copied() else {
+            return;
+        };
+        let Some(s) = calendar::session(et_date(last.t)) else {
+            return;
+        };
+        let end = minute_of(now_ms.min(s.close_ms));
+        let per_minute = (self.spec.daily_volume / 390.0).round();
+        let mut t = last.t + MINUTE_MS;
+        while t < end {
+            self.push_bar(Bar {
+                t,
+                o: last.c,
+                h: last.c,
+                l: last.c,
+                c: last.c,
+                v: per_minute,
+            });
+            t += MINUTE_MS;
+        }
+    }
+
     fn push_bar(&mut self, b: Bar) {
         if self.bars.len() >= RECORDED_BARS {
             self.bars.pop_front();
@@ -280,10 +306,14 @@ mod tests {
             &served[2..],
             u.bars.iter().copied().collect::<Vec<_>>().as_slice()
         );
-        // Closed: nothing recorded.
+        // The clock jumps past the close: the session's last minutes are closed out flat, then nothing more.
+        let c = m.underlying("SPY").unwrap().last;
         m.step(&mut rng, wed.at_et(16, 30));
-        let n = m.underlying("SPY").unwrap().bars.len();
+        let u = m.underlying("SPY").unwrap();
+        let last = *u.bars.back().unwrap();
+        assert_eq!((last.t, last.o, last.c), (wed.at_et(15, 59), c, c));
+        assert_eq!(u.bars.len(), 6 + 294);
         m.step(&mut rng, wed.at_et(16, 31));
-        assert_eq!(m.underlying("SPY").unwrap().bars.len(), n);
+        assert_eq!(m.underlying("SPY").unwrap().bars.len(), 300);
     }
 }

@@ -319,6 +319,9 @@ impl Market {
         self.steps += 1;
         if !calendar::is_open(now_ms) {
             // Closed: quotes stand still until the next open.
+            for u in &mut self.underlyings {
+                u.close_out(now_ms);
+            }
             return;
         }
         let dt_y = dt_s * self.cfg.speed / TRADING_SECONDS_PER_YEAR;
