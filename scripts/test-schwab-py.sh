@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives tickdesk's Schwab simulator with schwab-py (from PyPI, pinned in tests/schwab-py/requirements.txt):
-# OAuth token, option chain, and LEVELONE_OPTIONS data parsed by schwab-py's StreamClient.
+# OAuth token, option chain, minute price history, and LEVELONE_OPTIONS / CHART_EQUITY data parsed by
+# schwab-py's StreamClient.
 #
 # Creates (or reuses) the virtualenv .venv-schwab-py at the repository root, installs the pinned requirements
 # into it, builds the simulator, then runs pytest on tests/schwab-py. Extra arguments go to pytest.

@@ -167,7 +167,7 @@ pub struct SchwabConfig {
     )]
     pub symbols: Vec<String>,
 
-    /// Most streamer keys (contracts + underlyings) subscribed at once; Schwab's limit is about 500.
+    /// Most streamer keys (underlyings + charts + contracts) subscribed at once; Schwab's limit is about 500.
     #[arg(long, env = "TICKDESK_SCHWAB_KEY_BUDGET", default_value_t = 500)]
     pub key_budget: usize,
 
@@ -200,6 +200,15 @@ pub struct SchwabConfig {
         default_value_t = 120
     )]
     pub rest_per_min: usize,
+
+    /// Sessions of 1-minute bars a `bars:{SYMBOL}` topic keeps: the current one and the ones before it, extended
+    /// hours (04:00–20:00 ET) included; the day roll drops the oldest. 2: today's and the previous trading day's.
+    #[arg(
+        long = "bars-sessions",
+        env = "TICKDESK_BARS_SESSIONS",
+        default_value_t = 2
+    )]
+    pub bars_sessions: usize,
 }
 
 impl SchwabConfig {

@@ -21,11 +21,13 @@
 //! - [`rates`]: the simulated rates desk.
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`status`]: the `status` topic's one shape for every source.
+//! - [`bars`]: a `bars:{SYMBOL}` topic's bounded series of 1-minute bars, whatever the source (pure).
 //! - [`analytics`]: the derived `analytics:{U}` and `activity` topics, from the chains the store holds.
 
 pub mod access;
 pub mod analytics;
 pub mod api;
+pub mod bars;
 pub mod config;
 pub mod conflate;
 pub mod demand;

@@ -198,6 +198,7 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
         // The held expiries have their own test; the others count on the chains and keys they ask for.
         held_expiries: 0,
         rest_per_window: 120,
+        bars_sessions: 2,
         timing: fast_timing(),
         clock: in_session(),
     }

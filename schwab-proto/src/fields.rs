@@ -9,6 +9,12 @@ use serde_json::Value;
 /// The streamer services the relay uses.
 pub const LEVELONE_OPTIONS: &str = "LEVELONE_OPTIONS";
 pub const LEVELONE_EQUITIES: &str = "LEVELONE_EQUITIES";
+/// 1-minute bars of equities and indexes; one item per completed minute (reference §4: the wire's numbering, not
+/// the guide's table).
+pub const CHART_EQUITY: &str = "CHART_EQUITY";
+/// `CHART_EQUITY`'s fields as the wire numbers them: 0 key, 1 sequence, 2 open, 3 high, 4 low, 5 close, 6 volume,
+/// 7 chart time (the minute's start, ms), 8 chart day. Every one is asked for.
+pub const CHART_EQUITY_FIELDS: &str = "0,1,2,3,4,5,6,7,8";
 
 /// How a raw value becomes ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,9 @@ fn table(service: &str) -> &'static [FieldDef] {
 
 /// The `fields` parameter for a service: `"0,2,3,…"`, ascending, field 0 first.
 pub fn subscription_fields(service: &str) -> String {
+    if service == CHART_EQUITY {
+        return CHART_EQUITY_FIELDS.to_string();
+    }
     std::iter::once("0".to_string())
         .chain(table(service).iter().map(|d| d.id.to_string()))
         .collect::<Vec<_>>()

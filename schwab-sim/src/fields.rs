@@ -17,6 +17,9 @@ use super::pricing::round_to;
 
 pub const LEVELONE_OPTIONS: &str = "LEVELONE_OPTIONS";
 pub const LEVELONE_EQUITIES: &str = "LEVELONE_EQUITIES";
+pub const CHART_EQUITY: &str = "CHART_EQUITY";
+/// `CHART_EQUITY` fields run 0..=8 (the wire's numbering, not the guide's table: reference §4).
+pub const CHART_FIELD_COUNT: usize = 9;
 /// Field ids run 0..=55 for options and 0..=51 for equities.
 pub const OPTION_FIELD_COUNT: usize = 56;
 pub const EQUITY_FIELD_COUNT: usize = 52;
@@ -48,6 +51,34 @@ pub type Record = Vec<Option<Fv>>;
 
 fn s(x: &str) -> Option<Fv> {
     Some(Fv::S(x.into()))
+}
+
+/// One completed minute as a `CHART_EQUITY` item, numbered as Schwab really sends it: 1 sequence (minutes since
+/// 07:00 ET, as in the captures), 2 open, 3 high, 4 low, 5 close, 6 volume, 7 chart time (the minute's start, ms),
+/// 8 chart day (days since 1970-01-01); `seq` is the connection's message sequence. Only `wanted` fields go out.
+pub fn chart_item(key: &str, bar: &tickdesk_wire::bars::Bar, seq: u64, wanted: &[u16]) -> Item {
+    let day = tickdesk_market::zone::et_date(bar.t);
+    let all = [
+        (
+            1,
+            Fv::I((bar.t - day.at_et(7, 0)) / tickdesk_market::MINUTE_MS),
+        ),
+        (2, Fv::F(bar.o)),
+        (3, Fv::F(bar.h)),
+        (4, Fv::F(bar.l)),
+        (5, Fv::F(bar.c)),
+        (6, Fv::I(bar.v as i64)),
+        (7, Fv::I(bar.t)),
+        (8, Fv::I(day.day_number())),
+    ];
+    Item {
+        key: key.to_string(),
+        extras: vec![("seq", Value::from(seq))],
+        fields: all
+            .into_iter()
+            .filter(|(id, _)| wanted.contains(id))
+            .collect(),
+    }
 }
 
 /// All `LEVELONE_OPTIONS` fields of a contract.

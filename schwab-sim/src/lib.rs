@@ -27,7 +27,7 @@
 //! | `GET /marketdata/v1/chains` | see [`chain_json`]: live field names, `"YYYY-MM-DD:DTE"` → `"230.0"` → list, -999 for uncomputable, filters; over `max_chain_contracts` contracts → 502 TooBigBody fault |
 //! | `GET /marketdata/v1/expirationchain?symbol=` | `{"expirationList":[{expirationDate, daysToExpiration, expirationType, settlementType, optionRoots, standard}]}` |
 //! | `GET /marketdata/v1/quotes?symbols=&fields=`, `GET /marketdata/v1/{symbol}/quotes` | see [`quotes_json`] |
-//! | `GET /marketdata/v1/pricehistory?symbol=…` | seeded candles ending at the current price, see [`quotes_json`] |
+//! | `GET /marketdata/v1/pricehistory?symbol=…` | candles ending at the current price, see [`quotes_json`]; minute candles are the underlying's 1-minute bars (`market/bars.rs`): recorded from the walk, so a minute `CHART_EQUITY` sent is the same here, and a fixed synthetic past before the walk started; `startDate`/`endDate` (ms) and `needExtendedHoursData` (04:00–20:00 ET) honoured |
 //!
 //! Every REST route but the OAuth ones needs `Authorization: Bearer <access token issued by this simulator>`.
 //! Otherwise: 401 with the API gateway's fault body, `{"fault":{"faultstring":"Invalid Access Token","detail":
@@ -52,7 +52,9 @@
 //!   500; the reference does not say whether Schwab counts per service): a command that would pass it is refused
 //!   whole with code 19.
 //! - Data: `LEVELONE_OPTIONS` (option keys in the exact 21-character OSI form) and `LEVELONE_EQUITIES` (`$SPX`,
-//!   `SPY`, `AAPL`); other services are acknowledged but send nothing. Unknown keys are accepted (they count
+//!   `SPY`, `AAPL`) and `CHART_EQUITY` (underlyings: one item per minute that completes on the market clock after
+//!   the key was subscribed, numbered as the wire really is — 1 sequence, 2–6 OHLCV, 7 chart time, 8 chart day —
+//!   with `seq`); other services are acknowledged but send nothing. Unknown keys are accepted (they count
 //!   against the cap) and get no data. Data goes right after a subscription's response and then on every market
 //!   tick (`tick_ms`, 250 ms by default) in `{"data":[{"service":…,"timestamp":…,"command":"SUBS","content":[…]}]}`
 //!   frames (`command` is always `SUBS`; at most 200 items per frame). A key's first item after `SUBS`, `ADD`
@@ -75,7 +77,7 @@
 //! # Faults and state (no auth; for tests and scripts)
 //! | route | [`SimHandle`] | effect |
 //! |---|---|---|
-//! | `POST /sim/faults/drop` | [`SimHandle::drop_connections`] | every streamer socket is dropped without a close frame |
+//! | `POST /sim/faults/drop[?ms=N]` | [`SimHandle::drop_connections`], [`SimHandle::drop_connections_for`] | every streamer socket is dropped without a close frame; with `ms`, new streamer connections are refused (HTTP 503) for N ms |
 //! | `POST /sim/faults/deny-next-login` | [`SimHandle::deny_next_login`] | the next LOGIN gets code 3 whatever its token |
 //! | `POST /sim/faults/code30` | [`SimHandle::send_code30`] | every logged-in socket gets notify code 30, then is closed |
 //! | `POST /sim/faults/stall?ms=N` | [`SimHandle::stall`] | every streamer socket goes silent (no reads, no writes, no pongs) for N ms |
@@ -234,6 +236,8 @@ struct Shared {
     rest_calls: Mutex<std::collections::VecDeque<std::time::Instant>>,
     /// Market-data calls answer 429 until then (the rate-limit fault).
     rate_limited_until: Mutex<Option<std::time::Instant>>,
+    /// New streamer connections are refused (HTTP 503) until then (the drop fault with a duration).
+    streamer_down_until: Mutex<Option<std::time::Instant>>,
     customer_id: String,
     correl_id: String,
     stop: watch::Receiver<bool>,
@@ -337,6 +341,12 @@ impl SimHandle {
     /// Drops every streamer socket without a close frame. Returns the number of sockets.
     pub fn drop_connections(&self) -> usize {
         self.shared.broadcast(Control::Drop, false)
+    }
+    /// Drops every streamer socket and refuses new ones (HTTP 503 on the upgrade) for `d`: an outage long enough
+    /// for the market to move on (minutes of bars the client must backfill). Returns the number of sockets.
+    pub fn drop_connections_for(&self, d: Duration) -> usize {
+        *lock(&self.shared.streamer_down_until) = Some(std::time::Instant::now() + d);
+        self.drop_connections()
     }
     /// The next LOGIN gets code 3 whatever its token.
     pub fn deny_next_login(&self) {
@@ -517,6 +527,7 @@ pub fn start(
         deny_next_login: AtomicBool::new(false),
         rest_calls: Mutex::new(Default::default()),
         rate_limited_until: Mutex::new(None),
+        streamer_down_until: Mutex::new(None),
         customer_id,
         correl_id: uuid::Uuid::new_v4().to_string(),
         stop: stop_rx.clone(),
@@ -699,8 +710,14 @@ async fn sim_state(State(s): State<Arc<Shared>>) -> Json<SimState> {
     Json(handle(s).state())
 }
 
-async fn fault_drop(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    affected(handle(s).drop_connections())
+async fn fault_drop(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> impl IntoResponse {
+    match q.get("ms").and_then(|v| v.parse::<u64>().ok()) {
+        Some(ms) => affected(handle(s).drop_connections_for(Duration::from_millis(ms))),
+        None => affected(handle(s).drop_connections()),
+    }
 }
 
 async fn fault_deny(State(s): State<Arc<Shared>>) -> impl IntoResponse {

@@ -193,6 +193,8 @@ pub struct HistoryQuery {
     pub start: Option<i64>,
     pub end: Option<i64>,
     pub need_previous_close: bool,
+    /// Pre-market and after-hours minute candles too (`needExtendedHoursData=true`).
+    pub need_extended_hours: bool,
 }
 
 impl HistoryQuery {
@@ -247,12 +249,15 @@ impl HistoryQuery {
             need_previous_close: q
                 .get("needPreviousClose")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            need_extended_hours: q
+                .get("needExtendedHoursData")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 }
 
-/// Candle start times (UTC ms) in `[start, end]` for the query's frequency, regular hours only, on weekdays and
-/// on `today` (the simulator's market is open every day).
+/// Candle start times (UTC ms) in `[start, end]` for daily, weekly and monthly candles, on weekdays and on
+/// `today`.
 fn candle_times(q: &HistoryQuery, start: i64, end: i64, today: Date) -> Vec<i64> {
     let mut out = Vec::new();
     let (first, last) = (et_date(start), et_date(end));
@@ -260,17 +265,6 @@ fn candle_times(q: &HistoryQuery, start: i64, end: i64, today: Date) -> Vec<i64>
     while d <= last && out.len() < 50_000 {
         if d.is_weekday() || d == today {
             match q.frequency_type.as_str() {
-                "minute" => {
-                    let open = d.at_et(9, 30);
-                    let step = q.frequency * MINUTE_MS;
-                    let mut t = open;
-                    while t < d.at_et(16, 0) {
-                        if t >= start && t <= end {
-                            out.push(t);
-                        }
-                        t += step;
-                    }
-                }
                 "daily" => out.push(d.at_et(1, 0)),
                 "weekly" if d.weekday() == 0 || d == first => out.push(d.at_et(1, 0)),
                 "monthly"
@@ -285,6 +279,47 @@ fn candle_times(q: &HistoryQuery, start: i64, end: i64, today: Date) -> Vec<i64>
         d = d.add_days(1);
     }
     out
+}
+
+/// Minute candles: the underlying's 1-minute bars (recorded from the walk, a fixed synthetic past before it; see
+/// `market/bars.rs`), so a minute already streamed by `CHART_EQUITY` is the same here; every `frequency` minutes
+/// aggregated from 04:00 ET (09:30 is on every grid).
+fn minute_history(
+    m: &Market,
+    u: &Underlying,
+    q: &HistoryQuery,
+    start: i64,
+    end: i64,
+    seed: u64,
+) -> Value {
+    let bars = u.minute_bars(seed, start, end, q.need_extended_hours);
+    let step = q.frequency * MINUTE_MS;
+    let mut candles: Vec<tickdesk_wire::bars::Bar> = Vec::new();
+    for b in bars {
+        let grid = et_date(b.t).at_et(4, 0);
+        let t = grid + (b.t - grid).div_euclid(step) * step;
+        match candles.last_mut().filter(|c| c.t == t) {
+            Some(c) => {
+                c.h = c.h.max(b.h);
+                c.l = c.l.min(b.l);
+                c.c = b.c;
+                c.v += b.v;
+            }
+            None => candles.push(tickdesk_wire::bars::Bar { t, ..b }),
+        }
+    }
+    let list: Vec<Value> = candles
+        .iter()
+        .map(|c| {
+            json!({"open": c.o, "high": c.h, "low": c.l, "close": c.c, "volume": c.v as i64, "datetime": c.t})
+        })
+        .collect();
+    let mut body = json!({"candles": list, "symbol": u.spec.symbol, "empty": list.is_empty()});
+    if q.need_previous_close {
+        body["previousClose"] = json!(u.prev_close);
+        body["previousCloseDate"] = json!(m.today.add_days(-1).at_et(1, 0));
+    }
+    body
 }
 
 /// The price-history body: candles ending at the underlying's current price.
@@ -324,6 +359,9 @@ pub fn price_history(m: &Market, q: &HistoryQuery, seed: u64) -> Value {
         })
         // No further back than twenty years, whatever was asked.
         .max(end - 20 * 366 * DAY_MS);
+    if q.frequency_type == "minute" {
+        return minute_history(m, u, q, start, end, seed);
+    }
     let times = candle_times(q, start, end, m.today);
     let per_candle_years = match q.frequency_type.as_str() {
         "minute" => q.frequency as f64 / (252.0 * 390.0),

@@ -18,9 +18,9 @@ use tracing::debug;
 use tickdesk_market::clock::wall_ms;
 
 use super::fields::{
-    changed_fields, data_frame, equity_record, first_item_extras_equity, first_item_extras_option,
-    option_record, Item, Record, EQUITY_FIELD_COUNT, LEVELONE_EQUITIES, LEVELONE_OPTIONS,
-    OPTION_FIELD_COUNT,
+    changed_fields, chart_item, data_frame, equity_record, first_item_extras_equity,
+    first_item_extras_option, option_record, Item, Record, CHART_EQUITY, CHART_FIELD_COUNT,
+    EQUITY_FIELD_COUNT, LEVELONE_EQUITIES, LEVELONE_OPTIONS, OPTION_FIELD_COUNT,
 };
 use super::subs::{code, Cmd, Subscriptions, SERVICES};
 use super::tokens::AccessCheck;
@@ -32,6 +32,13 @@ const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
 
 pub(super) async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    let down = lock(&shared.streamer_down_until).is_some_and(|t| t > std::time::Instant::now());
+    if down {
+        return axum::response::IntoResponse::into_response((
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "streamer unavailable (simulated outage)",
+        ));
+    }
     ws.on_upgrade(move |socket| run(socket, shared))
 }
 
@@ -55,6 +62,11 @@ struct Session {
     sent: HashMap<String, HashMap<String, Record>>,
     idle_deadline: Option<Instant>,
     next_heartbeat: Option<Instant>,
+    /// `CHART_EQUITY`: per key, the start of the last bar sent (or complete when subscribed: the past is
+    /// pricehistory's, the stream sends the minutes that complete from then on).
+    chart_sent: HashMap<String, i64>,
+    /// The `seq` of the next chart item.
+    chart_seq: u64,
 }
 
 async fn run(mut socket: WebSocket, shared: Arc<Shared>) {
@@ -82,6 +94,8 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>) {
         sent: HashMap::new(),
         idle_deadline: None,
         next_heartbeat: None,
+        chart_sent: HashMap::new(),
+        chart_seq: 0,
     };
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     loop {
@@ -380,6 +394,7 @@ impl Session {
         let all: Vec<u16> = match service.as_str() {
             LEVELONE_OPTIONS => (0..OPTION_FIELD_COUNT as u16).collect(),
             LEVELONE_EQUITIES => (0..EQUITY_FIELD_COUNT as u16).collect(),
+            CHART_EQUITY => (0..CHART_FIELD_COUNT as u16).collect(),
             _ => vec![0, 1, 2, 3],
         };
         let before: Vec<String> = self
@@ -404,6 +419,18 @@ impl Session {
                 let sent = self.sent.entry(service.clone()).or_default();
                 for k in change.removed.iter().chain(&change.snapshot) {
                     sent.remove(k);
+                }
+                if service == CHART_EQUITY {
+                    let m = self.shared.market();
+                    for k in &change.removed {
+                        self.chart_sent.remove(k);
+                    }
+                    for k in &change.snapshot {
+                        let done = m
+                            .underlying(k)
+                            .map_or(i64::MIN, |u| u.last_completed(m.now_ms));
+                        self.chart_sent.entry(k.clone()).or_insert(done);
+                    }
                 }
                 if service == LEVELONE_OPTIONS {
                     // Streamed contracts are repriced every tick; the rest only when read.
@@ -580,6 +607,22 @@ impl Session {
                 }
                 for chunk in items.chunks(ITEMS_PER_FRAME) {
                     frames.push(data_frame(service, now, chunk));
+                }
+            }
+            // Charts: one item per minute completed since the last one sent, per key.
+            if let Some(ss) = self.subs.service(CHART_EQUITY) {
+                let mut items: Vec<Item> = Vec::new();
+                for key in &ss.keys {
+                    let Some(u) = m.underlying(key) else { continue };
+                    let after = self.chart_sent.get(key).copied().unwrap_or(i64::MIN);
+                    for b in u.completed_bars(after, m.now_ms) {
+                        items.push(chart_item(key, b, self.chart_seq, &ss.fields));
+                        self.chart_seq += 1;
+                        self.chart_sent.insert(key.clone(), b.t);
+                    }
+                }
+                for chunk in items.chunks(ITEMS_PER_FRAME) {
+                    frames.push(data_frame(CHART_EQUITY, now, chunk));
                 }
             }
         }

@@ -1145,3 +1145,152 @@ async fn prices_stand_still_while_the_market_is_closed() {
     assert_eq!(spot(), before, "closed: quotes stand still");
     sim.stop().await;
 }
+
+/// The candles of a 1-minute pricehistory answer as (datetime, open, high, low, close, volume).
+async fn minute_candles(
+    sim: &Sim,
+    token: &str,
+    symbol: &str,
+    from: i64,
+    to: i64,
+    extended: bool,
+) -> Vec<(i64, f64, f64, f64, f64, i64)> {
+    let path = format!(
+        "/marketdata/v1/pricehistory?symbol={}&frequencyType=minute&frequency=1&startDate={from}&endDate={to}&needExtendedHoursData={extended}",
+        symbol.replace('$', "%24")
+    );
+    let (status, body) = get(sim, &path, Some(token)).await;
+    assert_eq!(status, 200, "{body}");
+    body["candles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["datetime"].as_i64().unwrap(),
+                c["open"].as_f64().unwrap(),
+                c["high"].as_f64().unwrap(),
+                c["low"].as_f64().unwrap(),
+                c["close"].as_f64().unwrap(),
+                c["volume"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn chart_equity_streams_each_completed_minute_as_pricehistory_has_it() {
+    let wed = Date::from_ymd(2026, 12, 2);
+    let clock = Clock::frozen(wed.at_et(10, 15) + 30_000);
+    let sim = Sim::start(SimOptions {
+        clock: clock.clone(),
+        ..opts()
+    })
+    .await;
+    let (access, _) = tokens(&sim).await;
+    // History: both sessions' minutes, extended hours only when asked, ending at the current price.
+    let from = wed.add_days(-1).at_et(0, 0);
+    let now = clock.now_ms();
+    let ext = minute_candles(&sim, &access, "$SPX", from, now, true).await;
+    let reg = minute_candles(&sim, &access, "$SPX", from, now, false).await;
+    assert_eq!(ext.first().unwrap().0, wed.add_days(-1).at_et(4, 0));
+    assert_eq!(
+        ext.last().unwrap().0,
+        wed.at_et(10, 15),
+        "the current minute"
+    );
+    assert_eq!(reg.first().unwrap().0, wed.add_days(-1).at_et(9, 30));
+    assert_eq!(reg.len(), 390 + 46);
+    assert!(
+        reg.iter().all(|c| ext.contains(c)),
+        "the same minutes either way"
+    );
+    let spx_last = sim
+        .handle
+        .with_market(|m| m.underlying("$SPX").unwrap().last);
+    assert_eq!(ext.last().unwrap().4, spx_last);
+
+    let mut s = Stream::connect(&sim).await;
+    assert_eq!(code(&s.login(&access).await), 0);
+    let r = s
+        .command(
+            "CHART_EQUITY",
+            "SUBS",
+            json!({"keys": "AAPL,$SPX", "fields": "0,1,2,3,4,5,6,7,8"}),
+        )
+        .await;
+    assert_eq!(code(&r), 0);
+    // Nothing for minutes completed before the subscription; then one item per key per completed minute.
+    clock.advance_ms(20_000);
+    clock.advance_ms(60_000);
+    let mut got: Vec<Value> = Vec::new();
+    let mut moved = false;
+    while got.len() < 4 {
+        let v = s.next_json().await;
+        if v["data"][0]["service"] == "CHART_EQUITY" {
+            got.extend(items(&v));
+        }
+        if got.len() == 2 && !moved {
+            moved = true;
+            clock.advance_ms(60_000);
+        }
+    }
+    let minute = |i: i64| wed.at_et(10, 15 + i);
+    let spx: Vec<&Value> = got.iter().filter(|i| i["key"] == "$SPX").collect();
+    let times: Vec<i64> = spx.iter().map(|i| i["7"].as_i64().unwrap()).collect();
+    assert_eq!(times, [minute(0), minute(1)]);
+    let first = spx[0];
+    // The wire's numbering: 1 sequence (minutes since 07:00 ET), 2-6 OHLCV, 7 chart time, 8 chart day; and seq.
+    assert_eq!(first["1"], json!(195));
+    assert_eq!(first["8"], json!(wed.day_number()));
+    assert!(first["seq"].is_u64() && first.get("0").is_none());
+    let seqs: Vec<u64> = got.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    // The streamed minutes are pricehistory's minutes.
+    let hist = minute_candles(&sim, &access, "$SPX", minute(0), minute(1), false).await;
+    let streamed: Vec<(i64, f64, f64, f64, f64, i64)> = spx
+        .iter()
+        .map(|i| {
+            let f = |k: &str| i[k].as_f64().unwrap();
+            (
+                i["7"].as_i64().unwrap(),
+                f("2"),
+                f("3"),
+                f("4"),
+                f("5"),
+                i["6"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(hist, streamed);
+    // The bar before the walk started joins the synthetic past: its close is the first live bar's open.
+    let before = minute_candles(&sim, &access, "$SPX", minute(-1), minute(-1), false).await;
+    assert_eq!(before[0].4, streamed[0].1);
+    // UNSUBS: no more charts.
+    let r = s
+        .command("CHART_EQUITY", "UNSUBS", json!({"keys": "AAPL,$SPX"}))
+        .await;
+    assert_eq!(code(&r), 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_timed_drop_refuses_new_streamer_connections_until_it_ends() {
+    let sim = Sim::start(opts()).await;
+    let mut s = streaming(&sim).await;
+    assert_eq!(
+        sim.handle.drop_connections_for(Duration::from_millis(300)),
+        1
+    );
+    assert_eq!(s.closed().await, None);
+    let refused = tokio_tungstenite::connect_async(sim.handle.ws_url()).await;
+    assert!(refused.is_err(), "refused during the outage");
+    eventually("connections accepted again", async || {
+        tokio_tungstenite::connect_async(sim.handle.ws_url())
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    sim.stop().await;
+}

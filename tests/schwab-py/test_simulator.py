@@ -15,6 +15,7 @@ for the test's duration by a subclass that installs the same hook.
 """
 
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -48,14 +49,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
+@contextlib.contextmanager
+def running_sim(log_dir, start):
+    """A simulator subprocess on a free port whose market clock starts at ``start``; yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("sim") / "simulator.log"
+    log_path = log_dir / "simulator.log"
     cmd = shlex.split(SIM_CMD) + ["--listen", f"127.0.0.1:{port}", "--seed", "7", "--tick-ms", "100",
-                                      # A market moment in a regular session, whenever the suite runs.
-                                      "--start", "2026-12-02T10:15-05:00"]
+                                  "--start", start]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -83,6 +84,20 @@ def sim(tmp_path_factory):
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    # A market moment in a regular session, whenever the suite runs.
+    with running_sim(tmp_path_factory.mktemp("sim"), "2026-12-02T10:15-05:00") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def chart_sim(tmp_path_factory):
+    # Ten seconds before a minute ends, so the first CHART_EQUITY item comes soon after subscribing.
+    with running_sim(tmp_path_factory.mktemp("chart-sim"), "2026-12-02T10:15:50-05:00") as base:
+        yield base
 
 
 def point_at_sim(session, base):
@@ -264,3 +279,54 @@ def test_denied_login_is_code_3(client, sim):
 
     resp = asyncio.run(run())
     assert resp["response"][0]["content"]["code"] == 3
+
+
+def test_chart_equity_and_minute_price_history(chart_sim, tmp_path):
+    path = tmp_path / "token.json"
+    write_token_file(path, sim_tokens(chart_sim))
+    client = schwab.auth.client_from_token_file(str(path), API_KEY, APP_SECRET)
+    point_at_sim(client.session, chart_sim)
+    # Minute candles over the simulator's market days (its clock, not the wall's): the previous session and this
+    # morning's, 09:30 on, every minute.
+    et = datetime.timezone(datetime.timedelta(hours=-5))
+    r = client.get_price_history_every_minute(
+        "AAPL", start_datetime=datetime.datetime(2026, 12, 1, 9, 30, tzinfo=et),
+        end_datetime=datetime.datetime(2026, 12, 2, 10, 15, tzinfo=et))
+    assert r.status_code == 200, r.text
+    candles = r.json()["candles"]
+    assert len(candles) == 390 + 46
+    times = [c["datetime"] for c in candles]
+    assert times == sorted(times) and all(b - a >= 60_000 for a, b in zip(times, times[1:]))
+    assert all(c["low"] <= min(c["open"], c["close"]) and c["high"] >= max(c["open"], c["close"]) for c in candles)
+
+    async def run():
+        stream = StreamClient(client)
+        await stream.login()
+        got = []
+        stream.add_chart_equity_handler(got.append)
+        await stream.chart_equity_subs(["AAPL", "$SPX"])
+        deadline = time.monotonic() + 90
+        while len({i["key"] for m in got for i in m["content"]}) < 2:
+            left = deadline - time.monotonic()
+            assert left > 0, "no CHART_EQUITY item for both symbols"
+            await asyncio.wait_for(stream.handle_message(), timeout=left)
+        await stream.logout()
+        return got
+
+    items = [i for m in asyncio.run(run()) for i in m["content"]]
+    for item in items:
+        # schwab-py names the fields by the wire's real numbering (1 sequence, 2-6 OHLCV, 7 time, 8 day).
+        assert item["key"] in ("AAPL", "$SPX")
+        assert item["LOW_PRICE"] <= min(item["OPEN_PRICE"], item["CLOSE_PRICE"]) <= item["HIGH_PRICE"]
+        assert item["CHART_TIME_MILLIS"] % 60_000 == 0 and item["VOLUME"] >= 0
+        assert item["CHART_DAY"] == item["CHART_TIME_MILLIS"] // 86_400_000
+        minute = datetime.datetime.fromtimestamp(item["CHART_TIME_MILLIS"] / 1000, et)
+        assert item["SEQUENCE"] == (minute.hour - 7) * 60 + minute.minute
+        assert isinstance(item["seq"], int)
+    # The streamed minute is pricehistory's minute.
+    first = items[0]
+    h = client.get_price_history_every_minute(
+        first["key"], start_datetime=datetime.datetime.fromtimestamp(first["CHART_TIME_MILLIS"] / 1000, et),
+        end_datetime=datetime.datetime.fromtimestamp(first["CHART_TIME_MILLIS"] / 1000, et)).json()["candles"]
+    assert [(c["open"], c["high"], c["low"], c["close"], c["volume"]) for c in h] == [
+        (first["OPEN_PRICE"], first["HIGH_PRICE"], first["LOW_PRICE"], first["CLOSE_PRICE"], first["VOLUME"])]

@@ -3,7 +3,8 @@
 //!
 //! The rules, each for a reason:
 //! - **Priority.** Underlyings first (a handful of keys, and every chain needs its underlying's price), then the
-//!   contracts of chains browsers watch, then those of chains watched only because of `TICKDESK_SYMBOLS`. Within a
+//!   charts of watched `bars:` topics (one key each, and what a chart shows), then the contracts of chains
+//!   browsers watch, then those of chains watched only because of `TICKDESK_SYMBOLS`. Within a
 //!   class, contracts go round-robin by distance from the money, so two watched chains each get their
 //!   at-the-money strikes before either gets its wings.
 //! - **Budget.** The first `budget` keys are streamed; the rest are served from the REST picture, marked not live.
@@ -16,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use tickdesk_schwab_proto::fields::{LEVELONE_EQUITIES, LEVELONE_OPTIONS};
+use tickdesk_schwab_proto::fields::{CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
 
 /// Keys per service.
 pub type KeySets = BTreeMap<&'static str, BTreeSet<String>>;
@@ -37,8 +38,12 @@ pub struct Candidates {
     pub contracts: Vec<(String, usize)>,
 }
 
-/// Every wanted key, most important first: underlyings, then contracts by (class, money rank, chain).
-pub fn prioritize(underlyings: &[String], chains: &[Candidates]) -> Vec<(&'static str, String)> {
+/// Every wanted key, most important first: underlyings, then charts, then contracts by (class, money rank, chain).
+pub fn prioritize(
+    underlyings: &[String],
+    charts: &[String],
+    chains: &[Candidates],
+) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = Vec::new();
     let mut seen: HashSet<(&'static str, String)> = HashSet::new();
     let mut push = |svc: &'static str, key: &str, out: &mut Vec<(&'static str, String)>| {
@@ -48,6 +53,9 @@ pub fn prioritize(underlyings: &[String], chains: &[Candidates]) -> Vec<(&'stati
     };
     for u in underlyings {
         push(LEVELONE_EQUITIES, u, &mut out);
+    }
+    for c in charts {
+        push(CHART_EQUITY, c, &mut out);
     }
     let mut contracts: Vec<(u8, usize, usize, usize, &str)> = chains
         .iter()
@@ -183,6 +191,7 @@ mod tests {
     fn priority_is_underlyings_then_watched_chains_round_robin_by_moneyness() {
         let w = prioritize(
             &["AAPL".into(), "SPY".into()],
+            &[],
             &[
                 cands(1, &[("S0", 0), ("S1", 1)]),
                 cands(0, &[("A2", 2), ("A0", 0), ("A1", 1)]),
@@ -202,6 +211,7 @@ mod tests {
     fn the_budget_holds_and_the_rest_is_not_live() {
         let wanted = prioritize(
             &["AAPL".into()],
+            &[],
             &[cands(0, &[("A0", 0), ("A1", 1), ("A2", 2)])],
         );
         let p = plan(&wanted, 3);
@@ -210,6 +220,34 @@ mod tests {
         assert!(p.is_live(LEVELONE_EQUITIES, "AAPL") && p.is_live(LEVELONE_OPTIONS, "A1"));
         assert_eq!(p.not_live.iter().collect::<Vec<_>>(), ["A2"]);
         assert_eq!(plan(&wanted, 0).streamed(), 0);
+    }
+
+    #[test]
+    fn charts_share_the_budget_after_the_underlyings_before_the_contracts() {
+        let wanted = prioritize(
+            &["AAPL".into(), "MSFT".into()],
+            &["AAPL".into(), "MSFT".into()],
+            &[cands(0, &[("A0", 0)])],
+        );
+        let order: Vec<(&str, &str)> = wanted.iter().map(|(s, k)| (*s, k.as_str())).collect();
+        assert_eq!(
+            order,
+            [
+                (LEVELONE_EQUITIES, "AAPL"),
+                (LEVELONE_EQUITIES, "MSFT"),
+                (CHART_EQUITY, "AAPL"),
+                (CHART_EQUITY, "MSFT"),
+                (LEVELONE_OPTIONS, "A0"),
+            ]
+        );
+        // Three keys: the underlyings and one chart; the other chart and the contract are not live.
+        let p = plan(&wanted, 3);
+        assert!(p.is_live(CHART_EQUITY, "AAPL") && !p.is_live(CHART_EQUITY, "MSFT"));
+        assert!(
+            p.is_live(LEVELONE_EQUITIES, "MSFT"),
+            "the same symbol, another service"
+        );
+        assert_eq!(p.streamed(), 3);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Schwab's REST calls: user preferences (the streamer's address and ids), option chains, expirations, quotes.
+//! Schwab's REST calls: user preferences (the streamer's address and ids), option chains, expirations, quotes,
+//! minute price history.
 //!
 //! Every call sends `Authorization: Bearer <access token>` from the [`TokenManager`] (refreshed if due). An HTTP
 //! 401 gets one forced refresh and one retry: a token can be revoked before its time. Errors carry the HTTP status
@@ -249,6 +250,31 @@ impl Rest {
         self.get_json(
             "/marketdata/v1/expirationchain",
             &[("symbol", symbol.to_string())],
+            Some(priority),
+        )
+        .await
+    }
+
+    /// `GET /marketdata/v1/pricehistory` of 1-minute candles starting in `[start_ms, end_ms]`, extended hours
+    /// included: the first picture of a `bars:` topic, and the minutes missed while the stream was down.
+    pub async fn price_history(
+        &self,
+        priority: Priority,
+        symbol: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Value, RestError> {
+        self.get_json(
+            "/marketdata/v1/pricehistory",
+            &[
+                ("symbol", symbol.to_string()),
+                ("periodType", "day".to_string()),
+                ("frequencyType", "minute".to_string()),
+                ("frequency", "1".to_string()),
+                ("startDate", start_ms.to_string()),
+                ("endDate", end_ms.to_string()),
+                ("needExtendedHoursData", "true".to_string()),
+            ],
             Some(priority),
         )
         .await

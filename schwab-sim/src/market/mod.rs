@@ -35,6 +35,7 @@
 //! - `osi.rs`: the contract's OSI symbol and its human-readable description.
 //! - `underlying.rs` and `contract.rs`: the day's state of one underlying and of one option, with the quoting
 //!   and valuation that move them.
+//! - `bars.rs`: each underlying's 1-minute bars: recorded from the walk, a deterministic past before it.
 //! - `draws.rs`: the random draws (seeded hashes for per-contract values, normal, Poisson, trade sizes).
 //! - `state.rs`: the [`Market`] itself: listing, the day roll, the step, watching and lazy repricing.
 //!
@@ -44,6 +45,7 @@ use tickdesk_market::DAY_MS;
 
 use crate::pricing::round_to;
 
+mod bars;
 mod contract;
 mod draws;
 mod osi;
@@ -52,6 +54,7 @@ mod specs;
 mod state;
 mod underlying;
 
+pub use bars::{minute_of, MINUTE_HISTORY_DAYS, RECORDED_BARS};
 pub use contract::Contract;
 pub use draws::normal;
 pub use osi::{option_description, osi_symbol};

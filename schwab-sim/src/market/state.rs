@@ -80,6 +80,9 @@ impl Market {
                     low52: round_to(close * (0.72 + 0.1 * unit(cfg.seed, spec.symbol, 3)), 2),
                     quote_time: now_ms,
                     trade_time: now_ms,
+                    live_from: super::bars::minute_of(now_ms),
+                    live_open: close,
+                    bars: Default::default(),
                     spec,
                 }
             })
@@ -97,6 +100,14 @@ impl Market {
             halted: Default::default(),
         };
         m.start_day(et_date(now_ms), now_ms);
+        let open = m.is_open();
+        for u in &mut m.underlyings {
+            // The live walk starts here: the synthetic past ends at this price, the bars from now are recorded.
+            u.live_open = u.last;
+            if open {
+                u.record_bar(now_ms, 0.0);
+            }
+        }
         m
     }
 
@@ -308,6 +319,9 @@ impl Market {
         self.steps += 1;
         if !calendar::is_open(now_ms) {
             // Closed: quotes stand still until the next open.
+            for u in &mut self.underlyings {
+                u.close_out(now_ms);
+            }
             return;
         }
         let dt_y = dt_s * self.cfg.speed / TRADING_SECONDS_PER_YEAR;
@@ -329,17 +343,20 @@ impl Market {
             u.atm_vol = (u.spec.atm_vol
                 * (-VOL_SPOT_BETA * (u.spot / u.prev_close).ln() + u.vol_noise).exp())
             .clamp(u.spec.atm_vol * 0.5, u.spec.atm_vol * 3.0);
+            let mut printed = 0;
             if u.spec.daily_volume > 0.0 {
                 let traded =
                     u.spec.daily_volume / SESSION_SECONDS * dt_s * (0.5 + rng.random::<f64>());
                 if traded >= 1.0 {
-                    u.volume += traded as i64;
+                    printed = traded as i64;
+                    u.volume += printed;
                     u.last_size = 100 * rng.random_range(1..=10);
                     u.trade_time = now_ms;
                 }
             } else {
                 u.trade_time = now_ms;
             }
+            u.record_bar(now_ms, printed as f64);
             quote_underlying(u, rng, now_ms);
         }
         let pricing = self.pricing_ms();

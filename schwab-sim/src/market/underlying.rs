@@ -32,6 +32,12 @@ pub struct Underlying {
     pub low52: f64,
     pub quote_time: i64,
     pub trade_time: i64,
+    /// The minute the live walk started (the market's creation): bars from it on are recorded, before it synthetic.
+    pub live_from: i64,
+    /// The price when the live walk started: the synthetic past ends here.
+    pub live_open: f64,
+    /// The recorded 1-minute bars, oldest first (see `bars.rs`).
+    pub bars: std::collections::VecDeque<tickdesk_wire::bars::Bar>,
 }
 
 impl Underlying {

@@ -52,6 +52,7 @@ impl Upstream {
         self.in_flight = None;
         self.refused = None;
         self.relogged = false;
+        self.on_bars_connected();
         *link = Some(Link::spawn(
             s,
             self.tokens.clone(),
@@ -68,8 +69,12 @@ impl Upstream {
     /// "streaming 84 contracts and 3 underlyings".
     pub(super) fn streaming_words(&self) -> String {
         let n = |svc| self.subscribed.get(svc).map_or(0, BTreeSet::len);
+        let charts = match n(CHART_EQUITY) {
+            0 => String::new(),
+            c => format!(" and {c} charts"),
+        };
         format!(
-            "streaming {} contracts and {} underlyings",
+            "streaming {} contracts and {} underlyings{charts}",
             n(LEVELONE_OPTIONS),
             n(LEVELONE_EQUITIES)
         )

@@ -1,4 +1,4 @@
-//! What browsers watch, as demand counts, becomes the wanted chains and expirations (plus the start symbols'
+//! What browsers watch, as demand counts, becomes the wanted chains, expirations and bars (plus the start symbols'
 //! nearest expiry), and the loads that follow.
 
 use super::*;
@@ -14,6 +14,7 @@ impl Upstream {
             .map(|t| (t.clone(), 1))
             .collect();
         let mut exps: BTreeSet<String> = self.pinned.keys().cloned().collect();
+        let mut bars: BTreeSet<String> = BTreeSet::new();
         for (topic, n) in counts {
             if *n == 0 {
                 continue;
@@ -30,6 +31,8 @@ impl Upstream {
                 if !sym.is_empty() {
                     exps.insert(sym.to_string());
                 }
+            } else if let Some(sym) = super::bars::schwab_bars_symbol(topic) {
+                bars.insert(sym.to_string());
             }
         }
         // Held expiries of underlyings still watched stay wanted (class 2); the others are let go.
@@ -74,5 +77,6 @@ impl Upstream {
             }
         }
         self.wanted_exps = exps;
+        self.set_wanted_bars(bars);
     }
 }

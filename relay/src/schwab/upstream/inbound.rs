@@ -27,6 +27,7 @@ impl Upstream {
                 match service.as_str() {
                     LEVELONE_OPTIONS => self.on_option_items(items, ts),
                     LEVELONE_EQUITIES => self.on_equity_items(items, ts),
+                    CHART_EQUITY => self.on_chart_items(items),
                     other => debug!(service = other, "data for a service not used; ignored"),
                 }
                 Ok(())
@@ -91,6 +92,7 @@ impl Upstream {
                 continue;
             }
             self.note_delayed(&item.key, item.delayed);
+            self.on_equity_tick(&item.key, &item.fields);
             let mut row: Fields = item
                 .fields
                 .iter()

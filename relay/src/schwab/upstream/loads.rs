@@ -62,6 +62,8 @@ impl Upstream {
             LoadKey::Refresh(t) => format!("a fresh picture of {t}"),
             LoadKey::Expirations(s) => format!("the expirations of {s}"),
             LoadKey::Quotes => "the start symbols' quotes".to_string(),
+            LoadKey::Bars(s) => format!("the bars of {s}"),
+            LoadKey::Backfill(s) => format!("the minutes {s}'s bars missed"),
         };
         let mut backoff = Backoff::new(
             self.opts.timing.backoff_min.as_millis() as f64,
@@ -70,8 +72,8 @@ impl Upstream {
         // The underlying a chain or expirations load asks about, for an answer that says Schwab does not know it.
         let key_symbol = match &key {
             LoadKey::Chain(t) => parse_chain_topic(t).map(|(u, _)| u),
-            LoadKey::Expirations(s) => Some(s.clone()),
-            LoadKey::Refresh(_) | LoadKey::Quotes => None,
+            LoadKey::Expirations(s) | LoadKey::Bars(s) => Some(s.clone()),
+            LoadKey::Refresh(_) | LoadKey::Quotes | LoadKey::Backfill(_) => None,
         };
         let handle = tokio::spawn(async move {
             loop {
@@ -126,10 +128,12 @@ impl Upstream {
             "Schwab does not know the symbol {symbol} ({why}); nothing will come for it. Asking again after {} s tries again.",
             self.opts.timing.unknown_cooldown.as_secs()
         );
+        self.cancel_load(&LoadKey::Bars(symbol.to_string()));
         let prefix = format!("{CHAIN_PREFIX}{symbol}:");
         let exps = format!("{EXPIRATIONS_PREFIX}{symbol}");
+        let bars = super::bars::bars_topic(symbol);
         for topic in self.store.topic_names() {
-            if topic.starts_with(&prefix) || topic == exps {
+            if topic.starts_with(&prefix) || topic == exps || topic == bars {
                 self.cancel_load(&LoadKey::Chain(topic.clone()));
                 self.store.notify(
                     &topic,
@@ -142,7 +146,7 @@ impl Upstream {
     }
 
     /// True while `symbol` is known to be unknown to Schwab (the cool-down has not passed).
-    fn is_unknown(&self, symbol: &str) -> bool {
+    pub(super) fn is_unknown(&self, symbol: &str) -> bool {
         self.unknown
             .get(symbol)
             .is_some_and(|until| *until > tokio::time::Instant::now())
@@ -334,6 +338,11 @@ impl Upstream {
                 self.store.publish(QUOTES_TOPIC, rows, vec![]);
             }
             Loaded::Unknown { symbol, why } => self.on_unknown(&symbol, &why),
+            Loaded::Bars {
+                symbol,
+                bars,
+                backfill,
+            } => self.on_bars_loaded(symbol, bars, backfill),
             Loaded::Expirations { symbol, list } => {
                 self.loading.remove(&LoadKey::Expirations(symbol.clone()));
                 if list.is_empty() {

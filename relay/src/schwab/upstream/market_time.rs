@@ -18,6 +18,8 @@ impl Upstream {
         if today != self.today {
             self.roll_day(today);
         }
+        // The bars' window moves with the sessions (the day roll, and every later check is a no-op).
+        self.trim_bars();
         self.recentre_windows();
     }
 

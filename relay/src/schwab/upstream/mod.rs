@@ -1,8 +1,9 @@
 //! The orchestrator: one streamer connection for the whole relay, driven by what browsers watch.
 //!
 //! One task owns everything and reacts to one event at a time, so there are no locks around the plan:
-//! - **Demand** ([`Demand`]): `chain:{U}:{DATE}` and `expirations:{U}` topics that browsers subscribe to, plus the
-//!   nearest expiry of every start symbol (`TICKDESK_SYMBOLS`), which streams even before a browser connects.
+//! - **Demand** ([`Demand`]): `chain:{U}:{DATE}`, `expirations:{U}` and `bars:{SYMBOL}` topics that browsers
+//!   subscribe to, plus the nearest expiry of every start symbol (`TICKDESK_SYMBOLS`), which streams even before a
+//!   browser connects.
 //! - **REST loads**, run as tasks (a slow reply never stalls the stream) that retry with backoff until they
 //!   succeed or are no longer wanted: expirations, a chain's first picture (`store.reset`: a new epoch, so every
 //!   subscriber gets a fresh snapshot), the start symbols' quotes.
@@ -32,6 +33,7 @@
 //! After a reconnect the subscription starts from nothing (SUBS), and the first item of each key is a snapshot:
 //! it is applied whole, so the topics are right again whatever happened while the link was down.
 
+mod bars;
 mod connection;
 mod demand;
 mod inbound;
@@ -60,7 +62,7 @@ use super::rest::{Rest, RestError};
 use super::status::{MarketNote, State, Status};
 use super::streamer::{DataItem, Inbound, Session, StreamError};
 use super::token::{now_s, LOGIN_HINT};
-use super::{CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
+use super::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
 use crate::config::SchwabConfig;
 use crate::demand::Demand;
 use crate::store::Store;
@@ -68,7 +70,7 @@ use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{calendar, Clock, Date, Phase};
 use tickdesk_schwab_proto::codes;
-use tickdesk_schwab_proto::fields::{self, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
+use tickdesk_schwab_proto::fields::{self, CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
 
 /// Where the tokens come from.
 #[derive(Debug, Clone)]
@@ -149,6 +151,8 @@ pub struct Options {
     pub held_expiries: usize,
     /// Market-data REST calls allowed per `Timing::rest_window` (a minute).
     pub rest_per_window: usize,
+    /// Sessions of 1-minute bars a `bars:` topic keeps (the current one included; at least 1).
+    pub bars_sessions: usize,
     pub timing: Timing,
     /// The market clock: today, DTE, the session, the day roll.
     pub clock: Clock,
@@ -184,6 +188,7 @@ impl Options {
             },
             held_expiries: cfg.held_expiries,
             rest_per_window: cfg.rest_per_min.max(1),
+            bars_sessions: cfg.bars_sessions.max(1),
             timing: Timing::default(),
             clock,
         }
@@ -269,6 +274,7 @@ pub(super) async fn run(
         delayed_keys: HashSet::new(),
         streamed_quotes: HashSet::new(),
         budget_refused: None,
+        bars: BTreeMap::new(),
     };
     up.run(demand, loads_rx, shutdown).await;
 }
@@ -345,6 +351,10 @@ enum LoadKey {
     Refresh(String),
     Expirations(String),
     Quotes,
+    /// A `bars:` topic's first picture (pricehistory), by symbol.
+    Bars(String),
+    /// The minutes a `bars:` topic missed while the stream was down, by symbol.
+    Backfill(String),
 }
 
 /// What a load task reports.
@@ -363,6 +373,12 @@ enum Loaded {
         list: Vec<Expiration>,
     },
     Quotes(Value),
+    /// A pricehistory answer for a `bars:` topic: its first picture, or a backfill.
+    Bars {
+        symbol: String,
+        bars: Vec<tickdesk_wire::bars::Bar>,
+        backfill: bool,
+    },
     /// Schwab refused the request for this symbol (HTTP 400/404): it does not know it.
     Unknown {
         symbol: String,
@@ -432,6 +448,8 @@ struct Upstream {
     streamed_quotes: HashSet<String>,
     /// (attempted, lowered to) after a code 19.
     budget_refused: Option<(usize, usize)>,
+    /// Watched `bars:` topics served by Schwab, by symbol.
+    bars: BTreeMap<String, bars::BarsTopic>,
     /// The market's date (New York) as of the last clock check: a change is the day roll.
     today: Date,
     /// The subscription command the link is running (one at a time, as Schwab wants).

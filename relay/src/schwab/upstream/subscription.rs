@@ -13,6 +13,12 @@ impl Upstream {
                 }
             }
         }
+        // A watched chart's current minute moves with its symbol's streamed last price.
+        for s in self.bars.keys() {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
         out
     }
 
@@ -32,11 +38,12 @@ impl Upstream {
                     .collect(),
             })
             .collect();
-        plan::prioritize(&self.underlyings(), &cands)
+        let charts: Vec<String> = self.bars.keys().cloned().collect();
+        plan::prioritize(&self.underlyings(), &charts, &cands)
     }
 
     pub(super) fn has_wanted_keys(&self) -> bool {
-        !self.opts.symbols.is_empty() || !self.wanted_chains.is_empty()
+        !self.opts.symbols.is_empty() || !self.wanted_chains.is_empty() || !self.bars.is_empty()
     }
 
     /// Brings the subscription one step closer to the plan: sends the next SUBS/ADD/UNSUBS the plan needs to the
@@ -102,6 +109,7 @@ impl Upstream {
             (LinkCommand::Relogin, Ok(_)) => {
                 self.subscribed.clear();
                 self.streamed_quotes.clear();
+                self.on_bars_connected();
             }
             (
                 LinkCommand::Subscription {
@@ -197,6 +205,13 @@ impl Upstream {
                 "streaming {} of {} watched keys (key budget {}); the rest are REST pictures, not live",
                 streamed, p.wanted, self.budget
             );
+            let bars = self.bars_not_live(p);
+            if !bars.is_empty() {
+                n.push_str(&format!(
+                    "; bars not live (history and ticks only, no completed minutes): {}",
+                    bars.join(", ")
+                ));
+            }
             if let Some((attempted, lowered)) = self.budget_refused {
                 n.push_str(&format!(
                     "; Schwab refused {attempted} symbols (code 19), budget lowered to {lowered}"

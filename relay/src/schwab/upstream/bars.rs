@@ -1,0 +1,239 @@
+//! `bars:{SYMBOL}` topics from Schwab: the first picture from pricehistory (a fresh snapshot), the current minute
+//! moved by the `LEVELONE_EQUITIES` ticks already streamed for the symbol, each completed minute replaced by its
+//! `CHART_EQUITY` item, the minutes missed while the stream was down backfilled from pricehistory, and the window
+//! trimmed as the sessions roll. The bar logic itself is [`crate::bars::Series`]; this is the I/O around it.
+
+use super::*;
+use crate::bars::{in_extended_session, window_start, Series};
+use crate::schwab::bars::{chart_bar, is_schwab_bars, parse_price_history};
+use tickdesk_wire::bars::Bar;
+
+/// One watched `bars:` topic.
+#[derive(Debug)]
+pub(super) struct BarsTopic {
+    series: Series,
+    /// The first picture arrived and was published as a snapshot; before it, nothing is published.
+    loaded: bool,
+    /// Set at every (re)connect: the first live bar or tick after it looks for minutes missed meanwhile.
+    resync: bool,
+}
+
+/// The topic of `symbol`'s bars.
+pub(super) fn bars_topic(symbol: &str) -> String {
+    format!("{BARS_PREFIX}{symbol}")
+}
+
+/// The symbol of a watched `bars:` topic that Schwab serves, if it is one.
+pub(super) fn schwab_bars_symbol(topic: &str) -> Option<&str> {
+    // Another source's symbols (Binance's `BTCUSDT`…) are plugged in here, in the one routing check.
+    topic
+        .strip_prefix(BARS_PREFIX)
+        .filter(|s| is_schwab_bars(s, |_| false))
+}
+
+fn items_of<'a>(bars: impl IntoIterator<Item = &'a Bar>) -> Items {
+    bars.into_iter()
+        .map(|b| (Bar::key(b.t), b.to_fields()))
+        .collect()
+}
+
+impl Upstream {
+    /// The window's start now.
+    fn bars_window(&self) -> i64 {
+        window_start(self.opts.clock.now_ms(), self.opts.bars_sessions)
+    }
+
+    /// The `bars:` symbols watched now: new ones get their first picture, the ones let go are emptied.
+    pub(super) fn set_wanted_bars(&mut self, wanted: BTreeSet<String>) {
+        let gone: Vec<String> = self
+            .bars
+            .keys()
+            .filter(|s| !wanted.contains(*s))
+            .cloned()
+            .collect();
+        for symbol in gone {
+            self.cancel_load(&LoadKey::Bars(symbol.clone()));
+            self.cancel_load(&LoadKey::Backfill(symbol.clone()));
+            self.bars.remove(&symbol);
+            // Emptied, not left frozen: nothing moves it any more; a browser that comes back gets a fresh picture.
+            self.store.reset(&bars_topic(&symbol), Items::new());
+            debug!(%symbol, "bars no longer watched: emptied");
+        }
+        let start = self.bars_window();
+        for symbol in wanted {
+            if !self.bars.contains_key(&symbol) {
+                self.bars.insert(
+                    symbol.clone(),
+                    BarsTopic {
+                        series: Series::new(start),
+                        loaded: false,
+                        resync: false,
+                    },
+                );
+                self.load_bars(&symbol);
+            }
+        }
+    }
+
+    /// The first picture: every minute of the window so far, extended hours included.
+    pub(super) fn load_bars(&mut self, symbol: &str) {
+        if self.is_unknown(symbol) {
+            debug!(%symbol, "bars not asked: Schwab does not know the symbol (cool-down)");
+            return;
+        }
+        let start = self.bars_window();
+        self.fetch_bars(LoadKey::Bars(symbol.to_string()), symbol, start, false);
+    }
+
+    /// A pricehistory load from `from` to the market clock's now, reported as [`Loaded::Bars`].
+    fn fetch_bars(&mut self, key: LoadKey, symbol: &str, from: i64, backfill: bool) {
+        let (s, clock) = (symbol.to_string(), self.opts.clock.clone());
+        self.start_load(key, move |rest| {
+            let (s, clock) = (s.clone(), clock.clone());
+            async move {
+                let v = rest
+                    .price_history(Priority::Browser, &s, from, clock.now_ms())
+                    .await?;
+                let bars = parse_price_history(&v).ok_or_else(|| RestError::BadReply {
+                    path: "/marketdata/v1/pricehistory".into(),
+                    message: "no candles list".into(),
+                })?;
+                Ok(Loaded::Bars {
+                    symbol: s,
+                    bars,
+                    backfill,
+                })
+            }
+        });
+    }
+
+    /// A pricehistory answer: the first picture becomes a fresh snapshot; a backfill adds the minutes it has.
+    pub(super) fn on_bars_loaded(&mut self, symbol: String, bars: Vec<Bar>, backfill: bool) {
+        let key = if backfill {
+            LoadKey::Backfill(symbol.clone())
+        } else {
+            LoadKey::Bars(symbol.clone())
+        };
+        self.loading.remove(&key);
+        let Some(b) = self.bars.get_mut(&symbol) else {
+            return;
+        };
+        if !b.loaded && !backfill && bars.is_empty() {
+            // Two sessions without a single minute: Schwab does not know it.
+            return self.on_unknown(&symbol, "it has no price history");
+        }
+        let changed = b.series.merge_history(bars);
+        let topic = bars_topic(&symbol);
+        if b.loaded {
+            if !changed.is_empty() {
+                info!(%topic, minutes = changed.len(), "backfilled the minutes missed");
+                self.store.publish(&topic, items_of(&changed), vec![]);
+            }
+        } else if !backfill {
+            b.loaded = true;
+            info!(%topic, bars = b.series.len(), "loaded the bars' first picture");
+            self.store.reset(&topic, items_of(b.series.bars()));
+        }
+    }
+
+    /// `CHART_EQUITY` items: each completed minute replaces what the ticks built for it.
+    pub(super) fn on_chart_items(&mut self, items: Vec<DataItem>) {
+        for item in items {
+            let subscribed = self
+                .subscribed
+                .get(CHART_EQUITY)
+                .is_some_and(|s| s.contains(&item.key));
+            let Some(bar) = chart_bar(&item.fields).filter(|_| subscribed) else {
+                continue;
+            };
+            self.resync_bars(&item.key, bar.t);
+            let Some(b) = self.bars.get_mut(&item.key) else {
+                continue;
+            };
+            if let Some(bar) = b.series.apply_completed(bar) {
+                if b.loaded {
+                    self.store
+                        .publish(&bars_topic(&item.key), items_of([&bar]), vec![]);
+                }
+            }
+        }
+    }
+
+    /// A `LEVELONE_EQUITIES` item of a symbol whose bars are watched: its last price and day volume move the
+    /// current minute's bar (on the market clock, within the extended session).
+    pub(super) fn on_equity_tick(&mut self, symbol: &str, item: &[(String, Value)]) {
+        if !self.bars.get(symbol).is_some_and(|b| b.loaded) {
+            return;
+        }
+        let now = self.opts.clock.now_ms();
+        if !in_extended_session(now) {
+            return;
+        }
+        let field = |id: &str| {
+            item.iter()
+                .find(|(k, _)| k == id)
+                .and_then(|(_, v)| fields::number(v))
+        };
+        let (last, volume) = (field("3"), field("8"));
+        if last.is_none() && volume.is_none() {
+            return;
+        }
+        self.resync_bars(symbol, now);
+        let Some(b) = self.bars.get_mut(symbol) else {
+            return;
+        };
+        if let Some(bar) = b.series.apply_tick(now, last, volume) {
+            self.store
+                .publish(&bars_topic(symbol), items_of([&bar]), vec![]);
+        }
+    }
+
+    /// The first live bar or tick after a (re)connect: if minutes are missing between the last bar held and it,
+    /// they are asked for from pricehistory.
+    fn resync_bars(&mut self, symbol: &str, t: i64) {
+        let Some(b) = self.bars.get_mut(symbol).filter(|b| b.loaded && b.resync) else {
+            return;
+        };
+        b.resync = false;
+        if let Some((from, to)) = b.series.gap_before(t) {
+            info!(%symbol, from, to, "minutes missed while the stream was down: backfilling from pricehistory");
+            self.fetch_bars(LoadKey::Backfill(symbol.to_string()), symbol, from, true);
+        }
+    }
+
+    /// A new streamer session: every series looks for a gap at its first live input.
+    pub(super) fn on_bars_connected(&mut self) {
+        for b in self.bars.values_mut() {
+            b.resync = true;
+            b.series.forget_volume();
+        }
+    }
+
+    /// The sessions rolled: bars before the window's new start are deleted from their topics.
+    pub(super) fn trim_bars(&mut self) {
+        let start = self.bars_window();
+        for (symbol, b) in &mut self.bars {
+            if start <= b.series.start() {
+                continue;
+            }
+            let gone = b.series.trim(start);
+            if b.loaded && !gone.is_empty() {
+                info!(%symbol, bars = gone.len(), "bars left the window: trimmed");
+                self.store.publish(
+                    &bars_topic(symbol),
+                    Items::new(),
+                    gone.into_iter().map(Bar::key).collect(),
+                );
+            }
+        }
+    }
+
+    /// The watched bars whose chart is not streamed (the key budget is short).
+    pub(super) fn bars_not_live(&self, p: &plan::Plan) -> Vec<String> {
+        self.bars
+            .keys()
+            .filter(|s| !p.is_live(CHART_EQUITY, s))
+            .cloned()
+            .collect()
+    }
+}

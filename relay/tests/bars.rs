@@ -1,0 +1,414 @@
+//! `bars:{SYMBOL}` from Schwab, against the built-in simulator on loopback: the first picture from pricehistory,
+//! the current minute moving in place with the streamed last price, each completed minute from `CHART_EQUITY`, the
+//! minutes missed during an outage backfilled, the key budget shared with the options, the window trimmed at the
+//! day roll, an unknown symbol.
+//!
+//! The simulator and the client share one frozen market clock that the tests move by hand: a minute passes when
+//! the test says so, never by waiting. Waits are polls with a deadline.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickdesk_market::{Clock, Date};
+use tickdesk_relay::demand::Demand;
+use tickdesk_relay::schwab::{self, chain::ChainFilter, Auth, Options, Timing};
+use tickdesk_relay::store::{Event, Store};
+use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
+use tickdesk_wire::bars::Bar;
+use tickdesk_wire::Fields;
+use tokio::sync::{oneshot, watch};
+
+struct Sim {
+    handle: SimHandle,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Sim {
+    async fn start(clock: &Clock) -> Sim {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let opts = SimOptions {
+            clock: clock.clone(),
+            seed: Some(7),
+            tick_ms: 40,
+            heartbeat: Duration::from_millis(300),
+            ..SimOptions::default()
+        };
+        let (handle, task) = sim::start(listener, opts, async {
+            let _ = rx.await;
+        })
+        .unwrap();
+        Sim {
+            handle,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    fn subs(&self, service: &str) -> BTreeSet<String> {
+        self.handle
+            .subscriptions()
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
+
+    /// The simulator's recorded bar of `symbol` starting at `t`.
+    fn bar(&self, symbol: &str, t: i64) -> Option<Bar> {
+        self.handle.with_market(|m| {
+            m.underlying(symbol)?
+                .bars
+                .iter()
+                .find(|b| b.t == t)
+                .copied()
+        })
+    }
+
+    fn last(&self, symbol: &str) -> f64 {
+        self.handle
+            .with_market(|m| m.underlying(symbol).unwrap().last)
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+struct Client {
+    store: Arc<Store>,
+    demand: Arc<Demand>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Client {
+    fn start(sim: &Sim, clock: &Clock, symbols: &[&str], key_budget: usize) -> Client {
+        let opts = Options {
+            api: sim.handle.base_url(),
+            auth: Auth::Simulator,
+            symbols: symbols.iter().map(|s| s.to_string()).collect(),
+            key_budget,
+            filter: ChainFilter {
+                strike_window: Some(4),
+                ..ChainFilter::default()
+            },
+            held_expiries: 0,
+            rest_per_window: 120,
+            bars_sessions: 2,
+            timing: Timing {
+                http_timeout: Duration::from_secs(5),
+                command_timeout: Duration::from_secs(3),
+                ping_interval: Duration::from_millis(100),
+                stale_after: Duration::from_millis(1200),
+                backoff_min: Duration::from_millis(30),
+                backoff_max: Duration::from_millis(300),
+                token_poll: Duration::from_millis(200),
+                status_throttle: Duration::from_millis(50),
+                market_check: Duration::from_millis(50),
+                chain_refresh: Duration::from_millis(500),
+                ..Timing::default()
+            },
+            clock: clock.clone(),
+        };
+        let store = Arc::new(Store::new(4096, 1 << 16));
+        let demand = Arc::new(Demand::default());
+        let (stop, rx) = watch::channel(false);
+        let task = schwab::spawn_with(store.clone(), demand.clone(), opts, rx);
+        Client {
+            store,
+            demand,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// The bars of a topic, in time order.
+    fn bars(&self, topic: &str) -> Vec<Bar> {
+        self.store
+            .snapshot(topic)
+            .map(|s| s.items.values().filter_map(Bar::from_fields).collect())
+            .unwrap_or_default()
+    }
+
+    fn bar(&self, topic: &str, t: i64) -> Option<Bar> {
+        self.store
+            .snapshot(topic)
+            .and_then(|s| s.items.get(&Bar::key(t)).and_then(Bar::from_fields))
+    }
+
+    fn status(&self) -> Fields {
+        self.store
+            .snapshot("status")
+            .and_then(|s| s.items.get("schwab").cloned())
+            .unwrap_or_default()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("the client stops within 5 s")
+                .unwrap();
+        }
+    }
+}
+
+async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn wed() -> Date {
+    Date::from_ymd(2026, 12, 2)
+}
+
+/// Wednesday 2 December 2026 at hh:mm ET.
+fn at(hh: i64, mm: i64) -> i64 {
+    wed().at_et(hh, mm)
+}
+
+/// Waits for the first picture of `topic` and for its chart and equity to stream.
+async fn loaded_and_live(c: &Client, sim: &Sim, symbol: &str) -> Vec<Bar> {
+    let topic = format!("bars:{symbol}");
+    let bars = eventually("the first picture", 10, || {
+        let b = c.bars(&topic);
+        (!b.is_empty()).then_some(b)
+    })
+    .await;
+    eventually("the chart and the equity streamed", 10, || {
+        (sim.subs("CHART_EQUITY").contains(symbol)
+            && sim.subs("LEVELONE_EQUITIES").contains(symbol))
+        .then_some(())
+    })
+    .await;
+    bars
+}
+
+#[tokio::test]
+async fn history_then_the_current_minute_in_place_then_a_new_minute() {
+    let clock = Clock::frozen(at(10, 15) + 30_000);
+    let sim = Sim::start(&clock).await;
+    let c = Client::start(&sim, &clock, &[], 500);
+    c.demand.add("bars:AAPL");
+    let first = loaded_and_live(&c, &sim, "AAPL").await;
+    // The current and the previous session, extended hours included: Tuesday 04:00–19:59, Wednesday 04:00–10:15.
+    assert_eq!(
+        first.first().unwrap().t,
+        Date::from_ymd(2026, 12, 1).at_et(4, 0)
+    );
+    assert_eq!(first.last().unwrap().t, at(10, 15));
+    assert_eq!(first.len(), 960 + 376);
+    assert!(first.windows(2).all(|w| w[0].t < w[1].t));
+
+    // The clock moves within the minute: the 10:15 bar follows the streamed last price, in place.
+    clock.advance_ms(10_000);
+    let moved = eventually("the current minute follows the last price", 10, || {
+        let b = c.bar("bars:AAPL", at(10, 15))?;
+        (b.c == sim.last("AAPL") && b != *first.last().unwrap()).then_some(b)
+    })
+    .await;
+    assert_eq!(
+        c.bars("bars:AAPL").len(),
+        first.len(),
+        "in place, no new item"
+    );
+    assert!(moved.h >= moved.c && moved.l <= moved.c);
+
+    // The minute ends: CHART_EQUITY's 10:15 is authoritative; the next tick opens 10:16 as one new item.
+    clock.advance_ms(60_000);
+    eventually(
+        "10:15 as the simulator completed it, 10:16 opened",
+        10,
+        || {
+            let done = sim.bar("AAPL", at(10, 15))?;
+            (c.bar("bars:AAPL", at(10, 15)) == Some(done)
+                && c.bar("bars:AAPL", at(10, 16))?.c == sim.last("AAPL"))
+            .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(c.bars("bars:AAPL").len(), first.len() + 1);
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
+    let clock = Clock::frozen(at(10, 15) + 30_000);
+    let sim = Sim::start(&clock).await;
+    let c = Client::start(&sim, &clock, &[], 500);
+    c.demand.add("bars:$SPX");
+    loaded_and_live(&c, &sim, "$SPX").await;
+    let calls = sim.handle.rest_call_times().len();
+    // The stream goes down for a while and the market moves on five minutes meanwhile.
+    sim.handle.drop_connections_for(Duration::from_millis(400));
+    eventually("the socket is gone", 10, || {
+        (sim.handle.connections_open() == 0).then_some(())
+    })
+    .await;
+    clock.advance_ms(5 * 60_000);
+    // Back: 10:16–10:19 completed while nobody streamed (CHART_EQUITY sends only what completes after SUBS), so
+    // only the backfill can bring them; they are the simulator's own bars.
+    eventually(
+        "10:16-10:19 backfilled as the simulator has them",
+        15,
+        || {
+            (16..20)
+                .all(|m| {
+                    let b = sim.bar("$SPX", at(10, m));
+                    b.is_some() && c.bar("bars:$SPX", at(10, m)) == b
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    eventually("10:20 moves live", 10, || {
+        (c.bar("bars:$SPX", at(10, 20))?.c == sim.last("$SPX")).then_some(())
+    })
+    .await;
+    assert!(
+        sim.handle.rest_call_times().len() > calls,
+        "a pricehistory call after the outage"
+    );
+    let times: Vec<i64> = c.bars("bars:$SPX").iter().map(|b| b.t).collect();
+    assert!(
+        times.ends_with(&(15..=20).map(|m| at(10, m)).collect::<Vec<_>>()),
+        "no hole"
+    );
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn chart_keys_share_the_key_budget_with_the_options() {
+    let clock = Clock::frozen(at(11, 0));
+    let sim = Sim::start(&clock).await;
+    // Two keys: SPY's and AAPL's quotes. AAPL's chart and SPY's contracts are out.
+    let c = Client::start(&sim, &clock, &["SPY"], 2);
+    c.demand.add("bars:AAPL");
+    eventually("bars loaded, the status says they are not live", 10, || {
+        let note = c.status().get("detail")?.as_str()?.to_string();
+        (!c.bars("bars:AAPL").is_empty() && note.contains("bars not live") && note.contains("AAPL"))
+            .then_some(())
+    })
+    .await;
+    eventually("both quotes stream", 10, || {
+        (sim.subs("LEVELONE_EQUITIES") == ["AAPL".to_string(), "SPY".to_string()].into())
+            .then_some(())
+    })
+    .await;
+    assert!(sim.subs("CHART_EQUITY").is_empty());
+    assert!(sim.subs("LEVELONE_OPTIONS").is_empty());
+    c.stop().await;
+
+    // Three keys: the chart streams, before any contract.
+    let c = Client::start(&sim, &clock, &["SPY"], 3);
+    c.demand.add("bars:AAPL");
+    eventually("the chart streams within the budget", 10, || {
+        (sim.subs("CHART_EQUITY") == ["AAPL".to_string()].into()).then_some(())
+    })
+    .await;
+    assert!(
+        sim.subs("LEVELONE_OPTIONS").is_empty(),
+        "contracts come after charts"
+    );
+    eventually(
+        "the status no longer says the bars are not live",
+        10,
+        || {
+            let note = c.status().get("detail")?.as_str()?.to_string();
+            (!note.contains("bars not live")).then_some(())
+        },
+    )
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_day_roll_trims_the_window_and_an_unwatched_topic_is_emptied() {
+    let clock = Clock::frozen(at(19, 58));
+    let sim = Sim::start(&clock).await;
+    let c = Client::start(&sim, &clock, &[], 500);
+    c.demand.add("bars:SPY");
+    let first = loaded_and_live(&c, &sim, "SPY").await;
+    let tue = Date::from_ymd(2026, 12, 1);
+    assert_eq!(first.first().unwrap().t, tue.at_et(4, 0));
+    let epoch = c.store.snapshot("bars:SPY").unwrap().epoch;
+    // Thursday just after midnight: the window is Wednesday and Thursday; Tuesday's bars are deleted.
+    clock.set(Date::from_ymd(2026, 12, 3).at_et(0, 5));
+    let after = eventually("Tuesday trimmed", 10, || {
+        let b = c.bars("bars:SPY");
+        (b.first()?.t >= at(4, 0)).then_some(b)
+    })
+    .await;
+    assert_eq!(after.first().unwrap().t, at(4, 0));
+    assert!(
+        first
+            .iter()
+            .filter(|b| b.t >= at(4, 0))
+            .all(|b| after.iter().any(|a| a.t == b.t)),
+        "only Tuesday went"
+    );
+    assert_eq!(
+        c.store.snapshot("bars:SPY").unwrap().epoch,
+        epoch,
+        "deletions in the same epoch, not a new snapshot"
+    );
+    // No browser watches it any more: emptied, the chart and quote unsubscribed (nothing else wants them).
+    c.demand.remove("bars:SPY");
+    eventually("emptied", 10, || {
+        c.bars("bars:SPY").is_empty().then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
+    let clock = Clock::frozen(at(11, 0));
+    let sim = Sim::start(&clock).await;
+    let c = Client::start(&sim, &clock, &[], 500);
+    let topic = "bars:NOPE";
+    c.store.ensure_topic(topic);
+    let mut rx = c.store.subscribe(topic).unwrap();
+    c.demand.add(topic);
+    let notice = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Notice { code, message, .. } = &*rx.recv().await.unwrap() {
+                return (*code, message.clone());
+            }
+        }
+    })
+    .await
+    .expect("an unknown_symbol notice");
+    assert_eq!(notice.0, tickdesk_wire::ErrorCode::UnknownSymbol);
+    assert!(notice.1.contains("NOPE"), "{}", notice.1);
+    assert!(c.bars(topic).is_empty());
+    assert_eq!(
+        c.status()["error"].as_str().map(|e| e.contains("NOPE")),
+        Some(true)
+    );
+    c.stop().await;
+    sim.stop().await;
+}
