@@ -85,7 +85,10 @@ impl MinuteBars {
         match self.bars.last_mut() {
             Some(last) if last.t == bar.t => *last = bar,
             Some(last) if last.t > bar.t => {
+                // An earlier minute changed (a completed minute's authoritative bar, a backfilled gap): the views
+                // rebuild once, unless it is the bar they already have.
                 match self.bars.binary_search_by_key(&bar.t, |b| b.t) {
+                    Ok(i) if self.bars[i] == bar => return,
                     Ok(i) => self.bars[i] = bar,
                     Err(i) => self.bars.insert(i, bar),
                 }
@@ -314,6 +317,9 @@ mod tests {
             m.bars.iter().map(|b| b.c).collect::<Vec<_>>(),
             [10.0, 11.0, 12.5, 13.0]
         );
+        // An earlier minute confirmed as it was: nothing to rebuild.
+        assert!(m.apply(&it, false, &[Bar::key(T0 + MIN)]));
+        assert_eq!(m.epoch, 1);
         // A backfilled minute in the middle: inserted in order, new epoch.
         let gap = bar(T0 + 2 * MIN, 11.5);
         it.extend(items(&[gap]));

@@ -70,7 +70,7 @@ function readings(bars) {
       g = (g * 13 + Math.max(d, 0)) / 14;
       l = (l * 13 + Math.max(-d, 0)) / 14;
     }
-    rsi = l === 0 ? 100 : 100 - 100 / (1 + g / l);
+    rsi = l === 0 ? (g === 0 ? 50 : 100) : 100 - 100 / (1 + g / l);
   }
   const e12 = ema(c, 12);
   const e26 = ema(c, 26);
