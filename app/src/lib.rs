@@ -169,7 +169,7 @@ pub fn App(url: String) -> impl IntoView {
             <ChartView hub=hub.clone() chain=chain signals=s active=on_chart closed=market_closed(&status, "schwab") />
             <section class="panel" id="indicators">
                 <h2>"Indicators"</h2>
-                <IndicatorsPanel hub=hub symbols=Signal::derive(move || quote_keys.get()) active=on_chart />
+                <IndicatorsPanel hub=hub symbols=quote_keys active=on_chart />
             </section>
         </main>
         <footer class="desk bottom">

@@ -69,6 +69,9 @@ struct Ctl {
     /// A frame is already requested.
     pending: bool,
     canvas: Option<HtmlCanvasElement>,
+    /// The underlying box, and the options it should list (written at the next frame).
+    select: Option<web_sys::Element>,
+    options: String,
     readout: Option<web_sys::Element>,
     readout_text: String,
     /// `Intl.DateTimeFormat(...).format` for the symbol's market: New York time, or UTC for crypto.
@@ -126,8 +129,6 @@ pub fn ChartView(
     active: Signal<bool>,
     #[prop(into)] closed: Signal<Option<String>>,
 ) -> impl IntoView {
-    let tf = RwSignal::new(Timeframe::M1);
-    let overlays = RwSignal::new(VWAP | EMA);
     let root = NodeRef::<html::Div>::new();
     let hook = Object::new();
     if let Some(w) = web_sys::window() {
@@ -144,9 +145,11 @@ pub fn ChartView(
         view: Viewport::default(),
         hover: None,
         drag: None,
-        overlays: 0,
+        overlays: VWAP | EMA,
         pending: false,
         canvas: None,
+        select: None,
+        options: String::new(),
         readout: None,
         readout_text: String::new(),
         time_fmt: None,
@@ -159,40 +162,32 @@ pub fn ChartView(
     // The panel's DOM is static HTML (one Leptos element instead of a dozen: each element type costs the bundle its
     // own rendering code); its parts are found once mounted.
     let c = ctl.clone();
-    let select = Rc::new(RefCell::new(None::<web_sys::Element>));
-    let sel = select.clone();
     root.on_load(move |el| {
         let find = |id: &str| el.query_selector(id).ok().flatten();
-        *sel.borrow_mut() = find("#chart-underlying");
         let canvas = find("#chart-canvas").and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
         let mut k = c.borrow_mut();
+        k.select = find("#chart-underlying");
         k.readout = find("#chart-readout");
         if let Some(canvas) = &canvas {
-            listen(&c, canvas);
+            listen(&c, canvas, &el, chain);
         }
         k.canvas = canvas;
         drop(k);
         request(&c);
     });
-    // The underlying box lists the chain's symbols, the chain's pick selected.
-    Effect::new(move |_| {
-        let html = options(
-            chain.symbols.get().into_iter().map(|s| (s.clone(), s)),
-            chain.selected.get(),
-        );
-        root.track();
-        if let Some(el) = &*select.borrow() {
-            el.set_inner_html(&html);
-        }
-    });
-    // Everything else the chart depends on, in one effect: the symbol (watched while the tab is open), the
-    // timeframe (a new series), the overlays, and the current symbol's bars arriving. Each ends in one frame.
+    // Everything reactive the chart depends on, in one effect: the chain's symbols and pick (the underlying box),
+    // the symbol's bars (watched while the tab is open) and their arrival. Each ends in one frame. The timeframe and
+    // the overlays are not signals: the toolbar's handler sets them and asks for the frame itself.
     let c = ctl.clone();
     Effect::new(move |_| {
-        let want = active.get().then(|| chain.selected.get()).flatten();
-        let tf = tf.get();
+        let picked = chain.selected.get();
+        let options = options(
+            chain.symbols.get().into_iter().map(|s| (s.clone(), s)),
+            picked.clone(),
+        );
+        let want = picked.filter(|_| active.get());
         let mut k = c.borrow_mut();
-        k.overlays = overlays.get();
+        k.options = options;
         if k.symbol != want {
             if let Some(old) = k.symbol.take() {
                 hub.release(&old);
@@ -200,12 +195,7 @@ pub fn ChartView(
             k.handle = want.as_deref().map(|s| hub.acquire(s));
             k.time_fmt = want.as_deref().and_then(|s| time_format(is_crypto(s)));
             k.symbol = want;
-            k.series = None;
-        }
-        if k.series.is_none() || k.tf != tf {
-            k.tf = tf;
-            k.series = k.symbol.as_deref().map(|s| Series::new(tf, is_crypto(s)));
-            k.view.reset();
+            k.new_series();
         }
         if let Some(h) = &k.handle {
             h.version.track();
@@ -214,31 +204,6 @@ pub fn ChartView(
         drop(k);
         request(&c);
     });
-    // The toolbar's one handler: which control changed is in the event's target.
-    let on_change = move |ev: web_sys::Event| {
-        let Some(el) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        else {
-            return;
-        };
-        let value = event_target_value(&ev);
-        match el.id().as_str() {
-            "chart-underlying" => chain.selected.set(Some(value)),
-            "chart-tf" => {
-                if let Some(t) = Timeframe::ALL.into_iter().find(|t| t.label() == value) {
-                    tf.set(t);
-                }
-            }
-            _ => {
-                let id = el.get_attribute("data-overlay").unwrap_or_default();
-                if let Some(i) = OVERLAY_IDS.iter().position(|o| *o == id) {
-                    overlays.update(|o| *o ^= 1 << i);
-                }
-            }
-        }
-    };
-
     let topic = Signal::derive(move || {
         chain
             .selected
@@ -248,7 +213,7 @@ pub fn ChartView(
     });
     view! {
         <Panel title="Chart" topic=topic signals=signals stale_after_ms=90_000.0 closed=closed>
-            <div class="chart-body" node_ref=root on:change=on_change inner_html=PANEL_HTML></div>
+            <div class="chart-body" node_ref=root inner_html=PANEL_HTML></div>
         </Panel>
     }
 }
@@ -267,8 +232,9 @@ const PANEL_HTML: &str = concat!(
     r#"<canvas id="chart-canvas" class="chart-canvas"></canvas>"#,
 );
 
-/// Pointer and wheel handlers on the canvas, and the window's resize: one closure for all of them.
-fn listen(ctl: &Shared, canvas: &HtmlCanvasElement) {
+/// The pointer and wheel on the canvas, the window's resize and the toolbar's changes: one closure for all of them
+/// (each closure type costs the bundle its own glue).
+fn listen(ctl: &Shared, canvas: &HtmlCanvasElement, toolbar: &web_sys::Element, chain: ChainState) {
     let c = ctl.clone();
     let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
         let mut k = c.borrow_mut();
@@ -298,6 +264,35 @@ fn listen(ctl: &Shared, canvas: &HtmlCanvasElement) {
                 }
                 _ => k.drag = None,
             }
+        } else if kind == "change" {
+            // Which control changed is in the event's target.
+            let el = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+            let id = el.as_ref().map(web_sys::Element::id).unwrap_or_default();
+            let value = event_target_value(&ev);
+            match id.as_str() {
+                "chart-underlying" => {
+                    drop(k);
+                    chain.selected.set(Some(value));
+                    return;
+                }
+                "chart-tf" => {
+                    if let Some(t) = Timeframe::ALL.into_iter().find(|t| t.label() == value) {
+                        k.tf = t;
+                        k.new_series();
+                    }
+                }
+                _ => {
+                    let overlay = el.and_then(|e| e.get_attribute("data-overlay"));
+                    if let Some(i) = OVERLAY_IDS
+                        .iter()
+                        .position(|o| Some(*o) == overlay.as_deref())
+                    {
+                        k.overlays ^= 1 << i;
+                    }
+                }
+            }
         }
         drop(k);
         request(&c);
@@ -313,6 +308,7 @@ fn listen(ctl: &Shared, canvas: &HtmlCanvasElement) {
     ] {
         let _ = canvas.add_event_listener_with_callback(name, f);
     }
+    let _ = toolbar.add_event_listener_with_callback("change", f);
     if let Some(w) = web_sys::window() {
         let _ = w.add_event_listener_with_callback("resize", f);
     }
@@ -331,6 +327,11 @@ fn draw(k: &mut Ctl) {
         return;
     };
     let t0 = now();
+    if let Some(sel) = &k.select {
+        if !k.options.is_empty() {
+            sel.set_inner_html(&std::mem::take(&mut k.options));
+        }
+    }
     if std::mem::take(&mut k.data) {
         if let (Some(s), Some(h)) = (k.series.as_mut(), &k.handle) {
             s.sync(&h.bars.borrow());
@@ -664,6 +665,16 @@ const JS_KEYS: [&str; 19] = [
 ];
 
 impl Ctl {
+    /// A new series for the symbol and timeframe (filled from the bars at the next frame), viewed from the start.
+    fn new_series(&mut self) {
+        self.series = self
+            .symbol
+            .as_deref()
+            .map(|s| Series::new(self.tf, is_crypto(s)));
+        self.data = true;
+        self.view.reset();
+    }
+
     fn time(&self, t: i64) -> String {
         let date = js_sys::Date::new(&JsValue::from_f64(t as f64));
         self.time_fmt

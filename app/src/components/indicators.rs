@@ -152,7 +152,7 @@ pub fn IndicatorsPanel(
     active: Signal<bool>,
 ) -> impl IntoView {
     let rows: Rc<RefCell<Vec<Row>>> = Rc::default();
-    let html = RwSignal::new(String::new());
+    let root = NodeRef::<leptos::html::Div>::new();
     let hook = Object::new();
     if let Some(root) = web_sys::window()
         .and_then(|w| Reflect::get(&w, &"__tickdesk".into()).ok())
@@ -203,10 +203,17 @@ pub fn IndicatorsPanel(
             table.push((row.symbol.clone(), readings));
         }
         *rows.borrow_mut() = next;
-        html.set(format!("{TABLE_HEAD}{}</tbody></table>", rows_html(&table)));
+        // Written straight into the element (no signal and no view for it); the node ref is tracked, so the first
+        // write happens once it is mounted.
+        if let Some(el) = root.get() {
+            el.set_inner_html(&format!(
+                "{TABLE_HEAD}{}</tbody></table>",
+                rows_html(&table)
+            ));
+        }
     });
 
-    view! { <div class="indicators" inner_html=move || html.get()></div> }
+    view! { <div class="indicators" node_ref=root></div> }
 }
 
 fn reading_js(r: Option<&Reading>) -> JsValue {
