@@ -480,7 +480,8 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         let x = xs.x(i);
         if labels_at(prev, t, step) && x >= 0.0 && x < layout.plot_w - 30.0 {
             let full = k.time(t);
-            let (date, time) = full.split_once(", ").unwrap_or(("", &full));
+            let (date, time) = full.split_once(',').unwrap_or(("", &full));
+            let time = time.trim_start();
             let label = if step >= 1440 { date } else { time };
             let _ = ctx.fill_text(label, x - 14.0, layout.macd.bottom() + 4.0);
         }

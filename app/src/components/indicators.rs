@@ -146,13 +146,21 @@ struct Row {
 #[component]
 pub fn IndicatorsPanel(
     hub: BarsHub,
-    #[prop(into)] symbols: Signal<Vec<String>>,
+    symbols: ArcRwSignal<Vec<String>>,
     /// The tab is open: bars are watched only then.
     #[prop(into)]
     active: Signal<bool>,
 ) -> impl IntoView {
     let rows: Rc<RefCell<Vec<Row>>> = Rc::default();
     let root = NodeRef::<leptos::html::Div>::new();
+    // The element once mounted, and the table to write into it: written straight in (no signal, no view for it).
+    let out: Rc<RefCell<(Option<web_sys::Element>, String)>> = Rc::default();
+    let o = out.clone();
+    root.on_load(move |el| {
+        let mut o = o.borrow_mut();
+        el.set_inner_html(&o.1);
+        o.0 = Some(el.into());
+    });
     let hook = Object::new();
     if let Some(root) = web_sys::window()
         .and_then(|w| Reflect::get(&w, &"__tickdesk".into()).ok())
