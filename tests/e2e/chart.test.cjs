@@ -255,6 +255,10 @@ test('the Chart tab draws the relay\'s bars live, reads out the bar under the cr
   // Back and forward through the tabs' history.
   await page.click('button[data-tab="rates"]');
   await page.waitForSelector('#rates-tab:not([hidden])');
+  // Bars are watched only while the tab is open: away from it, the relay empties the topics nobody watches.
+  await eventually(page, 20000, async () => {
+    for (const sym of ['SPY', 'AAPL']) assert.equal((await restBars(port, sym)).length, 0, `bars:${sym} unwatched`);
+  });
   await page.goBack();
   await page.waitForSelector('#chart-tab:not([hidden])');
   await page.goBack();

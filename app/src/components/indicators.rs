@@ -211,13 +211,14 @@ pub fn IndicatorsPanel(
             table.push((row.symbol.clone(), readings));
         }
         *rows.borrow_mut() = next;
-        // Written straight into the element (no signal and no view for it); the node ref is tracked, so the first
-        // write happens once it is mounted.
-        if let Some(el) = root.get() {
-            el.set_inner_html(&format!(
-                "{TABLE_HEAD}{}</tbody></table>",
-                rows_html(&table)
-            ));
+        // Rounded for the eye, the table is often the same as the last frame's: then the DOM is left alone.
+        let html = format!("{TABLE_HEAD}{}</tbody></table>", rows_html(&table));
+        let mut o = out.borrow_mut();
+        if html != o.1 {
+            if let Some(el) = &o.0 {
+                el.set_inner_html(&html);
+            }
+            o.1 = html;
         }
     });
 
