@@ -3,7 +3,9 @@
 //! It keeps `window.__tickdeskPerf = { fields, lat }`: `fields` counts the chain cell updates received (fields set by
 //! deltas of `chain:` topics), and `lat` gets one tick-to-screen sample per chain item written to the view: from the
 //! item's upstream timestamp (`ts`, the streamer frame's time) to the first animation frame after the write, which
-//! comes after the browser painted it. Without `?perf` nothing is recorded and the cost is one branch per frame.
+//! comes after the browser painted it. Views add their own arrays with [`samples`]: the chart pushes each draw's
+//! duration in ms to `chartDraw` (read by `bench/chart.cjs`). Without `?perf` nothing is recorded and the cost is one
+//! branch per frame.
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::closure::Closure;
