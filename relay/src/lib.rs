@@ -22,10 +22,12 @@
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`status`]: the `status` topic's one shape for every source.
 //! - [`analytics`]: the derived `analytics:{U}` and `activity` topics, from the chains the store holds.
+//! - [`binance`]: crypto prices and bars from Binance (or its built-in simulator).
 
 pub mod access;
 pub mod analytics;
 pub mod api;
+pub mod binance;
 pub mod config;
 pub mod conflate;
 pub mod demand;
