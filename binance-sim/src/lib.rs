@@ -507,7 +507,10 @@ async fn fault_refuse_ws(State(s): State<Arc<Shared>>, Query(q): Query<OnOff>) -
     affected(1).into_response()
 }
 
-async fn fault_restricted(State(s): State<Arc<Shared>>, Query(q): Query<OnOff>) -> impl IntoResponse {
+async fn fault_restricted(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<OnOff>,
+) -> impl IntoResponse {
     handle(s).restrict(!q.off);
     affected(1)
 }
@@ -518,7 +521,10 @@ struct BurstQuery {
     seconds: u64,
 }
 
-async fn fault_burst(State(s): State<Arc<Shared>>, Query(q): Query<BurstQuery>) -> impl IntoResponse {
+async fn fault_burst(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<BurstQuery>,
+) -> impl IntoResponse {
     handle(s).burst(q.rate.min(100_000), Duration::from_secs(q.seconds));
     affected(1)
 }

@@ -348,7 +348,8 @@ impl Market {
         for s in &mut self.symbols {
             let lower = s.symbol.to_ascii_lowercase();
             if minute > s.kline.t {
-                let closed = std::mem::replace(&mut s.kline, Kline::open(minute, s.price, s.agg_id + 1));
+                let closed =
+                    std::mem::replace(&mut s.kline, Kline::open(minute, s.price, s.agg_id + 1));
                 out.push((
                     format!("{lower}@kline_1m"),
                     s.kline_event(&closed, now, true).to_string(),
@@ -362,7 +363,8 @@ impl Market {
             for _ in 0..trades {
                 s.price *= (VOL_PER_SQRT_S * dt.sqrt() * normal(rng)).exp();
                 s.price = ((s.price / tick).round() * tick).max(tick);
-                let qty = (rng.random_range(0.0005..0.5) * 1000.0 / s.price.max(1.0) * 1e5).round() / 1e5;
+                let qty =
+                    (rng.random_range(0.0005..0.5) * 1000.0 / s.price.max(1.0) * 1e5).round() / 1e5;
                 let qty = qty.max(0.00001);
                 s.agg_id += 1;
                 let first = s.trade_id + 1;
@@ -399,7 +401,10 @@ impl Market {
             out.push((format!("{lower}@bookTicker"), s.book_ticker().to_string()));
             if push_tickers {
                 out.push((format!("{lower}@ticker"), s.ticker(now).to_string()));
-                out.push((format!("{lower}@miniTicker"), s.mini_ticker(now).to_string()));
+                out.push((
+                    format!("{lower}@miniTicker"),
+                    s.mini_ticker(now).to_string(),
+                ));
             }
             if push_klines {
                 out.push((

@@ -49,22 +49,26 @@ enum Pick {
     All,
 }
 
-fn pick(q: &HashMap<String, String>) -> Result<Pick, Response> {
+/// `None` when `symbols=` is not a JSON array of strings.
+fn pick(q: &HashMap<String, String>) -> Option<Pick> {
     if let Some(s) = q.get("symbol") {
-        return Ok(Pick::One(s.clone()));
+        return Some(Pick::One(s.clone()));
     }
     if let Some(list) = q.get("symbols") {
         return serde_json::from_str::<Vec<String>>(list)
-            .map(Pick::Many)
-            .map_err(|_| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    -1100,
-                    "Illegal characters found in parameter 'symbols'; legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.",
-                )
-            });
+            .ok()
+            .map(Pick::Many);
     }
-    Ok(Pick::All)
+    Some(Pick::All)
+}
+
+/// Binance's answer to a malformed `symbols=`.
+fn bad_symbols() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        -1100,
+        "Illegal characters found in parameter 'symbols'; legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.",
+    )
 }
 
 /// Applies `f` to the picked symbols: an object for `symbol=`, an array otherwise; any unknown → -1121.
@@ -108,14 +112,18 @@ fn symbol_info(sym: &Symbol) -> Value {
            "isMarginTradingAllowed": true, "filters": [], "permissions": [], "permissionSets": [["SPOT"]]})
 }
 
-async fn exchange_info(State(s): State<Arc<Shared>>, uri: OriginalUri, Query(q): Params) -> Response {
+async fn exchange_info(
+    State(s): State<Arc<Shared>>,
+    uri: OriginalUri,
+    Query(q): Params,
+) -> Response {
     count(&s, &uri);
     let m = s.market();
     let symbols = match pick(&q) {
-        Err(e) => return e,
-        Ok(Pick::One(x)) => vec![x],
-        Ok(Pick::Many(v)) => v,
-        Ok(Pick::All) => m.symbols.iter().map(|x| x.symbol.clone()).collect(),
+        None => return bad_symbols(),
+        Some(Pick::One(x)) => vec![x],
+        Some(Pick::Many(v)) => v,
+        Some(Pick::All) => m.symbols.iter().map(|x| x.symbol.clone()).collect(),
     };
     let infos: Option<Vec<Value>> = symbols.iter().map(|x| m.get(x).map(symbol_info)).collect();
     let Some(infos) = infos else {
@@ -132,7 +140,11 @@ async fn klines(State(s): State<Arc<Shared>>, uri: OriginalUri, Query(q): Params
     let m = s.market();
     let Some(sym) = q.get("symbol").and_then(|x| m.get(x)) else {
         return match q.get("symbol") {
-            None => error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                -1102,
+                "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+            ),
             Some(_) => invalid_symbol(),
         };
     };
@@ -141,14 +153,19 @@ async fn klines(State(s): State<Arc<Shared>>, uri: OriginalUri, Query(q): Params
     }
     let num = |k: &str| q.get(k).and_then(|v| v.parse::<i64>().ok());
     let limit = num("limit").unwrap_or(500).clamp(1, 1000) as usize;
-    Json(Value::Array(sym.klines(num("startTime"), num("endTime"), limit))).into_response()
+    Json(Value::Array(sym.klines(
+        num("startTime"),
+        num("endTime"),
+        limit,
+    )))
+    .into_response()
 }
 
 async fn book_ticker(State(s): State<Arc<Shared>>, uri: OriginalUri, Query(q): Params) -> Response {
     count(&s, &uri);
     match pick(&q) {
-        Err(e) => e,
-        Ok(p) => per_symbol(&s.market(), p, Symbol::rest_book),
+        None => bad_symbols(),
+        Some(p) => per_symbol(&s.market(), p, Symbol::rest_book),
     }
 }
 
@@ -156,17 +173,23 @@ async fn ticker_24hr(State(s): State<Arc<Shared>>, uri: OriginalUri, Query(q): P
     count(&s, &uri);
     let now = now_ms();
     match pick(&q) {
-        Err(e) => e,
-        Ok(p) => per_symbol(&s.market(), p, |x| x.rest_24hr(now)),
+        None => bad_symbols(),
+        Some(p) => per_symbol(&s.market(), p, |x| x.rest_24hr(now)),
     }
 }
 
-async fn ticker_price(State(s): State<Arc<Shared>>, uri: OriginalUri, Query(q): Params) -> Response {
+async fn ticker_price(
+    State(s): State<Arc<Shared>>,
+    uri: OriginalUri,
+    Query(q): Params,
+) -> Response {
     count(&s, &uri);
     match pick(&q) {
-        Err(e) => e,
-        Ok(p) => per_symbol(&s.market(), p, |x| {
-            json!({"symbol": x.symbol, "price": crate::market::dec(x.price)})
-        }),
+        None => bad_symbols(),
+        Some(p) => per_symbol(
+            &s.market(),
+            p,
+            |x| json!({"symbol": x.symbol, "price": crate::market::dec(x.price)}),
+        ),
     }
 }

@@ -29,12 +29,20 @@ pub(crate) async fn upgrade_combined(
 ) -> Response {
     let streams: Vec<String> = q
         .get("streams")
-        .map(|s| s.split('/').filter(|x| !x.is_empty()).map(str::to_string).collect())
+        .map(|s| {
+            s.split('/')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     upgrade(shared, ws, streams, true)
 }
 
-pub(crate) async fn upgrade_raw(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade_raw(
+    State(shared): State<Arc<Shared>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     upgrade(shared, ws, Vec::new(), false)
 }
 
@@ -46,7 +54,12 @@ pub(crate) async fn upgrade_raw_one(
     upgrade(shared, ws, vec![stream], false)
 }
 
-fn upgrade(shared: Arc<Shared>, ws: WebSocketUpgrade, streams: Vec<String>, combined: bool) -> Response {
+fn upgrade(
+    shared: Arc<Shared>,
+    ws: WebSocketUpgrade,
+    streams: Vec<String>,
+    combined: bool,
+) -> Response {
     shared.counters.ws_attempts.fetch_add(1, Relaxed);
     let refuse = shared.refuse_ws.load(Relaxed);
     if refuse != 0 {
@@ -218,7 +231,11 @@ impl Session {
         }
         match m {
             Message::Pong(p) => {
-                match self.pings.iter().position(|(payload, _)| payload.as_slice() == p.as_ref()) {
+                match self
+                    .pings
+                    .iter()
+                    .position(|(payload, _)| payload.as_slice() == p.as_ref())
+                {
                     Some(i) => {
                         self.shared.counters.pongs_ok.fetch_add(1, Relaxed);
                         self.pings.remove(i);
@@ -251,7 +268,8 @@ impl Session {
         let params: Vec<String> = match v.get("params") {
             None => Vec::new(),
             Some(Value::Array(a)) => {
-                let names: Option<Vec<String>> = a.iter().map(|x| x.as_str().map(str::to_string)).collect();
+                let names: Option<Vec<String>> =
+                    a.iter().map(|x| x.as_str().map(str::to_string)).collect();
                 match names {
                     Some(n) => n,
                     None => return bad("params must be stream names"),
@@ -273,7 +291,9 @@ impl Session {
                 }
                 json!({"result": null, "id": id})
             }
-            Some("LIST_SUBSCRIPTIONS") => json!({"result": self.subs.iter().collect::<Vec<_>>(), "id": id}),
+            Some("LIST_SUBSCRIPTIONS") => {
+                json!({"result": self.subs.iter().collect::<Vec<_>>(), "id": id})
+            }
             _ => bad("unknown method"),
         }
     }

@@ -119,14 +119,20 @@ async fn crypto_rows_and_bars_history_then_live() {
     assert_eq!(t["items"].as_object().unwrap().len(), 3, "{t}");
     let row = &t["items"]["BTCUSDT"];
     let st = wait_state(&relay, "live").await;
-    assert_eq!(st["simulated"], false, "an endpoint that was set is not 'simulated': {st}");
+    assert_eq!(
+        st["simulated"], false,
+        "an endpoint that was set is not 'simulated': {st}"
+    );
     let row_again = eventually("24 h statistics", 20, async || {
         let r = topic(&relay, "crypto").await["items"]["BTCUSDT"].clone();
         (r["change_pct"].is_number() && r["volume"].is_number()).then_some(r)
     })
     .await;
     assert_eq!(row["stale"], false);
-    assert!(row_again["bid"].as_f64() < row_again["ask"].as_f64(), "{row_again}");
+    assert!(
+        row_again["bid"].as_f64() < row_again["ask"].as_f64(),
+        "{row_again}"
+    );
 
     // Bars: the REST history (100 bars) first, then kline_1m updating the current bar in place.
     let bars = topic(&relay, "bars:BTCUSDT").await;
@@ -145,7 +151,10 @@ async fn crypto_rows_and_bars_history_then_live() {
     let newest = items.keys().max().unwrap();
     assert!(newest >= &last_key);
     let c = items[newest]["c"].as_f64().unwrap();
-    assert!((c / sim_price - 1.0).abs() < 0.01, "bar close {c} near the price {sim_price}");
+    assert!(
+        (c / sim_price - 1.0).abs() < 0.01,
+        "bar close {c} near the price {sim_price}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +166,10 @@ async fn every_server_ping_gets_a_pong_with_its_payload() {
     })
     .await;
     let relay = Relay::start(config(&sim, "BTCUSDT")).await;
-    eventually("ten pongs", 20, async || (sim.state().pongs_ok >= 10).then_some(())).await;
+    eventually("ten pongs", 20, async || {
+        (sim.state().pongs_ok >= 10).then_some(())
+    })
+    .await;
     let s = sim.state();
     assert_eq!(s.ping_timeouts, 0, "{s:?}");
     assert_eq!(s.pongs_unmatched, 0, "{s:?}");
@@ -168,16 +180,15 @@ async fn every_server_ping_gets_a_pong_with_its_payload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribing_by_message_stays_under_five_messages_a_second() {
     let sim = Sim::start(fast()).await;
-    let mut cfg = config(
-        &sim,
-        "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT,DOGEUSDT",
-    );
+    let mut cfg = config(&sim, "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT,DOGEUSDT");
     // Nothing in the URL: six SUBSCRIBE messages (one per symbol), which at once would be six in a second.
     cfg.binance.url_streams = 0;
     let relay = Relay::start(cfg).await;
     priced(
         &relay,
-        &["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT"],
+        &[
+            "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT",
+        ],
     )
     .await;
     let s = sim.state();
@@ -223,8 +234,14 @@ async fn the_connection_is_replaced_before_the_age_limit_new_one_first() {
     })
     .await;
     let s = sim.state();
-    assert_eq!(s.age_closes, 0, "the relay replaced each one before the server cut it: {s:?}");
-    assert_eq!(s.no_connection_moments, 0, "always one connection open: {s:?}");
+    assert_eq!(
+        s.age_closes, 0,
+        "the relay replaced each one before the server cut it: {s:?}"
+    );
+    assert_eq!(
+        s.no_connection_moments, 0,
+        "always one connection open: {s:?}"
+    );
     assert_eq!(st["trade_gaps"], 0, "no trade lost across the swaps: {st}");
     assert_eq!(st["state"], "live");
 }
@@ -250,7 +267,10 @@ async fn server_shutdown_is_met_with_a_new_connection_first() {
     })
     .await;
     let s = sim.state();
-    assert_eq!(s.shutdown_closes, 0, "closed by the relay before the server had to: {s:?}");
+    assert_eq!(
+        s.shutdown_closes, 0,
+        "closed by the relay before the server had to: {s:?}"
+    );
     assert_eq!(s.no_connection_moments, 0, "{s:?}");
     assert_eq!(st["trade_gaps"], 0, "{st}");
     moves_on(&relay, "ETHUSDT", ts(&t, "ETHUSDT")).await;
@@ -323,7 +343,10 @@ async fn refused_websockets_fall_back_to_polling_rest_and_back_to_the_stream() {
     moves_on(&relay, "BTCUSDT", ts(&t, "BTCUSDT")).await;
     // Back on the stream, polling stopped: at most one poll was in flight at the switch.
     let st = wait_state(&relay, "live").await;
-    assert!(sim.state().rest_calls["/api/v3/ticker/bookTicker"] <= polls + 1, "{st}");
+    assert!(
+        sim.state().rest_calls["/api/v3/ticker/bookTicker"] <= polls + 1,
+        "{st}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +358,10 @@ async fn an_unknown_symbol_is_refused_and_the_others_stream() {
     let st = wait_state(&relay, "live").await;
     assert_eq!(st["refused"], serde_json::json!(["FOOBAR"]), "{st}");
     let err = st["error"].as_str().unwrap();
-    assert!(err.contains("FOOBAR") && err.contains("Invalid symbol"), "{err}");
+    assert!(
+        err.contains("FOOBAR") && err.contains("Invalid symbol"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,7 +414,10 @@ async fn auto_mode_falls_back_to_the_built_in_simulator_and_says_why() {
     let relay = Relay::start(cfg).await;
     let st = wait_state(&relay, "simulated").await;
     let detail = st["detail"].as_str().unwrap();
-    assert!(detail.contains("auto") && detail.contains(&dead.to_string()), "{detail}");
+    assert!(
+        detail.contains("auto") && detail.contains(&dead.to_string()),
+        "{detail}"
+    );
     assert_eq!(st["simulated"], true);
     priced(&relay, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]).await;
 

@@ -98,8 +98,14 @@ impl Book {
     /// A book for `symbols` (upper case), keeping the last `window` bars of each.
     pub fn new(symbols: &[String], window: usize) -> Book {
         Book {
-            quotes: symbols.iter().map(|s| (s.clone(), Quote::default())).collect(),
-            bars: symbols.iter().map(|s| (s.clone(), Bars::default())).collect(),
+            quotes: symbols
+                .iter()
+                .map(|s| (s.clone(), Quote::default()))
+                .collect(),
+            bars: symbols
+                .iter()
+                .map(|s| (s.clone(), Bars::default()))
+                .collect(),
             window: window.max(1),
             stats: BookStats::default(),
         }
@@ -376,13 +382,33 @@ mod tests {
         for id in [5, 6, 7, 5, 6, 7, 8] {
             b.apply(&trade(id, id as f64), now);
         }
-        assert_eq!(b.stats(), BookStats { trades: 4, duplicates: 3, trade_gaps: 0 });
+        assert_eq!(
+            b.stats(),
+            BookStats {
+                trades: 4,
+                duplicates: 3,
+                trade_gaps: 0
+            }
+        );
         b.apply(&trade(11, 11.0), now);
         assert_eq!(b.stats().trade_gaps, 1);
-        let bk = |u| Msg::Book { symbol: "BTCUSDT".into(), update_id: u, bid: u as f64, ask: u as f64 + 1.0 };
+        let bk = |u| Msg::Book {
+            symbol: "BTCUSDT".into(),
+            update_id: u,
+            bid: u as f64,
+            ask: u as f64 + 1.0,
+        };
         assert!(b.apply(&bk(10), now));
         assert!(!b.apply(&bk(9), now), "an older book is not applied");
-        assert!(!b.apply(&Msg::Book { symbol: "XRPUSDT".into(), update_id: 1, bid: 1.0, ask: 2.0 }, now));
+        assert!(!b.apply(
+            &Msg::Book {
+                symbol: "XRPUSDT".into(),
+                update_id: 1,
+                bid: 1.0,
+                ask: 2.0
+            },
+            now
+        ));
     }
 
     #[test]
@@ -401,12 +427,30 @@ mod tests {
     #[test]
     fn bars_window_updates_in_place_and_drops_the_oldest() {
         let mut b = book();
-        let bar = |t: i64, c: f64| Bar { t, o: 1.0, h: c, l: 1.0, c, v: 1.0 };
-        b.put_bars("BTCUSDT", &[bar(60_000, 1.0), bar(120_000, 2.0), bar(180_000, 3.0)]);
+        let bar = |t: i64, c: f64| Bar {
+            t,
+            o: 1.0,
+            h: c,
+            l: 1.0,
+            c,
+            v: 1.0,
+        };
+        b.put_bars(
+            "BTCUSDT",
+            &[bar(60_000, 1.0), bar(120_000, 2.0), bar(180_000, 3.0)],
+        );
         assert_eq!(b.bar_items("BTCUSDT").len(), 3);
-        let k = |e: i64, t: i64, c: f64| Msg::Kline { symbol: "BTCUSDT".into(), event_ms: e, bar: bar(t, c), closed: false };
+        let k = |e: i64, t: i64, c: f64| Msg::Kline {
+            symbol: "BTCUSDT".into(),
+            event_ms: e,
+            bar: bar(t, c),
+            closed: false,
+        };
         assert!(b.apply(&k(10, 180_000, 3.5), Instant::now()));
-        assert!(!b.apply(&k(10, 180_000, 3.5), Instant::now()), "the same event twice");
+        assert!(
+            !b.apply(&k(10, 180_000, 3.5), Instant::now()),
+            "the same event twice"
+        );
         assert!(b.apply(&k(11, 240_000, 4.0), Instant::now()));
         let flushed = b.flush_bars();
         assert_eq!(flushed.len(), 1);

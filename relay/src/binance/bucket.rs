@@ -68,17 +68,28 @@ mod tests {
         let mut b = TokenBucket::new(RATE_PER_SEC, BURST, t0);
         // Someone trying to send every millisecond for 5 seconds.
         let sent: Vec<Duration> = (0..5000)
-            .map(|ms| Duration::from_millis(ms))
+            .map(Duration::from_millis)
             .filter(|d| b.try_take(t0 + *d))
             .collect();
         let worst = sent
             .iter()
-            .map(|start| sent.iter().filter(|d| **d >= *start && **d < *start + Duration::from_secs(1)).count())
+            .map(|start| {
+                sent.iter()
+                    .filter(|d| **d >= *start && **d < *start + Duration::from_secs(1))
+                    .count()
+            })
             .max()
             .unwrap();
-        assert!(worst <= (BURST + RATE_PER_SEC) as usize, "{worst} in one second");
+        assert!(
+            worst <= (BURST + RATE_PER_SEC) as usize,
+            "{worst} in one second"
+        );
         assert!(worst < 5, "room left for the pong of a server ping");
-        assert!(sent.len() >= 15, "it still sends at its rate: {}", sent.len());
+        assert!(
+            sent.len() >= 15,
+            "it still sends at its rate: {}",
+            sent.len()
+        );
         let mut b = TokenBucket::new(2.0, 1.0, t0);
         assert_eq!(b.wait(t0), Duration::ZERO);
         assert!(b.try_take(t0));

@@ -126,7 +126,8 @@ async fn run(
         let events = events.clone();
         async move { events.send((id, ev)).await.is_ok() }
     };
-    let connected = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&spec.url)).await;
+    let connected =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&spec.url)).await;
     let mut ws = match connected {
         Err(_) => {
             send(LinkEvent::Closed(LinkError::Connect("timed out".into()))).await;

@@ -77,13 +77,14 @@ pub fn spawn(
     }
     let status = status::Status::new(store.clone(), Duration::from_secs(1));
     Some(tokio::spawn(async move {
-        let (ws, rest, simulated, sim_task) = match resolve(plan, &cfg, seed, shutdown.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "binance: the built-in simulator did not start");
-                return;
-            }
-        };
+        let (ws, rest, simulated, sim_task) =
+            match resolve(plan, &cfg, seed, shutdown.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "binance: the built-in simulator did not start");
+                    return;
+                }
+            };
         let opts = Options {
             symbols,
             ws,

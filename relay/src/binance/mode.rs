@@ -26,11 +26,19 @@ pub enum Mode {
 pub enum Plan {
     Off,
     /// Use these endpoints.
-    Endpoints { ws: String, rest: String },
+    Endpoints {
+        ws: String,
+        rest: String,
+    },
     /// Start the built-in simulator, for this reason.
-    BuiltIn { reason: String },
+    BuiltIn {
+        reason: String,
+    },
     /// Probe these endpoints; the simulator if they do not answer.
-    Probe { ws: String, rest: String },
+    Probe {
+        ws: String,
+        rest: String,
+    },
 }
 
 /// The plan for `mode` with the configured endpoints.
@@ -73,8 +81,20 @@ mod tests {
         let (w, r) = ("wss://w", "https://r");
         assert_eq!(plan(Mode::Off, w, r), Plan::Off);
         assert!(matches!(plan(Mode::Sim, w, r), Plan::BuiltIn { .. }));
-        assert_eq!(plan(Mode::Real, w, r), Plan::Endpoints { ws: w.into(), rest: r.into() });
-        assert_eq!(plan(Mode::Auto, w, r), Plan::Probe { ws: w.into(), rest: r.into() });
+        assert_eq!(
+            plan(Mode::Real, w, r),
+            Plan::Endpoints {
+                ws: w.into(),
+                rest: r.into()
+            }
+        );
+        assert_eq!(
+            plan(Mode::Auto, w, r),
+            Plan::Probe {
+                ws: w.into(),
+                rest: r.into()
+            }
+        );
     }
 
     #[tokio::test]

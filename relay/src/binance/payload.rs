@@ -32,7 +32,9 @@ pub fn subscribe_messages(streams: &[String], per_message: usize, first_id: u64)
     streams
         .chunks(per_message.max(1))
         .zip(first_id..)
-        .map(|(chunk, id)| serde_json::json!({"method": "SUBSCRIBE", "params": chunk, "id": id}).to_string())
+        .map(|(chunk, id)| {
+            serde_json::json!({"method": "SUBSCRIBE", "params": chunk, "id": id}).to_string()
+        })
         .collect()
 }
 
@@ -71,7 +73,10 @@ pub enum Msg {
     /// `serverShutdown`: the server will close this connection soon.
     ServerShutdown,
     /// The answer to a request (`{"result":…,"id":n}`), or its error.
-    Answer { id: Option<u64>, error: Option<String> },
+    Answer {
+        id: Option<u64>,
+        error: Option<String>,
+    },
     /// Well-formed but of no use to the relay.
     Other,
 }
@@ -179,12 +184,14 @@ fn parse_payload(d: &Value) -> Option<Msg> {
         }
         Some("serverShutdown") => Some(Msg::ServerShutdown),
         Some(_) => Some(Msg::Other),
-        None if d.get("u").is_some() && d.get("b").is_some() && d.get("a").is_some() => Some(Msg::Book {
-            symbol: s(d, "s")?,
-            update_id: u(d, "u")?,
-            bid: f(d, "b")?,
-            ask: f(d, "a")?,
-        }),
+        None if d.get("u").is_some() && d.get("b").is_some() && d.get("a").is_some() => {
+            Some(Msg::Book {
+                symbol: s(d, "s")?,
+                update_id: u(d, "u")?,
+                bid: f(d, "b")?,
+                ask: f(d, "a")?,
+            })
+        }
         None => None,
     }
 }
@@ -219,27 +226,79 @@ mod tests {
         assert_eq!(parse(trade), Ok(want.clone()));
         assert_eq!(parse(&wrapped), Ok(want));
         assert_eq!(
-            parse(r#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#),
-            Ok(Msg::Book { symbol: "BNBUSDT".into(), update_id: 400900217, bid: 25.3519, ask: 25.3652 })
+            parse(
+                r#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#
+            ),
+            Ok(Msg::Book {
+                symbol: "BNBUSDT".into(),
+                update_id: 400900217,
+                bid: 25.3519,
+                ask: 25.3652
+            })
         );
-        let t = parse(r#"{"e":"24hrTicker","E":123456789,"s":"BNBBTC","p":"0.0015","P":"250.00","c":"0.0025","v":"10000","o":"0.0010"}"#);
-        assert_eq!(t, Ok(Msg::Ticker { symbol: "BNBBTC".into(), event_ms: 123456789, last: 0.0025, change_pct: 250.0, volume: 10000.0 }));
+        let t = parse(
+            r#"{"e":"24hrTicker","E":123456789,"s":"BNBBTC","p":"0.0015","P":"250.00","c":"0.0025","v":"10000","o":"0.0010"}"#,
+        );
+        assert_eq!(
+            t,
+            Ok(Msg::Ticker {
+                symbol: "BNBBTC".into(),
+                event_ms: 123456789,
+                last: 0.0025,
+                change_pct: 250.0,
+                volume: 10000.0
+            })
+        );
         let m = parse(r#"{"e":"24hrMiniTicker","E":5,"s":"X","c":"110","o":"100","h":"1","l":"1","v":"7","q":"1"}"#).unwrap();
-        let Msg::Ticker { change_pct, .. } = m else { panic!("{m:?}") };
+        let Msg::Ticker { change_pct, .. } = m else {
+            panic!("{m:?}")
+        };
         assert!((change_pct - 10.0).abs() < 1e-9);
-        let k = parse(r#"{"e":"kline","E":9,"s":"BTCUSDT","k":{"t":60000,"T":119999,"s":"BTCUSDT","i":"1m","o":"1","c":"2","h":"3","l":"0.5","v":"10","x":true}}"#);
-        assert_eq!(k, Ok(Msg::Kline { symbol: "BTCUSDT".into(), event_ms: 9, bar: Bar { t: 60000, o: 1.0, h: 3.0, l: 0.5, c: 2.0, v: 10.0 }, closed: true }));
+        let k = parse(
+            r#"{"e":"kline","E":9,"s":"BTCUSDT","k":{"t":60000,"T":119999,"s":"BTCUSDT","i":"1m","o":"1","c":"2","h":"3","l":"0.5","v":"10","x":true}}"#,
+        );
+        assert_eq!(
+            k,
+            Ok(Msg::Kline {
+                symbol: "BTCUSDT".into(),
+                event_ms: 9,
+                bar: Bar {
+                    t: 60000,
+                    o: 1.0,
+                    h: 3.0,
+                    l: 0.5,
+                    c: 2.0,
+                    v: 10.0
+                },
+                closed: true
+            })
+        );
     }
 
     #[test]
     fn answers_shutdown_and_garbage() {
-        assert_eq!(parse(r#"{"result":null,"id":3}"#), Ok(Msg::Answer { id: Some(3), error: None }));
+        assert_eq!(
+            parse(r#"{"result":null,"id":3}"#),
+            Ok(Msg::Answer {
+                id: Some(3),
+                error: None
+            })
+        );
         assert_eq!(
             parse(r#"{"error":{"code":2,"msg":"Invalid request"},"id":4}"#),
-            Ok(Msg::Answer { id: Some(4), error: Some("Invalid request".into()) })
+            Ok(Msg::Answer {
+                id: Some(4),
+                error: Some("Invalid request".into())
+            })
         );
-        assert_eq!(parse(r#"{"e":"serverShutdown","E":1}"#), Ok(Msg::ServerShutdown));
-        assert_eq!(parse(r#"{"event":{"e":"serverShutdown","E":1}}"#), Ok(Msg::ServerShutdown));
+        assert_eq!(
+            parse(r#"{"e":"serverShutdown","E":1}"#),
+            Ok(Msg::ServerShutdown)
+        );
+        assert_eq!(
+            parse(r#"{"event":{"e":"serverShutdown","E":1}}"#),
+            Ok(Msg::ServerShutdown)
+        );
         assert!(parse("{not json").is_err());
         assert!(parse(r#"{"e":"aggTrade","s":"X"}"#).is_err());
         assert_eq!(parse(r#"{"e":"depthUpdate"}"#), Ok(Msg::Other));
@@ -247,7 +306,10 @@ mod tests {
 
     #[test]
     fn urls_and_subscriptions() {
-        let streams: Vec<String> = streams_for("BTCUSDT").into_iter().chain(streams_for("ETHUSDT")).collect();
+        let streams: Vec<String> = streams_for("BTCUSDT")
+            .into_iter()
+            .chain(streams_for("ETHUSDT"))
+            .collect();
         assert_eq!(streams[0], "btcusdt@aggTrade");
         assert_eq!(
             stream_url("wss://stream.binance.com:9443/", &streams[..2]),
@@ -260,7 +322,18 @@ mod tests {
         assert_eq!(v["method"], "SUBSCRIBE");
         assert_eq!(v["id"], 2);
         assert_eq!(v["params"][0], "ethusdt@aggTrade");
-        assert_eq!(kline_row(&serde_json::json!([60000, "1.0", "2", "0.5", "1.5", "100", 119999, "1", 5, "1", "1", "0"])),
-            Some(Bar { t: 60000, o: 1.0, h: 2.0, l: 0.5, c: 1.5, v: 100.0 }));
+        assert_eq!(
+            kline_row(&serde_json::json!([
+                60000, "1.0", "2", "0.5", "1.5", "100", 119999, "1", 5, "1", "1", "0"
+            ])),
+            Some(Bar {
+                t: 60000,
+                o: 1.0,
+                h: 2.0,
+                l: 0.5,
+                c: 1.5,
+                v: 100.0
+            })
+        );
     }
 }

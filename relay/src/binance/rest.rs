@@ -31,7 +31,10 @@ pub enum RestError {
 impl std::fmt::Display for RestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RestError::Restricted => write!(f, "HTTP 451: service unavailable from a restricted location"),
+            RestError::Restricted => write!(
+                f,
+                "HTTP 451: service unavailable from a restricted location"
+            ),
             RestError::Status { status, code, msg } => match code {
                 Some(c) => write!(f, "HTTP {status}: {msg} (code {c})"),
                 None => write!(f, "HTTP {status}: {msg}"),
@@ -78,7 +81,10 @@ impl Rest {
             .await
             .map_err(|e| RestError::Network(e.to_string()))?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| RestError::Network(e.to_string()))?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| RestError::Network(e.to_string()))?;
         if status == 451 {
             return Err(RestError::Restricted);
         }
@@ -117,17 +123,30 @@ impl Rest {
                     .as_array()
                     .map(|a| a.iter().filter_map(|s| s["symbol"].as_str()).collect())
                     .unwrap_or_default();
-                let (ok, missing): (Vec<String>, Vec<String>) =
-                    symbols.iter().cloned().partition(|s| listed.contains(&s.as_str()));
-                Ok((ok, missing.into_iter().map(|s| (s, "not listed".into())).collect()))
+                let (ok, missing): (Vec<String>, Vec<String>) = symbols
+                    .iter()
+                    .cloned()
+                    .partition(|s| listed.contains(&s.as_str()));
+                Ok((
+                    ok,
+                    missing
+                        .into_iter()
+                        .map(|s| (s, "not listed".into()))
+                        .collect(),
+                ))
             }
             Err(RestError::Status { status: 400, .. }) => {
                 let mut ok = Vec::new();
                 let mut bad = Vec::new();
                 for s in symbols {
-                    match self.get("/api/v3/exchangeInfo", &[("symbol", s.clone())]).await {
+                    match self
+                        .get("/api/v3/exchangeInfo", &[("symbol", s.clone())])
+                        .await
+                    {
                         Ok(_) => ok.push(s.clone()),
-                        Err(RestError::Status { status: 400, msg, .. }) => bad.push((s.clone(), msg)),
+                        Err(RestError::Status {
+                            status: 400, msg, ..
+                        }) => bad.push((s.clone(), msg)),
                         Err(e) => return Err(e),
                     }
                 }
@@ -138,7 +157,12 @@ impl Rest {
     }
 
     /// Up to `limit` (≤ 1000) 1-minute klines of `symbol` ending at `end_ms` (or now), oldest first.
-    pub async fn klines(&self, symbol: &str, limit: usize, end_ms: Option<i64>) -> Result<Vec<Bar>, RestError> {
+    pub async fn klines(
+        &self,
+        symbol: &str,
+        limit: usize,
+        end_ms: Option<i64>,
+    ) -> Result<Vec<Bar>, RestError> {
         let mut q = vec![
             ("symbol", symbol.to_string()),
             ("interval", "1m".to_string()),
@@ -148,7 +172,9 @@ impl Rest {
             q.push(("endTime", e.to_string()));
         }
         let v = self.get("/api/v3/klines", &q).await?;
-        Ok(v.as_array().map(|a| a.iter().filter_map(kline_row).collect()).unwrap_or_default())
+        Ok(v.as_array()
+            .map(|a| a.iter().filter_map(kline_row).collect())
+            .unwrap_or_default())
     }
 
     /// The last `count` 1-minute klines of `symbol`, oldest first, in calls of at most 1000.
@@ -156,7 +182,9 @@ impl Rest {
         let mut bars: Vec<Bar> = Vec::new();
         let mut end = None;
         while bars.len() < count {
-            let page = self.klines(symbol, (count - bars.len()).min(KLINES_PER_CALL), end).await?;
+            let page = self
+                .klines(symbol, (count - bars.len()).min(KLINES_PER_CALL), end)
+                .await?;
             let Some(first) = page.first().map(|b| b.t) else {
                 break;
             };
@@ -173,11 +201,17 @@ impl Rest {
     /// One poll of `symbols`: `/api/v3/ticker/24hr` and `/api/v3/ticker/bookTicker`.
     pub async fn poll(&self, symbols: &[String]) -> Result<Vec<(String, Poll)>, RestError> {
         let list = serde_json::to_string(symbols).unwrap_or_default();
-        let day = self.get("/api/v3/ticker/24hr", &[("symbols", list.clone())]).await?;
-        let book = self.get("/api/v3/ticker/bookTicker", &[("symbols", list)]).await?;
+        let day = self
+            .get("/api/v3/ticker/24hr", &[("symbols", list.clone())])
+            .await?;
+        let book = self
+            .get("/api/v3/ticker/bookTicker", &[("symbols", list)])
+            .await?;
         let mut out: Vec<(String, Poll)> = Vec::new();
         for d in day.as_array().into_iter().flatten() {
-            let Some(s) = d["symbol"].as_str() else { continue };
+            let Some(s) = d["symbol"].as_str() else {
+                continue;
+            };
             out.push((
                 s.to_string(),
                 Poll {
@@ -191,7 +225,9 @@ impl Rest {
             ));
         }
         for b in book.as_array().into_iter().flatten() {
-            let Some(s) = b["symbol"].as_str() else { continue };
+            let Some(s) = b["symbol"].as_str() else {
+                continue;
+            };
             if let Some((_, p)) = out.iter_mut().find(|(x, _)| x == s) {
                 p.bid = num(b, "bidPrice");
                 p.ask = num(b, "askPrice");

@@ -142,13 +142,22 @@ impl Status {
 
     /// Publishes pending changes if the throttle allows.
     pub fn tick(&mut self) {
-        if self.dirty && self.last_publish.is_none_or(|t| t.elapsed() >= self.throttle) {
+        if self.dirty
+            && self
+                .last_publish
+                .is_none_or(|t| t.elapsed() >= self.throttle)
+        {
             self.publish_now();
         }
     }
 
     fn item(&self) -> SourceStatus {
-        let mut s = SourceStatus::new(SOURCE, self.state.as_str(self.simulated), self.since, self.detail.clone());
+        let mut s = SourceStatus::new(
+            SOURCE,
+            self.state.as_str(self.simulated),
+            self.since,
+            self.detail.clone(),
+        );
         s.last_msg = self.last_msg;
         s.error = self.error.clone();
         s.extra = vec![
@@ -193,7 +202,15 @@ mod tests {
         let f = &snap.items["binance"];
         assert_eq!(f["state"], json!("unavailable here (451)"));
         assert_eq!(f["refused"], json!(["FOOBAR"]));
-        for k in ["source", "since", "last_msg", "detail", "error", "simulated", "trade_gaps"] {
+        for k in [
+            "source",
+            "since",
+            "last_msg",
+            "detail",
+            "error",
+            "simulated",
+            "trade_gaps",
+        ] {
             assert!(f.contains_key(k), "{k}");
         }
     }

@@ -88,21 +88,27 @@ fn bars_topic(symbol: &str) -> String {
 }
 
 /// Runs the source until `shutdown` turns true.
-pub async fn run(store: Arc<Store>, opts: Options, mut status: Status, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<Store>,
+    opts: Options,
+    mut status: Status,
+    mut shutdown: watch::Receiver<bool>,
+) {
     status.set_endpoint(&opts.ws, opts.simulated.is_some());
     let rest = Rest::new(&opts.rest, Duration::from_secs(10));
     let mut backoff = Backoff::new(500.0, opts.backoff_max.as_millis().max(500) as f64);
     // Which symbols Binance knows. Nothing streams before this answers.
     let symbols = loop {
-        status.set(State::Connecting, format!("checking symbols at {}", opts.rest));
+        status.set(
+            State::Connecting,
+            format!("checking symbols at {}", opts.rest),
+        );
         let wait = match rest.check_symbols(&opts.symbols).await {
             Ok((ok, refused)) => {
                 if !refused.is_empty() {
                     refuse(&store, &mut status, &refused);
                 }
-                status.set_error(
-                    (!refused.is_empty()).then(|| refused_words(&refused)),
-                );
+                status.set_error((!refused.is_empty()).then(|| refused_words(&refused)));
                 break ok;
             }
             Err(RestError::Restricted) => {
@@ -121,7 +127,10 @@ pub async fn run(store: Arc<Store>, opts: Options, mut status: Status, mut shutd
     };
     backoff.reset();
     if symbols.is_empty() {
-        status.set(State::Error, "Binance knows none of the configured symbols (TICKDESK_BINANCE_SYMBOLS)");
+        status.set(
+            State::Error,
+            "Binance knows none of the configured symbols (TICKDESK_BINANCE_SYMBOLS)",
+        );
         stopped(&mut shutdown).await;
         return;
     }
@@ -147,7 +156,8 @@ pub async fn run(store: Arc<Store>, opts: Options, mut status: Status, mut shutd
         opts,
     };
     up.load_history().await;
-    up.status.set(State::Connecting, format!("connecting to {}", up.opts.ws));
+    up.status
+        .set(State::Connecting, format!("connecting to {}", up.opts.ws));
     up.current = Some(up.open_link());
     let mut tick = tokio::time::interval(up.opts.flush_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -172,13 +182,19 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 fn refused_words(refused: &[(String, String)]) -> String {
-    let list: Vec<String> = refused.iter().map(|(s, why)| format!("{s} ({why})")).collect();
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(s, why)| format!("{s} ({why})"))
+        .collect();
     format!("unknown symbol refused: {}", list.join(", "))
 }
 
 /// Names the refused symbols in the status and the log, and tells their `bars:` subscribers.
 fn refuse(store: &Store, status: &mut Status, refused: &[(String, String)]) {
-    warn!("binance: {}; the other symbols go on", refused_words(refused));
+    warn!(
+        "binance: {}; the other symbols go on",
+        refused_words(refused)
+    );
     status.set_refused(refused.iter().map(|(s, _)| s.clone()).collect());
     for (s, why) in refused {
         store.notify(
@@ -192,7 +208,11 @@ fn refuse(store: &Store, status: &mut Status, refused: &[(String, String)]) {
 impl Upstream {
     fn open_link(&mut self) -> Link {
         self.ids += 1;
-        let streams: Vec<String> = self.symbols.iter().flat_map(|s| payload::streams_for(s)).collect();
+        let streams: Vec<String> = self
+            .symbols
+            .iter()
+            .flat_map(|s| payload::streams_for(s))
+            .collect();
         let in_url = self.opts.url_streams.min(streams.len());
         let spec = LinkSpec {
             url: payload::stream_url(&self.opts.ws, &streams[..in_url]),
@@ -264,7 +284,8 @@ impl Upstream {
                     }
                     Msg::Answer { error: Some(e), id } => {
                         warn!(?id, error = %e, "binance: a request was refused");
-                        self.status.set_error(Some(format!("Binance refused a request: {e}")));
+                        self.status
+                            .set_error(Some(format!("Binance refused a request: {e}")));
                         return;
                     }
                     Msg::Answer { .. } | Msg::Other => return,
@@ -279,7 +300,10 @@ impl Upstream {
                             old.close();
                         }
                         self.replacements += 1;
-                        info!(replacements = self.replacements, "binance: connection replaced without a gap");
+                        info!(
+                            replacements = self.replacements,
+                            "binance: connection replaced without a gap"
+                        );
                     }
                 } else if let Some(cur) = self.current.as_mut().filter(|c| !c.up) {
                     cur.up = true;
@@ -350,20 +374,29 @@ impl Upstream {
                         self.polling = false;
                         self.status.set(
                             State::Reconnecting,
-                            format!("{err}; REST unreachable too ({e}); retrying in {} ms", d.as_millis()),
+                            format!(
+                                "{err}; REST unreachable too ({e}); retrying in {} ms",
+                                d.as_millis()
+                            ),
                         );
                     }
                 }
             }
             LinkError::Silent(_) => {
                 warn!(error = %err, "binance: silent connection; replacing it");
-                self.status.set(State::Reconnecting, format!("replacing a silent connection: {err}"));
+                self.status.set(
+                    State::Reconnecting,
+                    format!("replacing a silent connection: {err}"),
+                );
                 self.retry_at = Some(now);
             }
             LinkError::Closed(_) => {
                 let d = self.delay();
                 warn!(error = %err, retry_ms = d.as_millis() as u64, "binance: connection lost");
-                self.status.set(State::Reconnecting, format!("{err}; reconnecting in {} ms", d.as_millis()));
+                self.status.set(
+                    State::Reconnecting,
+                    format!("{err}; reconnecting in {} ms", d.as_millis()),
+                );
                 self.retry_at = Some(now + d);
             }
         }
@@ -397,7 +430,8 @@ impl Upstream {
             self.next_poll = now + self.opts.poll_every;
             self.poll().await;
         }
-        self.status.counters(self.connections, self.replacements, self.book.stats());
+        self.status
+            .counters(self.connections, self.replacements, self.book.stats());
         self.status.tick();
     }
 
@@ -421,7 +455,9 @@ impl Upstream {
                 self.status.set(State::Restricted, RESTRICTED_HINT);
                 self.retry_at = Some(Instant::now() + self.opts.restricted_retry);
             }
-            Err(e) => self.status.set_error(Some(format!("REST poll failed: {e}"))),
+            Err(e) => self
+                .status
+                .set_error(Some(format!("REST poll failed: {e}"))),
         }
     }
 }
