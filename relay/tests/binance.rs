@@ -160,7 +160,8 @@ async fn crypto_rows_and_bars_history_then_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_ping_gets_a_pong_with_its_payload() {
     let sim = Sim::start(SimOptions {
-        ping_interval: Duration::from_millis(200),
+        // Four pings a second (their pongs count against the relay's five messages a second).
+        ping_interval: Duration::from_millis(250),
         pong_timeout: Duration::from_millis(600),
         ..fast()
     })
