@@ -51,6 +51,18 @@ pub struct Rest {
     base: String,
 }
 
+/// An error with its causes (reqwest's own words stop at "error sending request"; the cause says DNS, refused…).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut words = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        words.push_str(": ");
+        words.push_str(&s.to_string());
+        source = s.source();
+    }
+    words
+}
+
 fn num(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(|x| match x {
         Value::String(s) => s.parse().ok(),
@@ -79,7 +91,7 @@ impl Rest {
             .query(query)
             .send()
             .await
-            .map_err(|e| RestError::Network(e.to_string()))?;
+            .map_err(|e| RestError::Network(causes(&e)))?;
         let status = resp.status().as_u16();
         let body = resp
             .text()
