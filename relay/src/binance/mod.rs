@@ -75,8 +75,14 @@ pub fn spawn(
     for s in &symbols {
         store.ensure_topic(&format!("{}{s}", tickdesk_wire::topics::BARS_PREFIX));
     }
-    let status = status::Status::new(store.clone(), Duration::from_secs(1));
+    let mut status = status::Status::new(store.clone(), Duration::from_secs(1));
     Some(tokio::spawn(async move {
+        if let Plan::Probe { rest, .. } = &plan {
+            status.set(
+                status::State::Connecting,
+                format!("auto: trying {rest} (the built-in simulator if it does not answer)"),
+            );
+        }
         let (ws, rest, simulated, sim_task) =
             match resolve(plan, &cfg, seed, shutdown.clone()).await {
                 Ok(r) => r,
@@ -99,7 +105,6 @@ pub fn spawn(
             bars: cfg.bars.max(1),
             url_streams: cfg.url_streams,
             flush_every: Duration::from_millis(250),
-            status_throttle: Duration::from_secs(1),
         };
         upstream::run(store, opts, status, shutdown).await;
         if let Some(task) = sim_task {

@@ -30,6 +30,9 @@ use crate::store::Store;
 /// Link events queued before a link waits (backpressure on its socket, never a drop).
 const EVENT_QUEUE: usize = 4096;
 
+/// While polling REST, the stream is tried again at least this often.
+const POLLING_RETRY_MAX: Duration = Duration::from_secs(10);
+
 /// Streams asked for per SUBSCRIBE message: one symbol's four.
 const STREAMS_PER_REQUEST: usize = 4;
 
@@ -52,7 +55,6 @@ pub struct Options {
     pub url_streams: usize,
     /// How often the store is written.
     pub flush_every: Duration,
-    pub status_throttle: Duration,
 }
 
 /// Words for a 451.
@@ -347,6 +349,7 @@ impl Upstream {
                 self.retry_at = Some(now + self.opts.restricted_retry);
             }
             LinkError::Http(_) | LinkError::Connect(_) => {
+                // While REST stands in, the stream is retried at least every `POLLING_RETRY_MAX`: back soon.
                 let d = self.delay();
                 self.retry_at = Some(now + d);
                 match self.rest.ping().await {
@@ -356,6 +359,7 @@ impl Upstream {
                             self.next_poll = now;
                         }
                         self.polling = true;
+                        self.retry_at = Some(now + d.min(POLLING_RETRY_MAX));
                         self.status.set(
                             State::PollingRest,
                             format!(
