@@ -7,11 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, test_config, Relay};
+use common::{eventually, test_config, Client, Relay};
 use serde_json::Value;
 use tickdesk_binance_sim::{SimHandle, SimOptions, SimState};
 use tickdesk_relay::binance::Mode;
 use tickdesk_relay::ServeConfig;
+use tickdesk_wire::ServerMsg;
 use tokio::sync::oneshot;
 
 /// A Binance simulator on 127.0.0.1:<any>, stopped when dropped.
@@ -155,6 +156,23 @@ async fn crypto_rows_and_bars_history_then_live() {
         (c / sim_price - 1.0).abs() < 0.01,
         "bar close {c} near the price {sim_price}"
     );
+
+    // Over the websocket like any topic: snapshots, then deltas that keep a replica in step.
+    let mut client = Client::connect(&relay.ws_url()).await;
+    client.hello(Default::default()).await;
+    client.subscribe(&["crypto", "bars:BTCUSDT"]).await;
+    for topic in ["crypto", "bars:BTCUSDT"] {
+        client
+            .until(|m| matches!(m, ServerMsg::Snapshot { topic: t, .. } if t == topic))
+            .await;
+    }
+    let at = client.seq("crypto");
+    client
+        .until(|m| matches!(m, ServerMsg::Deltas { updates } if updates.iter().any(|d| d.topic == "crypto")))
+        .await;
+    assert!(client.seq("crypto") > at);
+    assert_eq!(client.replica.topic("crypto").unwrap().items.len(), 3);
+    assert!(client.replica.topic("bars:BTCUSDT").unwrap().items.len() <= 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
