@@ -354,6 +354,18 @@ async fn refused_websockets_fall_back_to_polling_rest_and_back_to_the_stream() {
     })
     .await;
     assert!(sim.state().ws_refused >= 1);
+    // The stream is retried with backoff (0.5 s to the 1 s cap here), not in a loop: measured over 2 s (this wait
+    // is the point).
+    let tries0 = sim.state().ws_refused;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let tries = sim.state().ws_refused - tries0;
+    let most = (t0.elapsed().as_secs_f64() / 0.5).ceil() as u64 + 1;
+    assert!(
+        (1..=most).contains(&tries),
+        "{tries} upgrade attempts in {:?}",
+        t0.elapsed()
+    );
 
     sim.handle.refuse_websockets(None);
     wait_state(&relay, "live").await;
