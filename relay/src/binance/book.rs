@@ -69,7 +69,9 @@ impl Quote {
 #[derive(Debug, Clone, Default)]
 struct Bars {
     bars: BTreeMap<i64, Bar>,
-    last_event_ms: Option<i64>,
+    /// The last kline applied, as (event time, bar start): a bar closing and the next one opening can share an
+    /// event time.
+    last_kline: Option<(i64, i64)>,
     changed: BTreeSet<i64>,
     removed: BTreeSet<i64>,
 }
@@ -198,11 +200,12 @@ impl Book {
                 let Some(b) = self.bars.get_mut(symbol) else {
                     return false;
                 };
-                if b.last_event_ms.is_some_and(|e| *event_ms <= e) {
+                let key = (*event_ms, bar.t);
+                if b.last_kline.is_some_and(|last| key <= last) {
                     self.stats.duplicates += 1;
                     return false;
                 }
-                b.last_event_ms = Some(*event_ms);
+                b.last_kline = Some(key);
                 Self::put_bar(b, *bar, self.window);
                 true
             }
@@ -451,13 +454,24 @@ mod tests {
             !b.apply(&k(10, 180_000, 3.5), Instant::now()),
             "the same event twice"
         );
-        assert!(b.apply(&k(11, 240_000, 4.0), Instant::now()));
+        assert!(
+            b.apply(&k(11, 180_000, 3.6), Instant::now()),
+            "the bar closing…"
+        );
+        assert!(
+            b.apply(&k(11, 240_000, 4.0), Instant::now()),
+            "…and the next one opening, same event time"
+        );
+        assert!(
+            !b.apply(&k(11, 180_000, 3.6), Instant::now()),
+            "the close again, from the other connection"
+        );
         let flushed = b.flush_bars();
         assert_eq!(flushed.len(), 1);
         let (sym, rows, del) = &flushed[0];
         assert_eq!(sym, "BTCUSDT");
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows["180000"]["c"], json!(3.5));
+        assert_eq!(rows["180000"]["c"], json!(3.6));
         assert_eq!(del, &vec!["60000".to_string()]);
         assert_eq!(b.last_bar("BTCUSDT"), Some(240_000));
     }
