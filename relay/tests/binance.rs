@@ -239,7 +239,7 @@ async fn a_dropped_connection_reconnects_with_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_is_replaced_before_the_age_limit_new_one_first() {
     let sim = Sim::start(SimOptions {
-        max_connection_age: Duration::from_secs(3),
+        max_connection_age: Duration::from_secs(4),
         ..fast()
     })
     .await;
@@ -262,6 +262,10 @@ async fn the_connection_is_replaced_before_the_age_limit_new_one_first() {
         "always one connection open: {s:?}"
     );
     assert_eq!(st["trade_gaps"], 0, "no trade lost across the swaps: {st}");
+    assert!(
+        st["duplicates"].as_u64() > Some(0),
+        "old and new ran side by side: {st}"
+    );
     assert_eq!(st["state"], "live");
 }
 

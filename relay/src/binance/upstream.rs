@@ -3,8 +3,10 @@
 //! - **Start**: which symbols Binance knows (`exchangeInfo`; the others are refused, named in the status, and
 //!   their `bars:` subscribers told), then each symbol's bar history over REST, then the stream.
 //! - **Make-before-break**: at `rotate_after` (before Binance's 24-hour cut) or on a `serverShutdown` event, a
-//!   second link is opened beside the first; the old one is closed only once the new one delivers data. Updates
-//!   both deliver meanwhile are applied once ([`Book`]), so the topics neither miss nor repeat one.
+//!   second link is opened beside the first; once the new one delivers, both run side by side for [`OVERLAP`]
+//!   (the old one's updates applied, the new one's kept), then the old one is closed and the new one's kept
+//!   updates are replayed through the [`Book`], which skips those already applied: the topics neither miss nor
+//!   repeat one.
 //! - **Drops** reconnect with full-jitter backoff ([`Backoff`]); a **silent** link is replaced at once; a **451**
 //!   is its own state, retried every `restricted_retry` (not in a loop); a websocket **refused** while REST answers
 //!   switches to **polling REST** every `poll_every`, and back to the stream as soon as a link delivers data.
@@ -29,6 +31,14 @@ use crate::store::Store;
 
 /// Link events queued before a link waits (backpressure on its socket, never a drop).
 const EVENT_QUEUE: usize = 4096;
+
+/// How long an old and a new link run side by side once the new one delivers, before the old one is closed: every
+/// stream (the 24 h tickers come once a second) has delivered on the new link by then, so nothing falls between.
+const OVERLAP: Duration = Duration::from_secs(1);
+
+/// Messages of the replacement kept during the overlap; at this many it takes over at once (memory stays bounded
+/// whatever the rate).
+const OVERLAP_BUFFER: usize = 50_000;
 
 /// While polling REST, the stream is tried again at least this often.
 const POLLING_RETRY_MAX: Duration = Duration::from_secs(10);
@@ -77,6 +87,10 @@ struct Upstream {
     retry_at: Option<Instant>,
     /// When a failed replacement may be tried again.
     replace_retry_at: Option<Instant>,
+    /// When the replacement, delivering since `OVERLAP` ago, takes over and the old link is closed.
+    swap_at: Option<Instant>,
+    /// What the replacement delivered while the old link still served.
+    overlap: Vec<Msg>,
     polling: bool,
     next_poll: Instant,
     /// Since when no link served (for filling the bars after a gap).
@@ -150,6 +164,8 @@ pub async fn run(
         backoff,
         retry_at: None,
         replace_retry_at: None,
+        swap_at: None,
+        overlap: Vec::new(),
         polling: false,
         next_poll: Instant::now(),
         gap: false,
@@ -293,21 +309,22 @@ impl Upstream {
                     Msg::Answer { .. } | Msg::Other => return,
                     _ => {}
                 }
-                self.book.apply(&msg, Instant::now());
                 if is_next {
-                    // The new link delivers: the old one goes (make-before-break).
-                    if let Some(mut next) = self.next.take() {
+                    // The new link delivers: both run side by side for `OVERLAP`; the old one's updates are
+                    // applied, the new one's kept, and at the swap replayed through the book (which skips what
+                    // the old one already applied), so each update is applied once and none falls between.
+                    if let Some(next) = self.next.as_mut().filter(|n| !n.up) {
                         next.up = true;
-                        if let Some(old) = self.current.replace(next) {
-                            old.close();
-                        }
-                        self.replacements += 1;
-                        info!(
-                            replacements = self.replacements,
-                            "binance: connection replaced without a gap"
-                        );
+                        self.swap_at = Some(Instant::now() + OVERLAP);
                     }
-                } else if let Some(cur) = self.current.as_mut().filter(|c| !c.up) {
+                    self.overlap.push(msg);
+                    if self.overlap.len() >= OVERLAP_BUFFER {
+                        self.swap();
+                    }
+                    return;
+                }
+                self.book.apply(&msg, Instant::now());
+                if let Some(cur) = self.current.as_mut().filter(|c| !c.up) {
                     cur.up = true;
                     self.backoff.reset();
                     self.polling = false;
@@ -322,20 +339,49 @@ impl Upstream {
                 if is_next {
                     warn!(error = %err, "binance: the replacement connection failed; the current one goes on");
                     self.next = None;
+                    self.swap_at = None;
+                    self.overlap.clear();
                     let d = self.delay();
                     self.replace_retry_at = Some(Instant::now() + d);
                     return;
                 }
                 self.current = None;
+                if self.next.as_ref().is_some_and(|n| n.up) {
+                    // The old one went first while both ran: the new one takes over now.
+                    self.swap();
+                    return;
+                }
                 if let Some(next) = self.next.take() {
-                    // The old one went before the new one delivered: the new one takes over.
+                    // The old one went before the new one delivered: it takes over as a fresh connection.
                     self.current = Some(next);
+                    self.gap = true;
                     return;
                 }
                 self.gap = true;
                 self.lost(err).await;
             }
         }
+    }
+
+    /// The new link takes over: the old one is closed, and what the new one delivered meanwhile is applied (what
+    /// the old one already applied is skipped by the book).
+    fn swap(&mut self) {
+        self.swap_at = None;
+        let Some(next) = self.next.take() else {
+            return;
+        };
+        if let Some(old) = self.current.replace(next) {
+            old.close();
+        }
+        let now = Instant::now();
+        for msg in std::mem::take(&mut self.overlap) {
+            self.book.apply(&msg, now);
+        }
+        self.replacements += 1;
+        info!(
+            replacements = self.replacements,
+            "binance: connection replaced without a gap"
+        );
     }
 
     /// The serving link is gone and none stands by.
@@ -415,6 +461,9 @@ impl Upstream {
         }
         for (s, rows, del) in self.book.flush_bars() {
             self.store.publish(&bars_topic(&s), rows, del);
+        }
+        if self.swap_at.is_some_and(|t| now >= t) {
+            self.swap();
         }
         // Replace an old link before Binance cuts it, new one first.
         let due = self
