@@ -113,6 +113,14 @@ pub async fn run(
     status.set_endpoint(&opts.ws, opts.simulated.is_some());
     let rest = Rest::new(&opts.rest, Duration::from_secs(10));
     let mut backoff = Backoff::new(500.0, opts.backoff_max.as_millis().max(500) as f64);
+    if opts.symbols.is_empty() {
+        status.set(
+            State::Error,
+            "no symbols configured (TICKDESK_BINANCE_SYMBOLS)",
+        );
+        stopped(&mut shutdown).await;
+        return;
+    }
     // Which symbols Binance knows. Nothing streams before this answers.
     let symbols = loop {
         status.set(
