@@ -5,7 +5,8 @@
 //! # Running it
 //! - Embedded: [`start`] (or [`run`]) on a bound listener, e.g. `127.0.0.1:0`; [`SimHandle`] gives the URLs, the
 //!   counters and the faults.
-//! - Standalone: `tickdesk-binance-sim --listen 127.0.0.1:8901` (`--help` lists the settings).
+//! - Standalone: `tickdesk-binance-sim` (or `tickdesk-relay binance-simulator`) `--listen 127.0.0.1:8901 [--seed N]
+//!   [--tick-ms MS] [--ping-ms MS] [--pong-timeout-ms MS] [--max-connection-age-s S]` (`--help` lists them).
 //! - Point a client at `ws://ADDR` instead of `wss://stream.binance.com:9443` and `http://ADDR` instead of
 //!   `https://api.binance.com`.
 //!
@@ -47,6 +48,7 @@
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
 
+pub mod cli;
 pub mod market;
 mod rest;
 mod stream;

@@ -29,6 +29,8 @@ pub enum Command {
     },
     /// Run the built-in Schwab simulator on its own (REST + streamer), for scripts and third-party clients.
     Simulator(tickdesk_schwab_sim::cli::SimArgs),
+    /// Run the built-in Binance simulator on its own (streams + REST), for scripts and third-party clients.
+    BinanceSimulator(tickdesk_binance_sim::cli::SimArgs),
 }
 
 #[derive(Debug, Subcommand)]
