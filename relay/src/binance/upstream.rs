@@ -122,11 +122,11 @@ pub async fn run(
         return;
     }
     // Which symbols Binance knows. Nothing streams before this answers.
+    status.set(
+        State::Connecting,
+        format!("checking symbols at {}", opts.rest),
+    );
     let symbols = loop {
-        status.set(
-            State::Connecting,
-            format!("checking symbols at {}", opts.rest),
-        );
         let wait = match rest.check_symbols(&opts.symbols).await {
             Ok((ok, refused)) => {
                 if !refused.is_empty() {
@@ -269,7 +269,11 @@ impl Upstream {
                     self.book.put_bars(&s, &bars);
                     self.store.reset(&bars_topic(&s), self.book.bar_items(&s));
                 }
-                Err(e) => warn!(symbol = %s, error = %e, "binance: no bar history"),
+                Err(e) => {
+                    // Tried again (as a fill) once the stream delivers.
+                    warn!(symbol = %s, error = %e, "binance: no bar history yet");
+                    self.gap = true;
+                }
             }
         }
     }
