@@ -85,6 +85,12 @@ pub async fn run(
         cfg.event_history.max(1),
         stop_rx.clone(),
     ));
+    let binance_task = crate::binance::spawn(
+        store.clone(),
+        cfg.binance.clone(),
+        cfg.seed,
+        stop_rx.clone(),
+    );
     let schwab_tasks = if cfg.no_schwab {
         info!("Schwab options are off (--no-schwab)");
         None
@@ -107,6 +113,9 @@ pub async fn run(
     rates_task.abort();
     analytics_task.abort();
     sweep_task.abort();
+    if let Some(task) = binance_task {
+        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+    }
     if let Some((client, simulator)) = schwab_tasks {
         // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
         let _ = tokio::time::timeout(Duration::from_secs(3), client).await;
