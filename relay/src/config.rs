@@ -214,6 +214,11 @@ pub struct SchwabConfig {
         default_value_t = 2
     )]
     pub bars_sessions: usize,
+
+    /// Symbols whose `bars:` another source publishes (Binance's, set by the relay at start, not a setting): a
+    /// browser watching `bars:BTCUSDT` must not make Schwab look for a `BTCUSDT` price history.
+    #[arg(skip)]
+    pub foreign_bars: Vec<String>,
 }
 
 impl SchwabConfig {

@@ -151,6 +151,9 @@ async fn start_schwab(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
     let mut schwab_cfg = cfg.schwab.clone();
+    if cfg.binance.mode != crate::binance::Mode::Off {
+        schwab_cfg.foreign_bars = cfg.binance.symbols.clone();
+    }
     let simulator = if schwab_cfg.external_simulator() {
         info!(api = %schwab_cfg.api, "no TICKDESK_SCHWAB_APP_KEY and a simulator URL: using the Schwab simulator there");
         None
