@@ -8,6 +8,8 @@
 use std::ops::Range;
 
 use tickdesk_wire::osi::Osi;
+
+use crate::format::fixed;
 pub use tickdesk_wire::osi::Side;
 
 /// Splits an OSI option symbol into its side and strike in thousandths (exact, so strikes compare and sort without
@@ -138,16 +140,16 @@ pub struct Column {
 }
 
 fn price(x: f64) -> String {
-    format!("{x:.2}")
+    fixed(x, 2)
 }
 fn count(x: f64) -> String {
     crate::format::thousands(x, 0)
 }
 fn pct(x: f64) -> String {
-    format!("{x:.1}")
+    fixed(x, 1)
 }
 fn greek(x: f64) -> String {
-    format!("{x:.3}")
+    fixed(x, 3)
 }
 
 /// Every column, in the order the puts show them from the strike outwards (the calls mirror it, bid and ask kept in
