@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use super::status::Panel;
 use crate::chain::{
-    atm_index, expiry_label, parse_symbols, side_columns, step_expiry, strike_rows, Column, Side,
-    StrikeRow, StrikeWindow, COLUMNS,
+    atm_index, expiry_label, has_quote, parse_symbols, side_columns, step_expiry, strike_rows,
+    Column, Side, StrikeRow, StrikeWindow, COLUMNS, QUOTE_FIELDS,
 };
 use crate::feed::{Feed, FeedSignals};
 use crate::format::{fixed, num, or_dash, sign_class, signed};
@@ -401,6 +401,7 @@ fn ChainTable(state: ChainState) -> impl IntoView {
         let min = s.min_oi.get();
         let rows: Vec<StrikeRow> = rows.with(|rows| {
             rows.iter()
+                .filter(|r| listed(&view, r))
                 .filter(|r| min == 0 || open_interest(&view, r) >= min)
                 .cloned()
                 .collect()
@@ -444,6 +445,27 @@ fn ChainTable(state: ChainState) -> impl IntoView {
             {move || if s.chain.with(Option::is_none) { "pick an underlying and an expiry" } else { "no contracts to show yet (or none pass the filter)" }}
         </p>
     }
+}
+
+/// Whether a strike row is shown: its call or its put has something to show ([`has_quote`]); a strike where
+/// neither has a quote, a trade or open interest is a row of dashes that tells a trader nothing.
+///
+/// Read without tracking, so a tick never rebuilds the row list; only the cells of contracts found empty are
+/// tracked, so a strike whose first quote arrives later appears then (those cells do not tick while empty).
+fn listed(view: &TopicView, row: &StrikeRow) -> bool {
+    let keys = [Side::Call, Side::Put].map(|side| row.key(side));
+    let any = keys
+        .iter()
+        .flatten()
+        .any(|k| has_quote(|f| view.cell(k, f).value.get_untracked()));
+    if !any {
+        for k in keys.iter().flatten() {
+            for f in QUOTE_FIELDS {
+                view.cell(k, f).value.track();
+            }
+        }
+    }
+    any
 }
 
 /// The larger open interest of a strike's call and put.
