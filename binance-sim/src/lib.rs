@@ -44,6 +44,7 @@
 //! | `POST /sim/faults/restricted` (`?off=true` to lift) | [`SimHandle::restrict`] | every route, REST and websocket, answers 451 with Binance's "restricted location" body |
 //! | `POST /sim/faults/server-shutdown` | [`SimHandle::server_shutdown`] | every stream socket gets `{"e":"serverShutdown","E":ms}`, then is closed `shutdown_grace` later |
 //! | `POST /sim/faults/burst?rate=1000&seconds=N` | [`SimHandle::burst`] | for N seconds every symbol trades `rate` times a second |
+//! | `POST /sim/faults/quiet?symbol=SOLUSDT` (`&off=true` to resume) | [`SimHandle::quiet`] | that symbol stops trading and quoting (nothing of it is sent); the others go on |
 //! | `GET /sim/state` | [`SimHandle::state`] | counters ([`SimState`]) |
 //!
 //! Fault routes answer `{"ok":true,"affected":N}` (N = sockets affected).
@@ -277,6 +278,16 @@ impl SimHandle {
     pub fn restrict(&self, on: bool) {
         self.shared.restricted.store(on, Relaxed);
     }
+    /// `symbol` stops trading and quoting (nothing of it is sent) or, with `false`, goes on; false when the
+    /// simulator does not list it.
+    pub fn quiet(&self, symbol: &str, quiet: bool) -> bool {
+        let mut m = self
+            .shared
+            .market
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        m.set_quiet(symbol, quiet)
+    }
     /// Every symbol trades `per_sec` times a second for `d`.
     pub fn burst(&self, per_sec: u64, d: Duration) {
         *lock(&self.shared.burst) = Some((per_sec, Instant::now() + d));
@@ -439,6 +450,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/restricted", post(fault_restricted))
         .route("/sim/faults/server-shutdown", post(fault_server_shutdown))
         .route("/sim/faults/burst", post(fault_burst))
+        .route("/sim/faults/quiet", post(fault_quiet))
         .route("/", get(index))
         .with_state(shared)
 }
@@ -515,6 +527,25 @@ async fn fault_restricted(
 ) -> impl IntoResponse {
     handle(s).restrict(!q.off);
     affected(1)
+}
+
+#[derive(Debug, Deserialize)]
+struct QuietQuery {
+    symbol: String,
+    #[serde(default)]
+    off: bool,
+}
+
+async fn fault_quiet(State(s): State<Arc<Shared>>, Query(q): Query<QuietQuery>) -> Response {
+    if handle(s).quiet(&q.symbol.to_ascii_uppercase(), !q.off) {
+        affected(1).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"ok": false, "error": format!("{} is not listed", q.symbol)})),
+        )
+            .into_response()
+    }
 }
 
 #[derive(Debug, Deserialize)]

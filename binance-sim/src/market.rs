@@ -129,6 +129,9 @@ pub struct Symbol {
     pub qvol24: f64,
     pub count24: u64,
     pub last_qty: f64,
+    /// Quiet (a fault for tests): the symbol stops trading and quoting, so nothing of it is sent, while the
+    /// others go on — what a stalled or halted market looks like from the stream.
+    pub quiet: bool,
     pub kline: Kline,
     pub history: VecDeque<Kline>,
 }
@@ -303,6 +306,7 @@ impl Market {
                     qvol24: day.iter().map(|k| k.q).sum(),
                     count24: day.iter().map(|k| k.n).sum(),
                     last_qty: 0.0,
+                    quiet: false,
                     kline: Kline::open(minute, *price, agg_id + 1),
                     history,
                 };
@@ -319,6 +323,15 @@ impl Market {
 
     pub fn get(&self, symbol: &str) -> Option<&Symbol> {
         self.symbols.iter().find(|s| s.symbol == symbol)
+    }
+
+    /// Makes `symbol` quiet (nothing of it is sent) or lets it trade again; false when it is not listed.
+    pub fn set_quiet(&mut self, symbol: &str, quiet: bool) -> bool {
+        self.symbols
+            .iter_mut()
+            .find(|s| s.symbol == symbol)
+            .map(|s| s.quiet = quiet)
+            .is_some()
     }
 
     /// Moves the market by one step of `dt_ms` ending at wall time `now`, with `trades` aggregate trades per symbol
@@ -345,7 +358,7 @@ impl Market {
         let minute = now.div_euclid(MINUTE_MS) * MINUTE_MS;
         let trades = trades.max(1);
         let dt = (dt_ms.max(1) as f64 / 1000.0) / trades as f64;
-        for s in &mut self.symbols {
+        for s in self.symbols.iter_mut().filter(|s| !s.quiet) {
             let lower = s.symbol.to_ascii_lowercase();
             if minute > s.kline.t {
                 let closed =
@@ -474,6 +487,22 @@ mod tests {
         let from = s.klines(Some(s.kline.t - 5 * MINUTE_MS), None, 3);
         assert_eq!(from[0][0], json!(s.kline.t - 5 * MINUTE_MS));
         assert_eq!(from.len(), 3);
+    }
+
+    #[test]
+    fn a_quiet_symbol_sends_nothing_while_the_others_trade() {
+        let (mut m, mut rng) = market(1_764_590_400_000);
+        assert!(m.set_quiet("ETHUSDT", true));
+        assert!(!m.set_quiet("NOPEUSDT", true));
+        let ev = m.step(&mut rng, 1_764_590_400_250, 250, 2, 1);
+        assert!(ev.iter().any(|(stream, _)| stream.starts_with("btcusdt@")));
+        assert!(
+            !ev.iter().any(|(stream, _)| stream.starts_with("ethusdt@")),
+            "{ev:?}"
+        );
+        m.set_quiet("ETHUSDT", false);
+        let ev = m.step(&mut rng, 1_764_590_400_500, 250, 2, 1);
+        assert!(ev.iter().any(|(stream, _)| stream.starts_with("ethusdt@")));
     }
 
     #[test]

@@ -319,6 +319,38 @@ async fn a_silent_connection_is_noticed_and_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_symbol_turns_stale_alone_and_fresh_when_it_trades_again() {
+    let sim = Sim::start(fast()).await;
+    let mut cfg = config(&sim, "BTCUSDT,ETHUSDT");
+    cfg.binance.stale_ms = 600;
+    let relay = Relay::start(cfg).await;
+    priced(&relay, &["BTCUSDT", "ETHUSDT"]).await;
+    wait_state(&relay, "live").await;
+    assert!(sim.handle.quiet("ETHUSDT", true));
+    let t = eventually("ETHUSDT stale", 20, async || {
+        let t = topic(&relay, "crypto").await;
+        (t["items"]["ETHUSDT"]["stale"] == true).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        t["items"]["BTCUSDT"]["stale"], false,
+        "the others stay fresh: {t}"
+    );
+    let quiet_at = ts(&t, "BTCUSDT");
+    moves_on(&relay, "BTCUSDT", quiet_at).await;
+    assert_eq!(
+        status(&relay).await["state"],
+        "live",
+        "one quiet symbol is not a dead link"
+    );
+    assert!(sim.handle.quiet("ETHUSDT", false));
+    eventually("ETHUSDT fresh again", 20, async || {
+        (topic(&relay, "crypto").await["items"]["ETHUSDT"]["stale"] == false).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_451_is_its_own_state_retried_slowly_then_recovers() {
     let sim = Sim::start(fast()).await;
     sim.handle.restrict(true);
