@@ -167,6 +167,7 @@ relay_env=(
   TICKDESK_STATIC_DIR=/nonexistent-bench
   TICKDESK_IDLE_TIMEOUT_MS=600000
   TICKDESK_SEED=7
+  TICKDESK_BINANCE=off
   RUST_LOG=warn
 )
 relay_cmd_text="env ${relay_env[*]} target/release/tickdesk-relay"
@@ -197,7 +198,7 @@ start_node() {
 # The history's age bound is REST_AGE_MS (the default 5 min in the full run, 1 min in --quick); RSS is sampled every
 # 15 s for REST_SECS. It costs the machine little (the default desk ticks every 250 ms), but it is one more process on
 # the two cores: the figures below run beside it.
-rest_env=(TICKDESK_LISTEN="127.0.0.1:$REST_PORT" TICKDESK_STATIC_DIR=/nonexistent-bench TICKDESK_SEED=7
+rest_env=(TICKDESK_LISTEN="127.0.0.1:$REST_PORT" TICKDESK_STATIC_DIR=/nonexistent-bench TICKDESK_SEED=7 TICKDESK_BINANCE=sim
           TICKDESK_SIM_START="$SIM_START" TICKDESK_HISTORY_MAX_AGE_MS="$REST_AGE_MS" RUST_LOG=warn)
 step "memory at rest: default desk, history age ${REST_AGE_MS} ms, sampled for ${REST_SECS} s in the background"
 env "${rest_env[@]}" "$relay_bin" >"$out/relay-rest.log" 2>&1 &

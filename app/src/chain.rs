@@ -8,6 +8,8 @@
 use std::ops::Range;
 
 use tickdesk_wire::osi::Osi;
+
+use crate::format::fixed;
 pub use tickdesk_wire::osi::Side;
 
 /// Splits an OSI option symbol into its side and strike in thousandths (exact, so strikes compare and sort without
@@ -71,6 +73,20 @@ pub fn strike_rows<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<Strike
 }
 
 /// The index of the strike nearest `price` (the lower one on a tie), if there are rows.
+/// The fields that say a contract is really there: a quote, a trade, open interest.
+pub const QUOTE_FIELDS: [&str; 6] = ["bid", "ask", "last", "mark", "volume", "open_interest"];
+
+/// Whether a contract has anything to show: one of [`QUOTE_FIELDS`] (read with `value_of`) is a number other
+/// than 0. A contract Schwab lists without a quote, a trade or open interest (absent, `null` or all 0) is a row of
+/// dashes and zeros; a strike where neither the call nor the put has anything is not shown at all.
+pub fn has_quote(value_of: impl Fn(&str) -> Option<serde_json::Value>) -> bool {
+    QUOTE_FIELDS.iter().any(|f| {
+        value_of(f)
+            .and_then(|v| v.as_f64())
+            .is_some_and(|x| x != 0.0)
+    })
+}
+
 pub fn atm_index(rows: &[StrikeRow], price: f64) -> Option<usize> {
     if !price.is_finite() {
         return None;
@@ -138,16 +154,16 @@ pub struct Column {
 }
 
 fn price(x: f64) -> String {
-    format!("{x:.2}")
+    fixed(x, 2)
 }
 fn count(x: f64) -> String {
     crate::format::thousands(x, 0)
 }
 fn pct(x: f64) -> String {
-    format!("{x:.1}")
+    fixed(x, 1)
 }
 fn greek(x: f64) -> String {
-    format!("{x:.3}")
+    fixed(x, 3)
 }
 
 /// Every column, in the order the puts show them from the strike outwards (the calls mirror it, bid and ask kept in
@@ -402,5 +418,38 @@ mod tests {
         assert_eq!(step_expiry(&[], None, 1), None);
         assert_eq!(expiry_label("2026-11-27"), "Nov 27");
         assert_eq!(expiry_label("garbage"), "garbage");
+    }
+
+    #[test]
+    fn a_contract_without_a_quote_trade_or_open_interest_has_nothing_to_show() {
+        use serde_json::{json, Value};
+        let of = |pairs: Vec<(&'static str, Value)>| {
+            move |f: &str| pairs.iter().find(|(k, _)| *k == f).map(|(_, v)| v.clone())
+        };
+        assert!(has_quote(of(vec![
+            ("bid", json!(1.25)),
+            ("ask", json!(1.3))
+        ])));
+        assert!(has_quote(of(vec![("bid", json!(0)), ("ask", json!(0.05))])));
+        assert!(has_quote(of(vec![("open_interest", json!(12))])));
+        assert!(has_quote(of(vec![
+            ("last", json!(0.4)),
+            ("bid", Value::Null)
+        ])));
+        // Nothing, nulls, zeros: nothing to show.
+        assert!(!has_quote(of(vec![])));
+        assert!(!has_quote(of(vec![
+            ("bid", Value::Null),
+            ("ask", Value::Null),
+            ("delta", json!(0.5)),
+            ("strike", json!(230)),
+        ])));
+        assert!(!has_quote(of(vec![
+            ("bid", json!(0)),
+            ("ask", json!(0)),
+            ("mark", json!(0)),
+            ("volume", json!(0)),
+            ("open_interest", json!(0)),
+        ])));
     }
 }

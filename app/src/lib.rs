@@ -7,6 +7,7 @@
 //! - [`http`]: one GET, for the config file and the REST fallback.
 //! - [`model`]: per-cell signals, so a tick re-renders only the cells it changes.
 //! - [`components`]: the views, one per file.
+//! - [`format`], [`sort`]: numbers as text and short lists in order, in little code (the bundle's size matters).
 
 pub mod bars;
 pub mod chain;
@@ -18,6 +19,7 @@ pub mod format;
 pub mod http;
 pub mod model;
 pub mod perf;
+pub mod sort;
 
 use std::collections::BTreeMap;
 
@@ -53,8 +55,11 @@ fn views() -> BTreeMap<String, TopicView> {
         "activity",
     ]
     .into_iter()
-    .map(|t| (t.to_string(), TopicView::default()))
-    .collect()
+    // Inserted one by one: collecting into a map links a sort for this element type (see `sort`).
+    .fold(BTreeMap::new(), |mut m, t| {
+        m.insert(t.to_string(), TopicView::default());
+        m
+    })
 }
 
 /// The main views. The URL's hash (`#chain`, `#rates`, …) picks one and follows the history (back/forward, links),

@@ -23,11 +23,13 @@
 //! - [`status`]: the `status` topic's one shape for every source.
 //! - [`bars`]: a `bars:{SYMBOL}` topic's bounded series of 1-minute bars, whatever the source (pure).
 //! - [`analytics`]: the derived `analytics:{U}` and `activity` topics, from the chains the store holds.
+//! - [`binance`]: crypto prices and bars from Binance (or its built-in simulator).
 
 pub mod access;
 pub mod analytics;
 pub mod api;
 pub mod bars;
+pub mod binance;
 pub mod config;
 pub mod conflate;
 pub mod demand;

@@ -27,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Simulator(args)) => {
             tickdesk_schwab_sim::cli::serve(args, shutdown_signal()).await
         }
+        Some(Command::BinanceSimulator(args)) => {
+            tickdesk_binance_sim::cli::serve(args, shutdown_signal()).await
+        }
         None | Some(Command::Serve) => {
             let cfg = cli.serve;
             let clock =

@@ -244,7 +244,7 @@ impl Metrics {
                 .and_then(|v| v.as_str())
                 .unwrap_or("unknown")
                 .to_string();
-            let streaming = u64::from(matches!(state.as_str(), "live" | "delayed"));
+            let streaming = u64::from(matches!(state.as_str(), "live" | "delayed" | "simulated"));
             self.upstream_state
                 .get_or_create(&vec![("source", source.clone()), ("state", state)])
                 .set(1);

@@ -85,6 +85,12 @@ pub async fn run(
         cfg.event_history.max(1),
         stop_rx.clone(),
     ));
+    let binance_task = crate::binance::spawn(
+        store.clone(),
+        cfg.binance.clone(),
+        cfg.seed,
+        stop_rx.clone(),
+    );
     let schwab_tasks = if cfg.no_schwab {
         info!("Schwab options are off (--no-schwab)");
         None
@@ -107,6 +113,9 @@ pub async fn run(
     rates_task.abort();
     analytics_task.abort();
     sweep_task.abort();
+    if let Some(task) = binance_task {
+        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+    }
     if let Some((client, simulator)) = schwab_tasks {
         // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
         let _ = tokio::time::timeout(Duration::from_secs(3), client).await;
@@ -142,6 +151,9 @@ async fn start_schwab(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
     let mut schwab_cfg = cfg.schwab.clone();
+    if cfg.binance.mode != crate::binance::Mode::Off {
+        schwab_cfg.foreign_bars = cfg.binance.symbols.clone();
+    }
     let simulator = if schwab_cfg.external_simulator() {
         info!(api = %schwab_cfg.api, "no TICKDESK_SCHWAB_APP_KEY and a simulator URL: using the Schwab simulator there");
         None

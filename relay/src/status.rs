@@ -1,5 +1,5 @@
-//! The `status` topic: one item per source (`schwab`, `rates`, and the sources to come), all in one shape, so the
-//! desk, `/metrics` and scripts read every source the same way.
+//! The `status` topic: one item per source (`schwab`, `rates`, `binance`, and the sources to come), all in one
+//! shape, so the desk, `/metrics` and scripts read every source the same way.
 //!
 //! Every item has `source`, `state`, `since` (ms, when the state last changed), `last_msg` (ms of the last message
 //! from the upstream, or null), `detail` (words for a user) and `error` (the last error, or null). A source adds

@@ -92,6 +92,17 @@ struct Client {
 
 impl Client {
     fn start(sim: &Sim, clock: &Clock, symbols: &[&str], key_budget: usize) -> Client {
+        Self::start_with_foreign(sim, clock, symbols, key_budget, &[])
+    }
+
+    /// `foreign`: symbols whose bars another source (Binance) publishes.
+    fn start_with_foreign(
+        sim: &Sim,
+        clock: &Clock,
+        symbols: &[&str],
+        key_budget: usize,
+        foreign: &[&str],
+    ) -> Client {
         let opts = Options {
             api: sim.handle.base_url(),
             auth: Auth::Simulator,
@@ -104,6 +115,7 @@ impl Client {
             held_expiries: 0,
             rest_per_window: 120,
             bars_sessions: 2,
+            foreign_bars: foreign.iter().map(|s| s.to_string()).collect(),
             timing: Timing {
                 http_timeout: Duration::from_secs(5),
                 command_timeout: Duration::from_secs(3),
@@ -408,6 +420,63 @@ async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
     assert_eq!(
         c.status()["error"].as_str().map(|e| e.contains("NOPE")),
         Some(true)
+    );
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn bars_another_source_publishes_are_left_to_it() {
+    let clock = Clock::frozen(at(11, 0));
+    let sim = Sim::start(&clock).await;
+    let c = Client::start_with_foreign(&sim, &clock, &[], 500, &["BTCUSDT"]);
+    // Binance's topic, as its source writes it at start.
+    let crypto = "bars:BTCUSDT";
+    let planted = Bar {
+        t: 1_764_590_400_000,
+        o: 1.0,
+        h: 2.0,
+        l: 0.5,
+        c: 1.5,
+        v: 10.0,
+    };
+    c.store.reset(
+        crypto,
+        [(Bar::key(planted.t), planted.to_fields())]
+            .into_iter()
+            .collect(),
+    );
+    let mut crypto_rx = c.store.subscribe(crypto).unwrap();
+    c.demand.add(crypto);
+    // A symbol Schwab does not know, asked after it: once its error is out, the demand has been handled.
+    let unknown = "bars:NOPE";
+    c.store.ensure_topic(unknown);
+    let mut rx = c.store.subscribe(unknown).unwrap();
+    c.demand.add(unknown);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Notice { .. } = &*rx.recv().await.unwrap() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("NOPE's unknown_symbol notice");
+    assert_eq!(
+        c.bars(crypto),
+        vec![planted],
+        "Schwab left Binance's bars alone"
+    );
+    while let Ok(ev) = crypto_rx.try_recv() {
+        assert!(
+            !matches!(&*ev, Event::Notice { .. }),
+            "no error for a Binance symbol"
+        );
+    }
+    let subs = sim.handle.subscriptions();
+    assert!(
+        !subs.values().flatten().any(|k| k == "BTCUSDT"),
+        "no Schwab key for a Binance symbol: {subs:?}"
     );
     c.stop().await;
     sim.stop().await;

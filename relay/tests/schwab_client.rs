@@ -199,6 +199,7 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
         held_expiries: 0,
         rest_per_window: 120,
         bars_sessions: 2,
+        foreign_bars: Default::default(),
         timing: fast_timing(),
         clock: in_session(),
     }

@@ -143,6 +143,22 @@ test('the chain shows calls and puts centred on the money, flashes, and follows 
   assert.deepEqual(errors, []);
 });
 
+test('an index shows no bid or ask (Schwab sends none); an equity shows both', async (t) => {
+  const { page, errors } = await openDesk(t, []);
+  await page.waitForSelector('#underlyings button[data-symbol="$SPX"]');
+  await page.click('#underlyings button[data-symbol="SPY"]');
+  await page.waitForSelector('#underlying[data-symbol="SPY"]');
+  await page.waitForFunction(() => /^bid \d+\.\d\d · ask \d+\.\d\d$/.test(document.querySelector('#underlying .bidask')?.textContent ?? ''), null, { timeout: 10000 });
+  assert.equal(await page.$eval('#underlying .bidask', (e) => e.hidden), false);
+  await page.click('#underlyings button[data-symbol="$SPX"]');
+  await page.waitForSelector('#underlying[data-symbol="$SPX"]');
+  await page.waitForFunction(() => /^\d+\.\d\d$/.test(document.querySelector('#underlying .last')?.textContent ?? ''), null, { timeout: 10000 });
+  // It printed `bid 0.00 · ask 0.00`.
+  assert.equal(await page.$eval('#underlying .bidask', (e) => e.hidden), true);
+  assert.doesNotMatch(await page.innerText('#underlying'), /bid|ask/);
+  assert.deepEqual(errors, []);
+});
+
 test('columns, strike window, minimum open interest and recentring', async (t) => {
   const { page, errors } = await openDesk(t, []);
   await page.click('#underlyings button[data-symbol="SPY"]');
@@ -171,6 +187,8 @@ test('columns, strike window, minimum open interest and recentring', async (t) =
   await page.selectOption('#strike-window', 'all');
   await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr[data-strike]').length > 21);
   const all = await rows(page);
+  // Every strike shown has a call or a put with something on it (a quote, a trade or open interest).
+  for (const x of all) assert.ok((x.call || x.put) && (x.callBid != null || x.putBid != null || x.oi > 0), `row ${x.strike}`);
 
   // Minimum open interest: rows whose call and put are both below it go.
   const ois = all.map((x) => x.oi).sort((a, b) => a - b);

@@ -60,10 +60,69 @@ test('rates blotter renders and updates, and a published signal reaches the tape
   await page.waitForFunction(() => [...document.querySelectorAll('#signals-table tr[data-signal]')].some((tr) => tr.textContent.includes('NVDA')), null, { timeout: 5000 });
   const row = await page.$eval('#signals-table tr[data-signal]', (tr) => tr.textContent);
   assert.match(row, /NVDA.*BUY.*187\.25.*0\.91/, `newest first, all fields: ${row}`);
+
+  // Trades' quantities read like the positions: a notional in millions, a share count as it is (it printed
+  // `75000000.0` before).
+  for (const [symbol, quantity] of [['UST 10Y', 75000000], ['SPY', 1500]]) {
+    const tr = await fetch(`http://127.0.0.1:${port}/api/publish/trade`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ symbol, side: 'SELL', quantity, price: 99.5 }),
+    });
+    assert.equal(tr.status, 202, await tr.text());
+  }
+  const qty = (symbol) => page.waitForFunction((s) => {
+    const tr = [...document.querySelectorAll('#trades-table tr[data-trade]')].find((r) => r.cells[1].textContent === s);
+    return tr ? tr.cells[3].textContent : null;
+  }, symbol, { timeout: 5000 }).then((h) => h.jsonValue());
+  assert.equal(await qty('UST 10Y'), '75.0mm');
+  assert.equal(await qty('SPY'), '1,500');
+  // The rates desk's own tickets too: every quantity on the tape is in millions or a plain count, never `.0`.
+  const quantities = await page.$$eval('#trades-table tr[data-trade] td:nth-child(4)', (tds) => tds.map((td) => td.textContent));
+  for (const q of quantities) assert.match(q, /^(-?\d+\.\dmm|[\d,]+)$/, `quantity ${q}`);
   await screenshot(page, 'rates-blotter');
   await page.setViewportSize({ width: 640, height: 900 });
   await screenshot(page, 'rates-blotter-narrow');
   assert.equal(await page.getAttribute('#conn-state', 'data-state'), 'live');
+  assert.deepEqual(errors, []);
+});
+
+test('polling REST, the chain gets its expiries, and a topic the relay lacks does not stop the poll', async (t) => {
+  const port = await freePort();
+  const relay = await startRelay(port, ['--rates-tick-ms', '200', '--max-connections', '0']);
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await stopRelay(relay);
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${port}/#chain`);
+  await page.waitForSelector('#conn-state[data-state="polling"]', { timeout: 20000 });
+  // The relay's start symbol: its expiries and its nearest chain, over REST.
+  await page.click('#underlyings button[data-symbol="SPY"]');
+  await page.waitForFunction(() => document.querySelectorAll('#expiries button[data-date]').length >= 3, null, { timeout: 10000 });
+  await page.waitForSelector('#expiries button[aria-pressed="true"]');
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr[data-strike]').length > 0, null, { timeout: 10000 });
+  // An underlying the relay has never loaded (only a websocket subscription can make it): its topics do not
+  // exist. Before, that failed every poll (404 for the whole request) and the whole desk froze.
+  await page.fill('#symbols', 'SPY, NVDA');
+  await page.press('#symbols', 'Enter');
+  await page.click('#underlyings button[data-symbol="NVDA"]');
+  const yields = () => page.$$eval('#curve-table td.yield', (tds) => tds.map((td) => td.textContent).join());
+  await page.waitForFunction(() => document.querySelectorAll('#curve-table td.yield').length === 11);
+  for (let i = 0; i < 2; i++) {
+    const before = await yields();
+    await page.waitForFunction((f) => [...document.querySelectorAll('#curve-table td.yield')].map((td) => td.textContent).join() !== f, before, { timeout: 10000 });
+  }
+  assert.equal(await page.getAttribute('#conn-state', 'data-state'), 'polling');
+  assert.doesNotMatch(await page.textContent('#error-log'), /polling the relay failed/);
+  // Back on SPY, its expiries and rows are still there and still polled.
+  await page.click('#underlyings button[data-symbol="SPY"]');
+  await page.waitForFunction(() => document.querySelectorAll('#expiries button[data-date]').length >= 3, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr[data-strike]').length > 0, null, { timeout: 10000 });
+  await screenshot(page, 'rest-fallback-chain');
   assert.deepEqual(errors, []);
 });
 

@@ -35,7 +35,9 @@ const IN_SESSION = '2026-12-02T10:15-05:00';
 async function startRelay(port, extraArgs = []) {
   const dir = extraArgs.includes('--static-dir') ? [] : ['--static-dir', DIST];
   const clock = extraArgs.includes('--sim-start') ? [] : ['--sim-start', IN_SESSION];
-  const args = ['--listen', `127.0.0.1:${port}`, ...dir, ...clock, ...extraArgs];
+  // Browser tests never reach the internet: Binance is the built-in simulator unless a test asks otherwise.
+  const binance = extraArgs.includes('--binance') ? [] : ['--binance', 'sim'];
+  const args = ['--listen', `127.0.0.1:${port}`, ...dir, ...clock, ...binance, ...extraArgs];
   const child = spawn(RELAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
   child.logs = '';
   child.stdout.on('data', (d) => (child.logs += d));

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`protocol`]: the versioned JSON frames in each direction and the error codes (see `PROTOCOL.md`).
+//! - [`decode`]: server frames read by hand from a JSON value, for the app (smaller WebAssembly than the derive).
 //! - [`merge`]: applying and conflating deltas (shared by the relay and the replica).
 //! - [`replica`]: a client's copy of the topics it watches: applies snapshots and deltas, detects gaps, and
 //!   yields the resume points to send after a reconnect.
@@ -16,6 +17,7 @@
 
 pub mod backoff;
 pub mod bars;
+pub mod decode;
 pub mod merge;
 pub mod osi;
 pub mod protocol;

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::components::chain::ChainState;
 use crate::feed::Feed;
-use crate::format::{num, or_dash, sign_class, thousands};
+use crate::format::{
+    fixed, num, or_dash, parse_decimal, sign_class, signed, thousands, trimmed, Dec,
+};
 use crate::model::TopicView;
 
 const W: f64 = 600.0;
@@ -27,11 +29,11 @@ fn points(v: &Option<Value>) -> Vec<(f64, f64)> {
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_f64()?)))
+                .filter_map(|(k, v)| Some((parse_decimal(k)?, v.as_f64()?)))
                 .collect()
         })
         .unwrap_or_default();
-    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    crate::sort::sort_small_by(&mut p, |a, b| a.0 < b.0);
     p
 }
 
@@ -39,13 +41,13 @@ fn points(v: &Option<Value>) -> Vec<(f64, f64)> {
 fn short_money(x: f64) -> String {
     let a = x.abs();
     let s = if a >= 1e9 {
-        format!("{:.2}bn", a / 1e9)
+        fixed(a / 1e9, 2) + "bn"
     } else if a >= 1e6 {
-        format!("{:.1}mm", a / 1e6)
+        fixed(a / 1e6, 1) + "mm"
     } else if a >= 1e3 {
-        format!("{:.1}k", a / 1e3)
+        fixed(a / 1e3, 1) + "k"
     } else {
-        format!("{a:.0}")
+        fixed(a, 0)
     };
     if x < 0.0 {
         format!("−{s}")
@@ -188,17 +190,19 @@ type Fmt = fn(f64) -> String;
 
 const STATS: [(&str, &str, Fmt); 12] = [
     ("Spot", "spot", |v| thousands(v, 2)),
-    ("ATM IV", "atm_iv", |v| format!("{v:.2}%")),
-    ("Exp. move", "expected_move", |v| format!("±{v:.2}")),
-    ("Max pain", "max_pain", |v| format!("{v}")),
-    ("P/C OI", "pc_oi", |v| format!("{v:.2}")),
-    ("P/C volume", "pc_volume", |v| format!("{v:.2}")),
+    ("ATM IV", "atm_iv", |v| fixed(v, 2) + "%"),
+    ("Exp. move", "expected_move", |v| {
+        format!("±{}", fixed(v, 2))
+    }),
+    ("Max pain", "max_pain", |v| trimmed(v, 3)),
+    ("P/C OI", "pc_oi", |v| fixed(v, 2)),
+    ("P/C volume", "pc_volume", |v| fixed(v, 2)),
     ("GEX / 1%", "gex", short_money),
     ("Zero gamma", "zero_gamma", |v| thousands(v, 2)),
-    ("Call wall", "call_wall", |v| format!("{v}")),
-    ("Put wall", "put_wall", |v| format!("{v}")),
-    ("25Δ RR", "rr25", |v| format!("{v:+.2}")),
-    ("25Δ fly", "bf25", |v| format!("{v:+.2}")),
+    ("Call wall", "call_wall", |v| trimmed(v, 3)),
+    ("Put wall", "put_wall", |v| trimmed(v, 3)),
+    ("25Δ RR", "rr25", |v| signed(v, 2)),
+    ("25Δ fly", "bf25", |v| signed(v, 2)),
 ];
 
 /// A select's options as markup, (value, label), the one equal to `selected` marked so.
@@ -235,11 +239,13 @@ fn grid(out: &mut String, ticks: impl Iterator<Item = (f64, String)>) {
     for (y, l) in ticks {
         let _ = write!(
             out,
-            r#"<line class="grid" x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            W - PAD_R,
-            PAD_L - 4.0,
-            y + 4.0,
-            esc(&l)
+            r#"<line class="grid" x1="{}" x2="{}" y1="{y}" y2="{y}"/><text class="axis" x="{}" y="{}" text-anchor="end">{}</text>"#,
+            Dec(PAD_L, 0),
+            Dec(W - PAD_R, 0),
+            Dec(PAD_L - 4.0, 0),
+            Dec(y + 4.0, 1),
+            esc(&l),
+            y = Dec(y, 1),
         );
     }
 }
@@ -247,7 +253,7 @@ fn grid(out: &mut String, ticks: impl Iterator<Item = (f64, String)>) {
 /// A polyline through the points, `x,y` to one decimal.
 fn polyline(out: &mut String, pts: impl Iterator<Item = (f64, f64)>) {
     let line = pts
-        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .map(|(x, y)| format!("{},{}", Dec(x, 1), Dec(y, 1)))
         .collect::<Vec<_>>()
         .join(" ");
     let _ = write!(out, r#"<polyline class="today" points="{line}"/>"#);
@@ -265,7 +271,7 @@ fn chart(
     view! {
         <figure class=class>
             <figcaption>{caption}</figcaption>
-            <svg id=id viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label
+            <svg id=id viewBox=format!("0 0 {} {}", Dec(W, 0), Dec(H, 0)) preserveAspectRatio="none" role="img" aria-label=label
                 inner_html=move || body.get()></svg>
         </figure>
     }
@@ -296,9 +302,13 @@ fn gex_svg(bars: &Option<Value>, marks: [(&str, &str, Option<f64>); 5]) -> Strin
         let h = (y(*v) - y(0.0)).abs().max(0.5);
         let _ = write!(
             out,
-            r#"<rect class="bar {}" x="{:.1}" y="{top:.1}" width="{bw:.1}" height="{h:.1}"><title>{k}: {}</title></rect>"#,
+            r#"<rect class="bar {}" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>"#,
             if up { "pos" } else { "neg" },
-            x(*k) - bw / 2.0,
+            Dec(x(*k) - bw / 2.0, 1),
+            Dec(top, 1),
+            Dec(bw, 1),
+            Dec(h, 1),
+            trimmed(*k, 3),
             short_money(*v)
         );
     }
@@ -309,10 +319,12 @@ fn gex_svg(bars: &Option<Value>, marks: [(&str, &str, Option<f64>); 5]) -> Strin
     for (i, (c, l, x)) in shown.enumerate() {
         let _ = write!(
             out,
-            r#"<line class="mark {c}" data-mark="{c}" x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{}"/><text class="mark-label {c}" x="{:.1}" y="{}">{l}</text>"#,
-            H - PAD_B,
-            x + 3.0,
-            PAD_T - 4.0 + 10.0 * (i % 2) as f64
+            r#"<line class="mark {c}" data-mark="{c}" x1="{x}" x2="{x}" y1="{}" y2="{}"/><text class="mark-label {c}" x="{}" y="{}">{l}</text>"#,
+            Dec(PAD_T, 0),
+            Dec(H - PAD_B, 0),
+            Dec(x + 3.0, 1),
+            Dec(PAD_T - 4.0 + 10.0 * (i % 2) as f64, 0),
+            x = Dec(x, 1),
         );
     }
     out
@@ -339,17 +351,19 @@ fn term_svg(pts: &[(f64, f64, bool, String)]) -> String {
         &mut out,
         [ilo - pad, (ilo + ihi) / 2.0, ihi + pad]
             .into_iter()
-            .map(|v| (y(v), format!("{v:.1}%"))),
+            .map(|v| (y(v), fixed(v, 1) + "%")),
     );
     polyline(&mut out, pts.iter().map(|p| (x(p.0), y(p.1))));
     for (d, iv, live, k) in pts {
         let _ = write!(
             out,
-            r#"<circle class="pt {}" cx="{:.1}" cy="{:.1}" r="4"><title>{} ({d} d): {iv:.2}%{}</title></circle>"#,
+            r#"<circle class="pt {}" cx="{}" cy="{}" r="4"><title>{} ({} d): {}%{}</title></circle>"#,
             if *live { "live" } else { "rest" },
-            x(*d),
-            y(*iv),
+            Dec(x(*d), 1),
+            Dec(y(*iv), 1),
             esc(k),
+            trimmed(*d, 0),
+            Dec(*iv, 2),
             if *live { "" } else { ", REST picture" }
         );
     }
@@ -375,14 +389,16 @@ fn smile_svg(smile: &Option<Value>, spot: Option<f64>) -> String {
         &mut out,
         [ilo - pad, ihi + pad]
             .into_iter()
-            .map(|v| (y(v), format!("{v:.1}%"))),
+            .map(|v| (y(v), fixed(v, 1) + "%")),
     );
     polyline(&mut out, p.iter().map(|q| (x(q.0), y(q.1))));
     if let Some(s) = spot.filter(|s| *s >= lo && *s <= hi).map(x) {
         let _ = write!(
             out,
-            r#"<line class="mark spot" x1="{s:.1}" x2="{s:.1}" y1="{PAD_T}" y2="{}"/>"#,
-            H - PAD_B
+            r#"<line class="mark spot" x1="{s}" x2="{s}" y1="{}" y2="{}"/>"#,
+            Dec(PAD_T, 0),
+            Dec(H - PAD_B, 0),
+            s = Dec(s, 1),
         );
     }
     out
@@ -407,7 +423,7 @@ pub fn ActivityList(activity: TopicView, id: &'static str) -> impl IntoView {
                         let (t, sym, side, strike, exp, why, vol, oi, ratio, mark) = (c("time"), c("symbol"), c("side"), c("strike"), c("expiry"), c("reason"), c("volume"), c("open_interest"), c("ratio"), c("mark"));
                         let s = |v: ArcRwSignal<Option<Value>>| move || match v.get() { Some(Value::String(s)) => s, Some(Value::Number(n)) => n.to_string(), _ => "—".into() };
                         let side_class = { let side = side.clone(); move || format!("side {}", if side.get() == Some(Value::String("CALL".into())) { "buy" } else { "sell" }) };
-                        let contract = move || format!("{} {} {}", exp.get().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), num(&strike.get()).map(|k| k.to_string()).unwrap_or_default(), side.get().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
+                        let contract = move || format!("{} {} {}", exp.get().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), num(&strike.get()).map(|k| trimmed(k, 3)).unwrap_or_default(), side.get().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
                         let why = move || match why.get().as_ref().and_then(Value::as_str) { Some("volume_over_oi") => "vol > OI", Some("volume_jump") => "rate jump", _ => "" };
                         view! {
                             <tr data-activity=id.clone()>
@@ -417,7 +433,7 @@ pub fn ActivityList(activity: TopicView, id: &'static str) -> impl IntoView {
                                 <td>{why}</td>
                                 <td class="num">{move || or_dash(num(&vol.get()), |v| thousands(v, 0))}</td>
                                 <td class="num">{move || or_dash(num(&oi.get()), |v| thousands(v, 0))}</td>
-                                <td class="num">{move || or_dash(num(&ratio.get()), |v| format!("{v:.2}"))}</td>
+                                <td class="num">{move || or_dash(num(&ratio.get()), |v| fixed(v, 2))}</td>
                                 <td class="num">{s(mark)}</td>
                             </tr>
                         }

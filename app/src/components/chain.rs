@@ -17,11 +17,11 @@ use serde_json::Value;
 
 use super::status::Panel;
 use crate::chain::{
-    atm_index, expiry_label, parse_symbols, side_columns, step_expiry, strike_rows, Column, Side,
-    StrikeRow, StrikeWindow, COLUMNS,
+    atm_index, expiry_label, has_quote, parse_symbols, side_columns, step_expiry, strike_rows,
+    Column, Side, StrikeRow, StrikeWindow, COLUMNS, QUOTE_FIELDS,
 };
 use crate::feed::{Feed, FeedSignals};
-use crate::format::{num, or_dash, sign_class};
+use crate::format::{fixed, num, or_dash, sign_class, signed};
 use crate::model::{Cell, TopicView};
 
 /// What the trader chose and what is watched because of it. `Copy`: signals only.
@@ -271,20 +271,35 @@ fn UnderlyingHeader(state: ChainState) -> impl IntoView {
         let flash = q.cell(&u, "last").flash;
         let chg2 = chg.clone();
         let tone = move || sign_class(num(&chg2.get()));
+        let quote = move || bid_ask(num(&bid.get()), num(&ask.get()));
+        let quote2 = quote.clone();
         view! {
             <div id="underlying" class="underlying" data-symbol=u.clone()>
                 <span class="sym">{u.clone()}</span>
-                <span class=move || format!("last {}", flash.get().class())>{move || or_dash(num(&last.get()), |x| format!("{x:.2}"))}</span>
+                <span class=move || format!("last {}", flash.get().class())>{move || or_dash(num(&last.get()), |x| fixed(x, 2))}</span>
                 <span class=move || format!("chg {}", tone())>
-                    {move || or_dash(num(&chg.get()), |x| format!("{x:+.2}"))}
-                    " ("{move || or_dash(num(&pct.get()), |x| format!("{x:+.2}%"))}")"
+                    {move || or_dash(num(&chg.get()), |x| signed(x, 2))}
+                    " ("{move || or_dash(num(&pct.get()), |x| signed(x, 2) + "%")}")"
                 </span>
-                <span class="bidask">"bid " {move || or_dash(num(&bid.get()), |x| format!("{x:.2}"))}
-                    " · ask " {move || or_dash(num(&ask.get()), |x| format!("{x:.2}"))}</span>
+                <span class="bidask" hidden=move || quote2().is_none()>{quote}</span>
                 <span class="delayed" hidden=move || delayed.get() != Some(Value::Bool(true))>"delayed"</span>
             </div>
         }
         .into_any()
+    }
+}
+
+/// The underlying's `bid 1.23 · ask 1.25`, or `None` when Schwab sends no quote to show: an index (`$SPX`) has no
+/// bid or ask at all, and Schwab sends them as 0 or not at all, which printed as `bid 0.00 · ask 0.00` reads as a
+/// market with nothing on it. A side that is there alone shows alone.
+pub fn bid_ask(bid: Option<f64>, ask: Option<f64>) -> Option<String> {
+    let side = |label: &str, v: Option<f64>| {
+        v.filter(|v| *v > 0.0)
+            .map(|v| format!("{label} {}", fixed(v, 2)))
+    };
+    match (side("bid", bid), side("ask", ask)) {
+        (Some(b), Some(a)) => Some(format!("{b} · {a}")),
+        (one, other) => one.or(other),
     }
 }
 
@@ -311,7 +326,7 @@ fn ExpiryStrip(state: ChainState) -> impl IntoView {
                             aria-pressed=move || (s.expiry.get().as_deref() == Some(d2.as_str())).to_string()
                             on:click=move |_| s.expiry.set(Some(d3.clone()))>
                             <span class="date">{expiry_label(&date)}</span>
-                            <span class="dte">{move || or_dash(num(&dte.get()), |d| format!("{d:.0}d"))}</span>
+                            <span class="dte">{move || or_dash(num(&dte.get()), |d| fixed(d, 0) + "d")}</span>
                             <span class="badge zero-dte" hidden=move || zero.get() != Some(Value::Bool(true))>"0DTE"</span>
                         </button>
                     }
@@ -340,7 +355,7 @@ fn ChainControls(state: ChainState) -> impl IntoView {
                 <input id="min-oi" type="number" min="0" step="1" prop:value=move || s.min_oi.get().to_string()
                     on:change=move |ev| {
                         // A negative or non-numeric entry means no filter rather than an error: the box shows 0.
-                        let v = event_target_value(&ev).trim().parse::<f64>().unwrap_or(0.0).max(0.0) as u64;
+                        let v = crate::format::parse_decimal(event_target_value(&ev).trim()).unwrap_or(0.0).max(0.0) as u64;
                         s.min_oi.set(v);
                     } />
             </label>
@@ -363,7 +378,7 @@ fn ChainControls(state: ChainState) -> impl IntoView {
                     }
                 }).collect_view()}
             </details>
-            <span class="centre-note">{move || s.centre.get().map(|p| format!("centred on {p:.2}"))}</span>
+            <span class="centre-note">{move || s.centre.get().map(|p| format!("centred on {}", fixed(p, 2)))}</span>
         </div>
     }
 }
@@ -386,6 +401,7 @@ fn ChainTable(state: ChainState) -> impl IntoView {
         let min = s.min_oi.get();
         let rows: Vec<StrikeRow> = rows.with(|rows| {
             rows.iter()
+                .filter(|r| listed(&view, r))
                 .filter(|r| min == 0 || open_interest(&view, r) >= min)
                 .cloned()
                 .collect()
@@ -429,6 +445,27 @@ fn ChainTable(state: ChainState) -> impl IntoView {
             {move || if s.chain.with(Option::is_none) { "pick an underlying and an expiry" } else { "no contracts to show yet (or none pass the filter)" }}
         </p>
     }
+}
+
+/// Whether a strike row is shown: its call or its put has something to show ([`has_quote`]); a strike where
+/// neither has a quote, a trade or open interest is a row of dashes that tells a trader nothing.
+///
+/// Read without tracking, so a tick never rebuilds the row list; only the cells of contracts found empty are
+/// tracked, so a strike whose first quote arrives later appears then (those cells do not tick while empty).
+fn listed(view: &TopicView, row: &StrikeRow) -> bool {
+    let keys = [Side::Call, Side::Put].map(|side| row.key(side));
+    let any = keys
+        .iter()
+        .flatten()
+        .any(|k| has_quote(|f| view.cell(k, f).value.get_untracked()));
+    if !any {
+        for k in keys.iter().flatten() {
+            for f in QUOTE_FIELDS {
+                view.cell(k, f).value.track();
+            }
+        }
+    }
+    any
 }
 
 /// The larger open interest of a strike's call and put.
@@ -511,5 +548,24 @@ fn option_cell(view: &TopicView, key: Option<&str>, col: Column, side: Side) -> 
             .into_any()
     } else {
         view! { <td class=base data-side=side.letter() data-field=col.field>{text}</td> }.into_any()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_underlyings_bid_and_ask_show_only_when_schwab_sends_them() {
+        assert_eq!(
+            bid_ask(Some(683.1), Some(683.14)).as_deref(),
+            Some("bid 683.10 · ask 683.14")
+        );
+        // An index ($SPX): Schwab sends no bid or ask, or zeros.
+        assert_eq!(bid_ask(None, None), None);
+        assert_eq!(bid_ask(Some(0.0), Some(0.0)), None);
+        // One side alone shows alone.
+        assert_eq!(bid_ask(Some(1.5), Some(0.0)).as_deref(), Some("bid 1.50"));
+        assert_eq!(bid_ask(None, Some(2.25)).as_deref(), Some("ask 2.25"));
     }
 }

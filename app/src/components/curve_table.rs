@@ -8,8 +8,8 @@ use crate::model::TopicView;
 
 fn fmt_num(v: Option<Value>, decimals: usize, signed: bool) -> String {
     match v.and_then(|v| v.as_f64()) {
-        Some(x) if signed => format!("{x:+.decimals$}"),
-        Some(x) => format!("{x:.decimals$}"),
+        Some(x) if signed => crate::format::signed(x, decimals),
+        Some(x) => crate::format::fixed(x, decimals),
         None => "—".into(),
     }
 }
@@ -35,16 +35,14 @@ pub fn CurveTable(view: TopicView) -> impl IntoView {
     // Tenors in maturity order, whatever order the map keys came in.
     let ordered = move || {
         let mut k = keys.get();
-        k.sort_by(|a, b| {
-            let y = |t: &String| {
-                v.cell(t, "years")
-                    .value
-                    .get_untracked()
-                    .and_then(|x| x.as_f64())
-                    .unwrap_or(f64::MAX)
-            };
-            y(a).total_cmp(&y(b))
-        });
+        let y = |t: &String| {
+            v.cell(t, "years")
+                .value
+                .get_untracked()
+                .and_then(|x| x.as_f64())
+                .unwrap_or(f64::MAX)
+        };
+        crate::sort::sort_small_by(&mut k, |a, b| y(a) < y(b));
         k
     };
     view! {

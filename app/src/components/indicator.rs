@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::feed::{ConnState, Feed, FeedSignals};
+use crate::format::fixed;
 
 /// The indicator's text and its `data-state` (for styling and tests).
 fn describe(s: &FeedSignals) -> (&'static str, String) {
@@ -13,8 +14,8 @@ fn describe(s: &FeedSignals) -> (&'static str, String) {
         ConnState::Live if s.stale.get() => (
             "stale",
             format!(
-                "Stale: no data for {:.0} s",
-                (now - s.last_frame_ms.get()) / 1000.0
+                "Stale: no data for {} s",
+                fixed((now - s.last_frame_ms.get()) / 1000.0, 0)
             ),
         ),
         ConnState::Live => ("live", "Live".into()),
@@ -27,7 +28,10 @@ fn describe(s: &FeedSignals) -> (&'static str, String) {
             let secs = ((next_at_ms - now) / 1000.0).max(0.0);
             (
                 "reconnecting",
-                format!("Reconnecting (attempt {attempt}, next try in {secs:.1} s)"),
+                format!(
+                    "Reconnecting (attempt {attempt}, next try in {} s)",
+                    fixed(secs, 1)
+                ),
             )
         }
         ConnState::Offline => ("offline", "Offline: waiting for the network".into()),

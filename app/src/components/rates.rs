@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::format::{mm, num, or_dash, sign_class, signed_money, thousands};
+use std::fmt::Write;
+
+use crate::format::{fixed, mm, num, or_dash, sign_class, signed, signed_money, thousands, Dec};
 use crate::model::{Cell, TopicView};
 
 /// Chart geometry: a 600×220 viewBox, scaled to the panel's width by CSS.
@@ -47,27 +49,40 @@ pub fn CurveChart(curve: TopicView) -> impl IntoView {
         let y_of = move |v: f64| PAD_T + (hi - v) / (hi - lo) * (H - PAD_T - PAD_B);
         let pts = |s: &[(f64, f64)]| {
             s.iter()
-                .map(|(x, v)| format!("{:.1},{:.1}", x_of(*x), y_of(*v)))
+                .map(|(x, v)| format!("{},{}", Dec(x_of(*x), 1), Dec(y_of(*v), 1)))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|i| {
-                let v = lo + (hi - lo) * i as f64 / 4.0;
-                (y_of(v), format!("{v:.2}"))
-            })
-            .collect();
-        (pts(&today), pts(&prior), ticks)
+        // The grid, its labels and the tenor labels as one markup string: one DOM write per change, and no view
+        // type per line and label (each costs the bundle its own rendering code).
+        let mut axes = String::new();
+        for i in 0..=4 {
+            let v = lo + (hi - lo) * f64::from(i) / 4.0;
+            let y = y_of(v);
+            let _ = write!(
+                axes,
+                r#"<line class="grid" x1="{}" x2="{}" y1="{y}" y2="{y}"/><text class="axis" x="{}" y="{}" text-anchor="end">{}</text>"#,
+                Dec(PAD_L, 0),
+                Dec(W - PAD_R, 0),
+                Dec(PAD_L - 6.0, 0),
+                Dec(y + 4.0, 1),
+                fixed(v, 2),
+                y = Dec(y, 1),
+            );
+        }
+        for (t, years) in TENORS {
+            let _ = write!(
+                axes,
+                r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{t}</text>"#,
+                Dec(x_of(years), 1),
+                Dec(H - 8.0, 0),
+            );
+        }
+        (pts(&today), pts(&prior), axes)
     });
     view! {
-        <svg id="curve-chart" class="curve-chart" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label="yield curve, today and prior close">
-            {move || geometry.get().2.into_iter().map(|(y, label)| view! {
-                <line class="grid" x1=PAD_L x2=W - PAD_R y1=y y2=y />
-                <text class="axis" x=PAD_L - 6.0 y=y + 4.0 text-anchor="end">{label}</text>
-            }).collect_view()}
-            {TENORS.iter().map(|(t, y)| view! {
-                <text class="axis" x=x_of(*y) y=H - 8.0 text-anchor="middle">{*t}</text>
-            }).collect_view()}
+        <svg id="curve-chart" class="curve-chart" viewBox=format!("0 0 {} {}", Dec(W, 0), Dec(H, 0)) preserveAspectRatio="none" role="img" aria-label="yield curve, today and prior close">
+            <g class="axes" inner_html=move || geometry.get().2></g>
             <polyline class="prior" points=move || geometry.get().1 />
             <polyline id="curve-today" class="today" points=move || geometry.get().0 />
         </svg>
@@ -104,10 +119,10 @@ pub fn Text(view: TopicView, item: String, field: &'static str) -> impl IntoView
 }
 
 fn f3(x: f64) -> String {
-    format!("{x:.3}")
+    fixed(x, 3)
 }
 fn bp1(x: f64) -> String {
-    format!("{x:+.1}")
+    signed(x, 1)
 }
 fn money0(x: f64) -> String {
     thousands(x, 0)
@@ -119,7 +134,7 @@ pub fn Spreads(spreads: TopicView) -> impl IntoView {
         let (a, b) = (spreads.clone(), spreads.clone());
         view! {
             <tr data-spread=name><td>{name}</td>
-                <Num view=a item=name.to_string() field="bp" fmt=|x| format!("{x:.1}") />
+                <Num view=a item=name.to_string() field="bp" fmt=|x| fixed(x, 1) />
                 <Num view=b item=name.to_string() field="chg_bp" fmt=bp1 colour=true />
             </tr>
         }

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use crate::feed::FeedSignals;
+use crate::format::fixed;
 use crate::model::TopicView;
 
 fn text(v: Option<Value>) -> String {
@@ -87,9 +88,9 @@ pub fn Panel(
         (Some(c), _) => c,
         (None, None) => "no data yet".to_string(),
         (None, Some(a)) if a > stale_after_ms => {
-            format!("stale: last update {:.0} s ago", a / 1000.0)
+            format!("stale: last update {} s ago", fixed(a / 1000.0, 0))
         }
-        (None, Some(a)) => format!("updated {:.0} s ago", a / 1000.0),
+        (None, Some(a)) => format!("updated {} s ago", fixed(a / 1000.0, 0)),
     };
     view! {
         <section class="panel" data-topic=move || topic.get() class:stale=stale

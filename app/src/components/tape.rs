@@ -15,6 +15,15 @@ fn text(v: Option<Value>) -> String {
     }
 }
 
+/// A trade's quantity: in millions from a million up, like the positions (the rates desk's tickets are notionals
+/// such as 75,000,000), else as it came.
+fn quantity(v: Option<Value>) -> String {
+    match v.as_ref().and_then(Value::as_f64) {
+        Some(q) => crate::format::quantity(q),
+        None => text(v),
+    }
+}
+
 /// Shows an epoch-ms or RFC 3339 timestamp as local HH:MM:SS.
 pub fn time_of(v: Option<Value>) -> String {
     let ms = match &v {
@@ -89,7 +98,7 @@ pub fn Tape(signals: TopicView, trades: TopicView) -> impl IntoView {
                                     <td>{move || time_of(ts.get())}</td>
                                     <td class="sym">{move || text(sym.get())}</td>
                                     <td class=side_class>{move || text(side.get())}</td>
-                                    <td class="num">{move || text(qty.get())}</td>
+                                    <td class="num">{move || quantity(qty.get())}</td>
                                     <td class="num">{move || text(px.get())}</td>
                                 </tr>
                             }

@@ -290,7 +290,8 @@ impl Feed {
         if self.signals.stale.get_untracked() {
             self.signals.stale.set(false);
         }
-        let msg: ServerMsg = match serde_json::from_str(text) {
+        // Read by hand through a JSON value, not the derived Deserialize: see `tickdesk_wire::decode`.
+        let msg = match ServerMsg::from_json(text) {
             Ok(m) => m,
             Err(e) => {
                 self.signals
@@ -323,7 +324,8 @@ impl Feed {
                 ..
             } => {
                 self.signals.log(format!(
-                    "relay: {message} ({code:?}{})",
+                    "relay: {message} ({}{})",
+                    code.name(),
                     if *fatal { ", closing" } else { "" }
                 ));
             }
@@ -433,8 +435,8 @@ impl Feed {
             self.signals.stale.set(stale);
             if stale {
                 self.signals.log(format!(
-                    "no data from the relay for {:.0} s: the picture may be stale",
-                    (t - last) / 1000.0
+                    "no data from the relay for {} s: the picture may be stale",
+                    crate::format::fixed((t - last) / 1000.0, 0)
                 ));
             }
         }
@@ -510,14 +512,43 @@ impl Feed {
         });
     }
 
+    /// One poll: the fixed topics in one request, the on-demand ones one by one, skipping those the relay lacks
+    /// (see [`poll`]).
     async fn poll_once(&self) -> Result<(), String> {
-        let (url, topics, token) = {
+        let (ws_url, topics, token) = {
             let inner = self.inner.borrow();
-            let url = poll::snapshot_url(&inner.url, &inner.topics);
-            (url, inner.topics.clone(), inner.token.clone())
+            (inner.url.clone(), inner.topics.clone(), inner.token.clone())
         };
-        let body = crate::http::get_text(&url, token.as_deref()).await?;
-        let snapshots = poll::snapshots(&body, &topics, &self.inner.borrow().replica)?;
+        let get = |url: String| {
+            let token = token.clone();
+            async move { crate::http::get_text(&url, token.as_deref()).await }
+        };
+        let (on_demand, fixed): (Vec<String>, Vec<String>) =
+            topics.into_iter().partition(|t| poll::on_demand(t));
+        let mut snapshots = Vec::new();
+        if !fixed.is_empty() {
+            let body = get(poll::snapshot_url(&ws_url, &fixed)).await?;
+            snapshots = poll::snapshots(&body, &fixed, &self.inner.borrow().replica)?;
+        }
+        for topic in on_demand {
+            let one = std::slice::from_ref(&topic);
+            match get(poll::snapshot_url(&ws_url, one)).await {
+                Ok(body) => {
+                    snapshots.extend(poll::snapshots(&body, one, &self.inner.borrow().replica)?);
+                }
+                Err(e) if e == "HTTP 404" => {
+                    let Some(u) = topic.strip_prefix("expirations:") else {
+                        continue;
+                    };
+                    // Without a websocket the relay cannot be asked to load it: offer the expiries it holds chains for.
+                    if let Ok(body) = get(poll::chain_url(&ws_url, u)).await {
+                        let replica = &self.inner.borrow().replica;
+                        snapshots.extend(poll::expirations_from_chains(&topic, &body, replica)?);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         for msg in snapshots {
             self.apply(&msg);
             // Values moved since the last poll: let them flash, unlike a streamed snapshot.

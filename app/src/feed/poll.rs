@@ -4,6 +4,12 @@
 //! Why snapshots into the same replica: each answer is turned into snapshot frames for only the topics whose
 //! (epoch, seq) moved, and applied exactly like streamed ones. So the replica stays consistent, the views need no
 //! second code path, and when the websocket works again it resumes from what polling last saw.
+//!
+//! Topics the relay creates on demand (`chain:`, `expirations:`, `analytics:` — a websocket subscription asks for
+//! them) may not exist: `/api/snapshot` answers 404 for a whole request naming one it lacks, so they are polled one
+//! by one ([`on_demand`]) and a missing one is skipped rather than failing the fixed topics' poll. An
+//! `expirations:{U}` topic the relay lacks is made from the chains it holds for `U` (`/api/chain/{U}`'s
+//! `expiries`, [`expirations_from_chains`]), so the chain tab still offers the expiries REST can serve.
 
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::ServerMsg;
@@ -59,6 +65,51 @@ pub(crate) fn snapshot_url(ws_url: &str, topics: &[String]) -> String {
     )
 }
 
+/// Whether the relay creates `topic` on demand (it may lack it): every topic with a `:` (`chain:SPY:2026-12-04`,
+/// `expirations:SPY`, `analytics:SPY`); the fixed ones (`curve`, `quotes`, …) have none.
+pub(crate) fn on_demand(topic: &str) -> bool {
+    topic.contains(':')
+}
+
+/// The URL of the chains the relay holds for `underlying` (`/api/chain/{U}`), for [`expirations_from_chains`].
+pub(crate) fn chain_url(ws_url: &str, underlying: &str) -> String {
+    format!("{}/api/chain/{underlying}", http_base(ws_url))
+}
+
+/// An `expirations:{U}` snapshot made from a `/api/chain/{U}` answer's `expiries` (the chain topics the relay holds
+/// for `U`), for a relay that lacks the topic itself; `None` when nothing moved since the replica's copy. Its epoch
+/// names the list, so a list that changes replaces the old one. Only `date` is known (no `dte` or type: the strip
+/// shows a dash for those).
+pub(crate) fn expirations_from_chains(
+    topic: &str,
+    body: &str,
+    replica: &Replica,
+) -> Result<Option<ServerMsg>, String> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let dates: Vec<&str> = v["expiries"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let epoch = format!("rest-chains:{}", dates.join(","));
+    if replica.topic(topic).is_some_and(|r| r.epoch == epoch) {
+        return Ok(None);
+    }
+    let mut items = tickdesk_wire::Items::new();
+    for d in dates {
+        let mut fields = tickdesk_wire::Fields::new();
+        fields.insert("date".to_string(), serde_json::Value::from(d));
+        items.insert(d.to_string(), fields);
+    }
+    Ok(Some(ServerMsg::Snapshot {
+        topic: topic.to_string(),
+        epoch,
+        seq: 0,
+        recovered: false,
+        items,
+        deltas: vec![],
+    }))
+}
+
 /// The snapshot frames one poll's `body` brings for `topics`: one per topic the relay has whose (epoch, seq) differs
 /// from the replica's. Topics the relay does not have (on-demand ones it has not opened) are skipped.
 pub(crate) fn snapshots(
@@ -78,7 +129,7 @@ pub(crate) fn snapshots(
         {
             continue;
         }
-        let items = serde_json::from_value(t["items"].clone()).map_err(|e| e.to_string())?;
+        let items = tickdesk_wire::decode::items_from_value(t["items"].clone())?;
         out.push(ServerMsg::Snapshot {
             topic: topic.clone(),
             epoch,
@@ -121,6 +172,51 @@ mod tests {
             snapshot_url("wss://relay.example.com/ws", &topics),
             "https://relay.example.com/api/snapshot?topics=curve,chain:SPY:2026-12-04"
         );
+    }
+
+    #[test]
+    fn on_demand_topics_are_the_ones_with_a_colon() {
+        assert!(on_demand("chain:SPY:2026-12-04"));
+        assert!(on_demand("expirations:$SPX"));
+        assert!(on_demand("analytics:SPY"));
+        assert!(!on_demand("curve"));
+        assert!(!on_demand("quotes"));
+        assert_eq!(
+            chain_url("ws://127.0.0.1:8080/ws", "$SPX"),
+            "http://127.0.0.1:8080/api/chain/$SPX"
+        );
+    }
+
+    #[test]
+    fn expirations_come_from_the_chains_the_relay_holds_when_it_lacks_the_topic() {
+        let body = json!({"underlying": "NVDA", "expiry": "2026-12-04",
+            "expiries": ["2026-12-04", "2026-12-11"], "items": {}})
+        .to_string();
+        let mut replica = Replica::new();
+        let msg = expirations_from_chains("expirations:NVDA", &body, &replica)
+            .unwrap()
+            .expect("a snapshot");
+        let ServerMsg::Snapshot { topic, items, .. } = &msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(topic, "expirations:NVDA");
+        assert_eq!(
+            items.keys().collect::<Vec<_>>(),
+            ["2026-12-04", "2026-12-11"]
+        );
+        assert_eq!(items["2026-12-11"]["date"], json!("2026-12-11"));
+        replica.apply(&msg).unwrap();
+        // The same list again: nothing to apply. A longer one replaces it.
+        assert!(expirations_from_chains("expirations:NVDA", &body, &replica)
+            .unwrap()
+            .is_none());
+        let more = json!({"expiries": ["2026-12-04", "2026-12-11", "2026-12-18"]}).to_string();
+        let next = expirations_from_chains("expirations:NVDA", &more, &replica)
+            .unwrap()
+            .unwrap();
+        replica.apply(&next).unwrap();
+        assert_eq!(replica.topic("expirations:NVDA").unwrap().items.len(), 3);
+        assert!(expirations_from_chains("expirations:NVDA", "<html>", &replica).is_err());
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub fn test_config() -> ServeConfig {
     cfg.seed = Some(42);
     // The hub's tests are about the hub: no Schwab client or simulator (their own tests cover them).
     cfg.no_schwab = true;
+    // Nor Binance: tests never reach the internet, and the Binance tests start their own simulator.
+    cfg.binance.mode = tickdesk_relay::binance::Mode::Off;
     cfg
 }
 

@@ -23,12 +23,12 @@ pub(super) fn bars_topic(symbol: &str) -> String {
     format!("{BARS_PREFIX}{symbol}")
 }
 
-/// The symbol of a watched `bars:` topic that Schwab serves, if it is one.
-pub(super) fn schwab_bars_symbol(topic: &str) -> Option<&str> {
-    // Another source's symbols (Binance's `BTCUSDT`…) are plugged in here, in the one routing check.
+/// The symbol of a watched `bars:` topic that Schwab serves, if it is one: not one of `foreign`, the symbols whose
+/// bars another source (Binance) publishes itself.
+pub(super) fn schwab_bars_symbol<'a>(topic: &'a str, foreign: &HashSet<String>) -> Option<&'a str> {
     topic
         .strip_prefix(BARS_PREFIX)
-        .filter(|s| is_schwab_bars(s, |_| false))
+        .filter(|s| is_schwab_bars(s, |s| foreign.contains(s)))
 }
 
 fn items_of<'a>(bars: impl IntoIterator<Item = &'a Bar>) -> Items {

@@ -31,7 +31,9 @@ impl Upstream {
                 if !sym.is_empty() {
                     exps.insert(sym.to_string());
                 }
-            } else if let Some(sym) = super::bars::schwab_bars_symbol(topic) {
+            } else if let Some(sym) =
+                super::bars::schwab_bars_symbol(topic, &self.opts.foreign_bars)
+            {
                 bars.insert(sym.to_string());
             }
         }

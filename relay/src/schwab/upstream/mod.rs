@@ -153,6 +153,8 @@ pub struct Options {
     pub rest_per_window: usize,
     /// Sessions of 1-minute bars a `bars:` topic keeps (the current one included; at least 1).
     pub bars_sessions: usize,
+    /// Symbols whose `bars:` topics another source publishes (Binance's): never asked of Schwab.
+    pub foreign_bars: HashSet<String>,
     pub timing: Timing,
     /// The market clock: today, DTE, the session, the day roll.
     pub clock: Clock,
@@ -189,6 +191,7 @@ impl Options {
             held_expiries: cfg.held_expiries,
             rest_per_window: cfg.rest_per_min.max(1),
             bars_sessions: cfg.bars_sessions.max(1),
+            foreign_bars: normalize_symbols(&cfg.foreign_bars).into_iter().collect(),
             timing: Timing::default(),
             clock,
         }
