@@ -256,38 +256,9 @@ pub fn labels_at(prev: Option<i64>, t: i64, step_min: i64) -> bool {
     prev.is_none_or(|p| p.div_euclid(step) != t.div_euclid(step))
 }
 
-/// `x` with `decimals` digits after the point, rounded half away from zero; `—` for NaN or infinities. Integer
-/// arithmetic only: the chart labels every axis tick and readout value, and `format!("{x:.2}")` would link the
-/// float formatting machinery (~10 KB of wasm) into the bundle.
-pub fn fixed(x: f64, decimals: usize) -> String {
-    if !x.is_finite() || x.abs() >= 1e15 {
-        return "—".to_string();
-    }
-    let scale = 10u64.pow(decimals.min(8) as u32);
-    let n = (x.abs() * scale as f64).round() as u64;
-    let sign = if x < 0.0 && n != 0 { "-" } else { "" };
-    if decimals == 0 {
-        return format!("{sign}{n}");
-    }
-    let d = decimals.min(8);
-    format!("{sign}{}.{:0d$}", n / scale, n % scale)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fixed_rounds_like_a_desk_without_float_formatting() {
-        assert_eq!(fixed(221.136, 2), "221.14");
-        assert_eq!(fixed(-0.004, 2), "0.00");
-        assert_eq!(fixed(-1.5, 0), "-2");
-        assert_eq!(fixed(0.05, 3), "0.050");
-        assert_eq!(fixed(-12.3456, 1), "-12.3");
-        assert_eq!(fixed(f64::NAN, 2), "—");
-        assert_eq!(fixed(f64::INFINITY, 2), "—");
-        assert_eq!(fixed(1234567.0, 0), "1234567");
-    }
 
     #[test]
     fn the_view_follows_the_live_edge_until_panned_and_follows_again_when_panned_back() {

@@ -30,12 +30,13 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, WheelEven
 use super::status::Panel;
 use crate::bars::{is_crypto, BarsHandle, BarsHub, Series};
 use crate::chart::{
-    decimals_for, fixed, labels_at, nice_ticks, time_step_min, within, Layout, Pane, Viewport,
-    XScale, YScale,
+    decimals_for, labels_at, nice_ticks, time_step_min, within, Layout, Pane, Viewport, XScale,
+    YScale,
 };
 use crate::components::analytics::options;
 use crate::components::chain::ChainState;
 use crate::feed::FeedSignals;
+use crate::format::fixed;
 
 /// Overlays, as bits; the toolbar's checkboxes carry the bit.
 const VWAP: u8 = 1;

@@ -16,7 +16,7 @@ use tickdesk_indicators::{Point, Timeframe};
 use wasm_bindgen::JsValue;
 
 use crate::bars::{is_crypto, BarsHandle, BarsHub, Series};
-use crate::chart::fixed;
+use crate::format::{fixed, signed};
 
 /// The panel's timeframes.
 const TFS: [Timeframe; 3] = [Timeframe::M1, Timeframe::M5, Timeframe::M15];
@@ -96,13 +96,9 @@ pub fn rows_html(rows: &[(String, [Option<Reading>; 3])]) -> String {
             };
             let c = classes(r);
             let f = |v: Option<f64>, d: usize| v.map_or_else(|| "—".to_string(), |v| fixed(v, d));
-            let mut pct = f(r.vwap_dist_pct, 2);
-            if r.vwap_dist_pct.is_some() {
-                if r.vwap_dist_pct > Some(0.0) {
-                    pct.insert(0, '+');
-                }
-                pct.push('%');
-            }
+            let pct = r
+                .vwap_dist_pct
+                .map_or_else(|| "—".to_string(), |v| signed(v, 2) + "%");
             let cells = [
                 ("last", "", fixed(r.last, 2)),
                 ("rsi", c[0], f(r.rsi, 1)),
