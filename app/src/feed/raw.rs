@@ -28,40 +28,23 @@ pub struct RawFrame<'a> {
 pub type RawSink = Rc<dyn Fn(RawFrame<'_>)>;
 
 /// Moves the raw topics' changes out of `batch` (so no cell view is written for them): per topic with anything
-/// changed, whether it was reset and its changed keys in order. Vectors, not maps: a handful of raw topics, and
-/// every map type instantiated costs the bundle a few KB.
+/// changed, whether it was reset and its changed keys in order. Plain loops and [`Batch::forget`]: every new
+/// collection method instantiated costs the bundle its code.
 pub(crate) fn take<S>(batch: &mut Batch, raw: &[(String, S)]) -> Vec<(String, bool, Vec<String>)> {
-    let mut out: Vec<(String, bool, Vec<String>)> = Vec::new();
-    if raw.is_empty() {
-        return out;
+    let mut out = Vec::new();
+    for (topic, _) in raw {
+        let reset = batch.reset.contains(topic);
+        let mut keys = Vec::new();
+        for (t, item) in &batch.dirty {
+            if t == topic {
+                keys.push(item.clone());
+            }
+        }
+        if reset || !keys.is_empty() {
+            batch.forget(topic);
+            out.push((topic.clone(), reset, keys));
+        }
     }
-    let is_raw = |t: &str| raw.iter().any(|(r, _)| r == t);
-    let slot = |out: &mut Vec<(String, bool, Vec<String>)>, t: &str| match out
-        .iter()
-        .position(|(o, ..)| o == t)
-    {
-        Some(i) => i,
-        None => {
-            out.push((t.to_string(), false, Vec::new()));
-            out.len() - 1
-        }
-    };
-    batch.dirty.retain(|(topic, item)| {
-        if !is_raw(topic) {
-            return true;
-        }
-        let i = slot(&mut out, topic);
-        out[i].2.push(item.clone());
-        false
-    });
-    batch.reset.retain(|topic| {
-        if !is_raw(topic) {
-            return true;
-        }
-        let i = slot(&mut out, topic);
-        out[i].1 = true;
-        false
-    });
     out
 }
 
