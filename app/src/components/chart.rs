@@ -591,10 +591,15 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         }
         k.readout_text = text;
     }
-    let names: Vec<&str> = (0..3)
-        .filter(|i| ov & (1 << i) != 0)
-        .map(|i| OVERLAY_IDS[i])
-        .collect();
+    let mut names = String::new();
+    for (i, id) in OVERLAY_IDS.iter().enumerate() {
+        if ov & (1 << i) != 0 {
+            if !names.is_empty() {
+                names.push(',');
+            }
+            names.push_str(id);
+        }
+    }
     let symbol = k.symbol.as_deref().map_or(JsValue::NULL, JsValue::from_str);
     let ms = now() - t0;
     for (key, v) in [
@@ -604,7 +609,7 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         ("span", xs.span.into()),
         ("slot", xs.slot().into()),
         ("following", k.view.end.is_none().into()),
-        ("overlays", names.join(",").into()),
+        ("overlays", names.as_str().into()),
         ("lastX", last.map_or(JsValue::NULL, |_| xs.x(n - 1).into())),
         ("last", last.map_or(JsValue::NULL, point_js)),
         ("readout", read.map_or(JsValue::NULL, point_js)),
