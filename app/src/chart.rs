@@ -154,6 +154,13 @@ impl XScale {
         (i >= 0.0 && i < n as f64).then_some(i as usize)
     }
 
+    /// The bars whose centre is in view, of `n`.
+    pub fn inside(&self, n: usize) -> std::ops::Range<usize> {
+        let a = (self.start - 0.5).ceil().max(0.0) as usize;
+        let b = ((self.start + self.span - 0.5).ceil().max(0.0) as usize).min(n);
+        a.min(b)..b
+    }
+
     /// The bars at least partly in view, of `n`.
     pub fn visible(&self, n: usize) -> std::ops::Range<usize> {
         let a = self.start.floor().max(0.0) as usize;
@@ -316,6 +323,10 @@ mod tests {
         assert_eq!(x.index_at(199.0, 100), Some(29));
         assert_eq!(x.index_at(199.0, 25), None, "past the last bar");
         assert_eq!(x.visible(100), 10..30);
+        let half = XScale { start: 10.6, ..x };
+        assert_eq!(half.visible(100), 10..31);
+        assert_eq!(half.inside(100), 11..31, "the centre 10.5 is left of 10.6");
+        assert!(half.x(11) >= 0.0 && half.x(30) <= half.plot_w && half.x(31) > half.plot_w);
         assert_eq!(x.visible(25), 10..25);
         let y = YScale::fit(
             [10.0, 20.0, f64::NAN].into_iter(),

@@ -119,6 +119,7 @@ pub fn App(url: String) -> impl IntoView {
     let hub = BarsHub::new(feed.clone());
     let on_chart = Signal::derive(move || tab.get() == Tab::Chart);
     let quote_keys = v("quotes").keys;
+    let schwab_closed = market_closed(&status, "schwab");
     let tab_button = move |t: Tab, label: &'static str| {
         view! {
             <button type="button" role="tab" data-tab=t.hash().trim_start_matches('#')
@@ -145,7 +146,7 @@ pub fn App(url: String) -> impl IntoView {
             {tab_button(Tab::Chart, "Chart")}
         </nav>
         <main class="desk chain-tab" id="chain-tab" hidden=move || tab.get() != Tab::Chain>
-            <ChainView state=chain signals=s closed=market_closed(&status, "schwab") />
+            <ChainView state=chain signals=s closed=schwab_closed />
         </main>
         <main class="desk" id="rates-tab" hidden=move || tab.get() != Tab::Rates>
             <div class="col">
@@ -171,11 +172,8 @@ pub fn App(url: String) -> impl IntoView {
                 active=Signal::derive(move || tab.get() == Tab::Analytics) />
         </main>
         <main class="desk chart-tab" id="chart-tab" hidden=move || tab.get() != Tab::Chart>
-            <ChartView hub=hub.clone() chain=chain signals=s active=on_chart closed=market_closed(&status, "schwab") />
-            <section class="panel" id="indicators">
-                <h2>"Indicators"</h2>
-                <IndicatorsPanel hub=hub symbols=quote_keys active=on_chart />
-            </section>
+            <ChartView hub=hub.clone() chain=chain signals=s active=on_chart closed=schwab_closed />
+            <IndicatorsPanel hub=hub symbols=quote_keys active=on_chart />
         </main>
         <footer class="desk bottom">
             <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>

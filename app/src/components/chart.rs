@@ -489,11 +489,8 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
         prev = Some(t);
     }
 
-    // The plot area, clipped so the half-visible candles at the edges stay off the axis.
-    ctx.save();
-    ctx.begin_path();
-    ctx.rect(0.0, 0.0, layout.plot_w, layout.h);
-    ctx.clip();
+    // The plot area: only bars whose centre is in it, so nothing spills onto the axis (no clipping needed).
+    let vis = xs.inside(n);
     let bw = within(xs.slot() * 0.7, 1.0, 24.0);
     for up in [true, false] {
         // Per colour: wicks, then bodies, volume and the MACD histogram, each one path.
@@ -559,16 +556,13 @@ fn paint(k: &mut Ctl, canvas: &HtmlCanvasElement, series: Option<&Series>, t0: f
     };
     if let Some((i, y)) = hovered {
         ctx.set_stroke_style_str(CROSS);
-        let _ = ctx.set_line_dash(&Array::of2(&3.into(), &3.into()));
         ctx.begin_path();
         let x = xs.x(i).round() + 0.5;
         ctx.move_to(x, 0.0);
         ctx.line_to(x, layout.macd.bottom());
         hline(&ctx, y, layout.plot_w);
         ctx.stroke();
-        let _ = ctx.set_line_dash(&Array::new());
     }
-    ctx.restore();
     // The last price on the axis, and the pointer's price.
     let last = pts.last();
     if let Some(p) = last {

@@ -127,7 +127,7 @@ pub fn rows_html(rows: &[(String, [Option<Reading>; 3])]) -> String {
 }
 
 const TABLE_HEAD: &str = concat!(
-    r#"<table id="indicators-table"><thead><tr><th>Underlying</th><th>TF</th><th class="num">Last</th>"#,
+    r#"<h2>Indicators</h2><table id="indicators-table"><thead><tr><th>Underlying</th><th>TF</th><th class="num">Last</th>"#,
     r#"<th class="num">RSI 14</th><th class="num">MACD hist</th><th class="num">vs VWAP</th><th class="num">%b</th>"#,
     r#"<th class="num">ATR 14</th></tr></thead><tbody>"#,
 );
@@ -218,7 +218,7 @@ pub fn IndicatorsPanel(
         }
     });
 
-    view! { <div class="indicators" node_ref=root></div> }
+    view! { <div class="panel indicators" id="indicators" node_ref=root></div> }
 }
 
 fn reading_js(r: Option<&Reading>) -> JsValue {
