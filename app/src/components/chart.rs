@@ -10,8 +10,9 @@
 //! - a frame draws once however many of those happened since the last one ([`request`]), and nothing is drawn when
 //!   nothing changed.
 //!
-//! Written for the bundle's size: one effect, one event closure for every pointer event, one change handler for
-//! the whole toolbar, plain loops (each closure or iterator chain is compiled into the wasm once per use).
+//! Written for the bundle's size: the panel's DOM is one static HTML string, one effect, one event closure for the
+//! pointer, the wheel, the resize and the toolbar's changes, plain loops (each closure, view type or iterator chain
+//! is compiled into the wasm once per use).
 //!
 //! For tests and the benchmark the chart publishes what it drew in `window.__tickdesk.chart` (the last bar, the bar
 //! read out, where the last candle is), and with `?perf` each draw's time in `__tickdeskPerf.chartDraw`.
