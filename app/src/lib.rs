@@ -31,6 +31,7 @@ use bars::BarsHub;
 use components::analytics::{ActivityList, AnalyticsView};
 use components::chain::{ChainState, ChainView};
 use components::chart::ChartView;
+use components::crypto::CryptoPanel;
 use components::curve_table::CurveTable;
 use components::error_log::ErrorLog;
 use components::indicator::Indicator;
@@ -53,6 +54,7 @@ fn views() -> BTreeMap<String, TopicView> {
         "status",
         "quotes",
         "activity",
+        "crypto",
     ]
     .into_iter()
     // Inserted one by one: collecting into a map links a sort for this element type (see `sort`).
@@ -119,6 +121,11 @@ pub fn App(url: String) -> impl IntoView {
     let hub = BarsHub::new(feed.clone());
     let on_chart = Signal::derive(move || tab.get() == Tab::Chart);
     let quote_keys = v("quotes").keys;
+    let crypto = v("crypto");
+    // The chart follows the chain's underlying; a crypto symbol picked in the chart's box or the crypto panel
+    // replaces it until the chain's pick changes again.
+    let chart_symbol = RwSignal::new(None::<String>);
+    Effect::new(move |_| chart_symbol.set(chain.selected.get()));
     let schwab_closed = market_closed(&status, "schwab");
     let tab_button = move |t: Tab, label: &'static str| {
         view! {
@@ -172,12 +179,15 @@ pub fn App(url: String) -> impl IntoView {
                 active=Signal::derive(move || tab.get() == Tab::Analytics) />
         </main>
         <main class="desk chart-tab" id="chart-tab" hidden=move || tab.get() != Tab::Chart>
-            <ChartView hub=hub.clone() chain=chain signals=s active=on_chart closed=schwab_closed />
+            <ChartView hub=hub.clone() chain=chain symbol=chart_symbol crypto=crypto.keys.clone() signals=s active=on_chart closed=schwab_closed />
             <IndicatorsPanel hub=hub symbols=quote_keys active=on_chart />
         </main>
         <footer class="desk bottom">
             <Panel title="Signals & trades" topic="trades" signals=s stale_after_ms=f64::INFINITY>
                 <Tape signals=signals trades=trades />
+            </Panel>
+            <Panel title="Crypto" topic="crypto" signals=s closed=binance_off(&status)>
+                <CryptoPanel crypto=crypto chart=chart_symbol />
             </Panel>
             <Panel title="Unusual options activity" topic="activity" signals=s stale_after_ms=f64::INFINITY>
                 <ActivityList activity=activity id="tape-activity" />
@@ -185,6 +195,16 @@ pub fn App(url: String) -> impl IntoView {
             <ErrorLog signals=s />
         </footer>
     }
+}
+
+/// The crypto panel's label while the relay has no Binance source (`--binance off`): nothing will come, which is
+/// not staleness.
+fn binance_off(status: &TopicView) -> Signal<Option<String>> {
+    let keys = status.keys.clone();
+    Signal::derive(move || {
+        keys.with(|k| !k.is_empty() && !k.iter().any(|s| s == "binance"))
+            .then(|| "no crypto source (Binance is off)".to_string())
+    })
 }
 
 /// Space pauses/resumes; ←/→ move the chain's expiry; C centres the strike window on the money. Not while the user

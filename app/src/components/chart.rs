@@ -125,6 +125,10 @@ fn time_format(crypto: bool) -> Option<Function> {
 pub fn ChartView(
     hub: BarsHub,
     chain: ChainState,
+    /// The symbol charted: the chain's underlying, or a crypto symbol picked here or in the crypto panel.
+    symbol: RwSignal<Option<String>>,
+    /// The crypto symbols (the `crypto` topic's keys), listed in the box after the underlyings.
+    crypto: ArcRwSignal<Vec<String>>,
     signals: FeedSignals,
     /// The tab is open: bars are watched only then.
     #[prop(into)]
@@ -171,7 +175,7 @@ pub fn ChartView(
         k.select = find("#chart-underlying");
         k.readout = find("#chart-readout");
         if let Some(canvas) = &canvas {
-            listen(&c, canvas, &el, chain);
+            listen(&c, canvas, &el, chain, symbol);
         }
         k.canvas = canvas;
         drop(k);
@@ -182,11 +186,10 @@ pub fn ChartView(
     // the overlays are not signals: the toolbar's handler sets them and asks for the frame itself.
     let c = ctl.clone();
     Effect::new(move |_| {
-        let picked = chain.selected.get();
-        let options = options(
-            chain.symbols.get().into_iter().map(|s| (s.clone(), s)),
-            picked.clone(),
-        );
+        let picked = symbol.get();
+        let mut listed = chain.symbols.get();
+        listed.extend(crypto.get());
+        let options = options(listed.into_iter().map(|s| (s.clone(), s)), picked.clone());
         let want = picked.filter(|_| active.get());
         let mut k = c.borrow_mut();
         k.options = options;
@@ -207,8 +210,7 @@ pub fn ChartView(
         request(&c);
     });
     let topic = Signal::derive(move || {
-        chain
-            .selected
+        symbol
             .get()
             .map(|s| crate::bars::topic(&s))
             .unwrap_or_default()
@@ -236,7 +238,13 @@ const PANEL_HTML: &str = concat!(
 
 /// The pointer and wheel on the canvas, the window's resize and the toolbar's changes: one closure for all of them
 /// (each closure type costs the bundle its own glue).
-fn listen(ctl: &Shared, canvas: &HtmlCanvasElement, toolbar: &web_sys::Element, chain: ChainState) {
+fn listen(
+    ctl: &Shared,
+    canvas: &HtmlCanvasElement,
+    toolbar: &web_sys::Element,
+    chain: ChainState,
+    symbol: RwSignal<Option<String>>,
+) {
     let c = ctl.clone();
     let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
         let mut k = c.borrow_mut();
@@ -276,7 +284,13 @@ fn listen(ctl: &Shared, canvas: &HtmlCanvasElement, toolbar: &web_sys::Element, 
             match id.as_str() {
                 "chart-underlying" => {
                     drop(k);
-                    chain.selected.set(Some(value));
+                    // An underlying is the chain's pick too (one selection for both tabs); a crypto symbol has no
+                    // chain, so it is the chart's alone.
+                    if is_crypto(&value) {
+                        symbol.set(Some(value));
+                    } else {
+                        chain.selected.set(Some(value));
+                    }
                     return;
                 }
                 "chart-tf" => {

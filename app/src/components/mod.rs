@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod chain;
 pub mod chart;
+pub mod crypto;
 pub mod curve_table;
 pub mod error_log;
 pub mod indicator;

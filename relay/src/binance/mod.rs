@@ -66,12 +66,13 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let plan = mode::plan(cfg.mode, &cfg.ws, &cfg.rest);
+    // The topic exists even when off, empty, so a desk that watches it is told "nothing here", not "no such topic".
+    store.ensure_topic(CRYPTO_TOPIC);
     if plan == Plan::Off {
         info!("Binance is off (TICKDESK_BINANCE=off)");
         return None;
     }
     let symbols = normalise_symbols(&cfg.symbols);
-    store.ensure_topic(CRYPTO_TOPIC);
     for s in &symbols {
         store.ensure_topic(&format!("{}{s}", tickdesk_wire::topics::BARS_PREFIX));
     }
