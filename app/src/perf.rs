@@ -76,3 +76,18 @@ pub fn samples(name: &str) -> Option<Array> {
     Reflect::set(&perf, &name.into(), &a).ok()?;
     Some(a)
 }
+
+/// Publishes `obj` as `window.__tickdesk[name]` (what a view drew, for the browser tests and benchmarks), creating
+/// `window.__tickdesk` if no view has yet: the views do not depend on their order.
+pub fn publish(name: &str, obj: &js_sys::Object) {
+    let Some(w) = web_sys::window() else { return };
+    let root = js_sys::Reflect::get(&w, &"__tickdesk".into())
+        .ok()
+        .filter(wasm_bindgen::JsValue::is_object)
+        .unwrap_or_else(|| {
+            let r: wasm_bindgen::JsValue = js_sys::Object::new().into();
+            let _ = js_sys::Reflect::set(&w, &"__tickdesk".into(), &r);
+            r
+        });
+    let _ = js_sys::Reflect::set(&root, &name.into(), obj);
+}

@@ -234,7 +234,9 @@ impl Bollinger {
             mid,
             upper,
             lower,
-            pct_b: (upper > lower).then(|| (close - lower) / (upper - lower)),
+            // A flat window has no band to place the close in. Its variance is rarely exactly 0 (the mean of 20
+            // equal closes such as 100.1 is not exactly 100.1), so "flat" is a width below rounding noise.
+            pct_b: (width > mid.abs() * 1e-12).then(|| (close - lower) / (upper - lower)),
         })
     }
 }
@@ -469,5 +471,31 @@ impl Vwap {
 
     pub fn update_last(&mut self, bar: &Bar, new_session: bool) -> Option<f64> {
         self.state.update_last((bar, new_session), Self::step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flat_window_has_no_percent_b_even_when_its_mean_is_not_exact() {
+        for price in [100.1, 221.13, 97_123.45, 0.7] {
+            let mut b = Bollinger::new(20, 2.0);
+            let mut last = None;
+            for _ in 0..20 {
+                last = b.push(price);
+            }
+            let bands = last.expect("20 closes fill the window");
+            assert_eq!(bands.pct_b, None, "{price}: {bands:?}");
+            assert!((bands.mid - price).abs() < 1e-9);
+        }
+        let mut b = Bollinger::new(3, 2.0);
+        b.push(1.0);
+        b.push(2.0);
+        assert!(
+            b.push(3.0).and_then(|x| x.pct_b).is_some(),
+            "a moving window still has one"
+        );
     }
 }

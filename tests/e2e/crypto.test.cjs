@@ -37,24 +37,25 @@ const chip = '#sources .source[data-source="binance"]';
 const row = (sym) => `#crypto-table tr[data-crypto="${sym}"]`;
 
 test('crypto prices tick sub-second beside the desk, and a symbol opens its chart', async (t) => {
-  const { page } = await openDesk(t);
+  // On a Saturday: the stock market is closed, crypto is not.
+  const { page } = await openDesk(t, ['--sim-start', '2026-12-05T12:00-05:00']);
   await page.waitForSelector(`${chip}[data-state="simulated"]`, { timeout: 20000 });
   assert.match(await page.textContent(chip), /binance: simulated/);
   for (const sym of ['BTCUSDT', 'ETHUSDT', 'SOLUSDT']) {
     await page.waitForSelector(`${row(sym)} td.last`, { timeout: 20000 });
   }
   await page.waitForFunction((sel) => /\d/.test(document.querySelector(sel)?.textContent || ''), `${row('BTCUSDT')} td.last`);
-  // Sample BTCUSDT's last price every 50 ms for 2 s: it must change several times, i.e. more often than once a second.
+  // Sample BTCUSDT's last price every 50 ms for 4 s: it must change more often than once a second.
   const seen = await page.evaluate(async (sel) => {
     const out = [];
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 80; i++) {
       out.push(document.querySelector(sel).textContent);
       await new Promise((r) => setTimeout(r, 50));
     }
     return out;
   }, `${row('BTCUSDT')} td.last`);
   const changes = seen.filter((v, i) => i > 0 && v !== seen[i - 1]).length;
-  assert.ok(changes >= 3, `BTCUSDT's last changed ${changes} times in 2 s: ${seen.join(' ')}`);
+  assert.ok(changes >= 5, `BTCUSDT's last changed ${changes} times in 4 s: ${seen.join(' ')}`);
   // The row carries bid < ask and a 24 h change with a sign; nothing is stale.
   const num = async (sym, f) => Number((await page.textContent(`${row(sym)} td.${f}`)).replace(/[,+%]/g, ''));
   assert.ok((await num('BTCUSDT', 'bid')) <= (await num('BTCUSDT', 'ask')));
@@ -69,6 +70,11 @@ test('crypto prices tick sub-second beside the desk, and a symbol opens its char
     return c && c.symbol === 'ETHUSDT' && c.bars > 10 && c.last;
   }, null, { timeout: 20000 });
   assert.equal(await page.$eval('#chart-underlying', (s) => s.value), 'ETHUSDT');
+  // The stock market's close says nothing about a crypto pair: its chart is live, not "as of the close".
+  const chartPanel = 'section.panel[data-topic="bars:ETHUSDT"]';
+  await page.waitForSelector(chartPanel);
+  assert.equal(await page.getAttribute(chartPanel, 'data-closed'), 'false');
+  assert.doesNotMatch(await page.textContent(`${chartPanel} h2 .age`), /close/);
   // The chart's last candle is the relay's last crypto bar, moving live.
   const first = await page.evaluate(() => ({ ...window.__tickdesk.chart.last }));
   await page.waitForFunction((c0) => {
@@ -79,7 +85,8 @@ test('crypto prices tick sub-second beside the desk, and a symbol opens its char
   // Back to the chain: the chain's underlying is not a crypto symbol.
   await page.goBack();
   await page.waitForFunction(() => location.hash === '#chain');
-  assert.notEqual(await page.getAttribute('section.panel[data-topic^="chain:"]', 'data-topic'), null);
+  const chainTopic = await page.getAttribute('section.panel[data-topic^="chain:"]', 'data-topic');
+  assert.ok(chainTopic && !/USDT/.test(chainTopic), `the chain kept its underlying: ${chainTopic}`);
 });
 
 test('a symbol that stops trading shows stale alone; the chip follows the source into REST polling and back', async (t) => {

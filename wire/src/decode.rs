@@ -207,6 +207,30 @@ fn deltas(v: Value, key: &str) -> Result<Vec<Delta>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_code_is_listed_and_read_back_by_its_name() {
+        use ErrorCode::*;
+        for c in ErrorCode::ALL {
+            // Exhaustive on purpose: a new code stops the build here until it is handled — add it to
+            // `ErrorCode::ALL` too, or frames carrying it would be refused.
+            match c {
+                BadFrame | FrameTooLarge | UnsupportedVersion | UnknownTopic
+                | TooManySubscriptions | TooManyErrors | Overloaded | ShuttingDown
+                | IdleTimeout | UnknownSymbol | TooManyTopics => {}
+            }
+            assert_eq!(ErrorCode::from_name(c.name()), Some(c));
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::json!(c.name()),
+                "the derive spells it so too"
+            );
+        }
+        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 11, "every listed code once");
+    }
     use serde_json::json;
 
     /// Both readings of `frame`: the hand-written one and the derived `Deserialize`.

@@ -83,6 +83,11 @@ struct Ctl {
     /// Geometry of the last draw, for the pointer handlers.
     plot_w: f64,
     slot: f64,
+    /// The symbol is a crypto pair (24/7: VWAP restarts at 00:00 UTC, times in UTC): listed in the `crypto` topic.
+    crypto: bool,
+    /// The options last written into the underlying box: it is rewritten only when they change, not on every bar
+    /// (an open drop-down would close under the pointer).
+    options_shown: String,
 }
 
 type Shared = Rc<RefCell<Ctl>>;
@@ -135,13 +140,24 @@ pub fn ChartView(
     active: Signal<bool>,
     #[prop(into)] closed: Signal<Option<String>>,
 ) -> impl IntoView {
+    let crypto_keys = crypto.clone();
+    // The stock market's close says nothing about a crypto pair, which trades around the clock: its chart is never
+    // "as of the close", and turns stale when its bars stop.
+    let keys = crypto.clone();
+    let closed = Signal::derive(move || {
+        let pair = symbol.with(|s| {
+            s.as_deref()
+                .is_some_and(|s| keys.with(|c| c.iter().any(|x| x == s)) || is_crypto(s))
+        });
+        if pair {
+            None
+        } else {
+            closed.get()
+        }
+    });
     let root = NodeRef::<html::Div>::new();
     let hook = Object::new();
-    if let Some(w) = web_sys::window() {
-        let r = Object::new();
-        let _ = Reflect::set(&r, &"chart".into(), &hook);
-        let _ = Reflect::set(&w, &"__tickdesk".into(), &r);
-    }
+    crate::perf::publish("chart", &hook);
     let ctl: Shared = Rc::new(RefCell::new(Ctl {
         symbol: None,
         tf: Timeframe::M1,
@@ -163,6 +179,8 @@ pub fn ChartView(
         hook,
         plot_w: 1.0,
         slot: 1.0,
+        crypto: false,
+        options_shown: String::new(),
     }));
 
     // The panel's DOM is static HTML (one Leptos element instead of a dozen: each element type costs the bundle its
@@ -175,7 +193,7 @@ pub fn ChartView(
         k.select = find("#chart-underlying");
         k.readout = find("#chart-readout");
         if let Some(canvas) = &canvas {
-            listen(&c, canvas, &el, chain, symbol);
+            listen(&c, canvas, &el, chain, symbol, crypto_keys.clone());
         }
         k.canvas = canvas;
         drop(k);
@@ -185,20 +203,27 @@ pub fn ChartView(
     // the symbol's bars (watched while the tab is open) and their arrival. Each ends in one frame. The timeframe and
     // the overlays are not signals: the toolbar's handler sets them and asks for the frame itself.
     let c = ctl.clone();
+    let keys = crypto.clone();
     Effect::new(move |_| {
         let picked = symbol.get();
         let mut listed = chain.symbols.get();
-        listed.extend(crypto.get());
+        listed.extend(keys.get());
         let options = options(listed.into_iter().map(|s| (s.clone(), s)), picked.clone());
         let want = picked.filter(|_| active.get());
         let mut k = c.borrow_mut();
-        k.options = options;
+        if options != k.options_shown {
+            k.options_shown.clone_from(&options);
+            k.options = options;
+        }
         if k.symbol != want {
             if let Some(old) = k.symbol.take() {
                 hub.release(&old);
             }
+            k.crypto = want
+                .as_deref()
+                .is_some_and(|s| keys.with_untracked(|c| c.iter().any(|x| x == s)) || is_crypto(s));
             k.handle = want.as_deref().map(|s| hub.acquire(s));
-            k.time_fmt = want.as_deref().and_then(|s| time_format(is_crypto(s)));
+            k.time_fmt = want.as_deref().and_then(|_| time_format(k.crypto));
             k.symbol = want;
             k.new_series();
         }
@@ -244,6 +269,7 @@ fn listen(
     toolbar: &web_sys::Element,
     chain: ChainState,
     symbol: RwSignal<Option<String>>,
+    crypto: ArcRwSignal<Vec<String>>,
 ) {
     let c = ctl.clone();
     let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
@@ -286,7 +312,7 @@ fn listen(
                     drop(k);
                     // An underlying is the chain's pick too (one selection for both tabs); a crypto symbol has no
                     // chain, so it is the chart's alone.
-                    if is_crypto(&value) {
+                    if crypto.with_untracked(|c| c.contains(&value)) || is_crypto(&value) {
                         symbol.set(Some(value));
                     } else {
                         chain.selected.set(Some(value));
@@ -686,7 +712,7 @@ impl Ctl {
         self.series = self
             .symbol
             .as_deref()
-            .map(|s| Series::new(self.tf, is_crypto(s)));
+            .map(|_| Series::new(self.tf, self.crypto));
         self.data = true;
         self.view.reset();
     }
@@ -704,9 +730,8 @@ impl Ctl {
     /// 10).
     fn readout(&self, p: &Point) -> String {
         let dec = if p.bar.c.abs() < 10.0 { 4 } else { 2 };
-        let crypto = self.symbol.as_deref().is_some_and(is_crypto);
         let mut out = self.time(p.bar.t);
-        out.push_str(if crypto { " UTC" } else { " ET" });
+        out.push_str(if self.crypto { " UTC" } else { " ET" });
         for (i, (label, v)) in values(p).into_iter().enumerate().skip(1) {
             out.push_str(if i == 6 || i == 13 { "  ·  " } else { "  " });
             out.push_str(label);

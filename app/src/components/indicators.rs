@@ -158,12 +158,7 @@ pub fn IndicatorsPanel(
         o.0 = Some(el.into());
     });
     let hook = Object::new();
-    if let Some(root) = web_sys::window()
-        .and_then(|w| Reflect::get(&w, &"__tickdesk".into()).ok())
-        .filter(JsValue::is_object)
-    {
-        let _ = Reflect::set(&root, &"indicators".into(), &hook);
-    }
+    crate::perf::publish("indicators", &hook);
 
     // One effect: the watched underlyings (acquire the new, release the gone, keep the order), then, whenever any
     // of their bars changed, every series synced (O(1) for the unchanged) and the body rebuilt.
