@@ -12,8 +12,8 @@
 //!
 //! The series is bounded: [`Series::trim`] drops bars before the window's start ([`window_start`]: the current
 //! and the previous sessions by default), so a topic never grows past a couple of thousand items.
-//! [`Series::gap_before`] tells the missing minutes between the last bar held and a new one (after a reconnect),
-//! for the source to backfill from its history.
+//! [`Series::gap_before`] tells the minutes to backfill from history after a reconnect: those missing between the
+//! last bar held and a new one, and that last bar itself unless a completed bar confirmed it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -179,13 +179,21 @@ impl Series {
         })
     }
 
-    /// The missing minutes between the last bar held and a new bar at `t_ms`, as `(first, last)` minute starts
-    /// (inclusive): `None` when the new bar follows the last one (or nothing is held yet).
+    /// The minutes to ask history for before a new live bar at `t_ms` (after a reconnect), as `(first, last)`
+    /// minute starts (inclusive): the missing ones between the last bar held and it, and that last bar itself
+    /// unless a completed bar confirmed it. The last minute held before an outage was usually built from ticks:
+    /// its completed bar went out while the stream was down and will not be sent again, so only history can
+    /// repair it, even when no minute is missing. `None` when nothing needs asking (or nothing is held yet).
     #[must_use]
     pub fn gap_before(&self, t_ms: i64) -> Option<(i64, i64)> {
         let t = minute_of(t_ms);
         let last = self.bars.range(..t).next_back().map(|(k, _)| *k)?;
-        (t - last > MINUTE_MS).then_some((last + MINUTE_MS, t - MINUTE_MS))
+        let first = if self.confirmed.contains(&last) {
+            last + MINUTE_MS
+        } else {
+            last
+        };
+        (first < t).then_some((first, t - MINUTE_MS))
     }
 
     /// Moves the window's start to `start`: the bars before it are dropped; returns their times.
@@ -327,12 +335,28 @@ mod tests {
         let mut s = Series::new(wed(4, 0));
         assert_eq!(s.gap_before(wed(10, 0)), None, "nothing held");
         s.apply_tick(wed(10, 0), Some(1.0), None);
-        assert_eq!(s.gap_before(wed(10, 1) + 30_000), None, "the next minute");
+        // 10:00 was built from ticks: its completed bar may have gone out while the stream was down.
+        assert_eq!(
+            s.gap_before(wed(10, 1) + 30_000),
+            Some((wed(10, 0), wed(10, 0))),
+            "the next minute: the unconfirmed last one is asked again"
+        );
         assert_eq!(s.gap_before(wed(10, 0) + 30_000), None, "the same minute");
         assert_eq!(
             s.gap_before(wed(10, 6)),
+            Some((wed(10, 0), wed(10, 5))),
+            "five minutes missing, and the unconfirmed last one"
+        );
+        s.apply_completed(bar(wed(10, 0), 1.0, 1.0, 1.0, 1.0, 1.0));
+        assert_eq!(
+            s.gap_before(wed(10, 1) + 30_000),
+            None,
+            "confirmed: nothing"
+        );
+        assert_eq!(
+            s.gap_before(wed(10, 6)),
             Some((wed(10, 1), wed(10, 5))),
-            "five minutes missing"
+            "confirmed: only the missing minutes"
         );
     }
 

@@ -311,6 +311,42 @@ async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
 }
 
 #[tokio::test]
+async fn the_last_minute_held_before_a_short_outage_is_repaired_from_pricehistory() {
+    let clock = Clock::frozen(at(10, 15) + 30_000);
+    let sim = Sim::start(&clock).await;
+    let c = Client::start(&sim, &clock, &[], 500);
+    c.demand.add("bars:$SPX");
+    loaded_and_live(&c, &sim, "$SPX").await;
+    sim.handle.drop_connections_for(Duration::from_millis(400));
+    eventually("the socket is gone", 10, || {
+        (sim.handle.connections_open() == 0).then_some(())
+    })
+    .await;
+    // The market trades on inside 10:15 while nobody streams: the relay's 10:15 misses those trades.
+    let before = sim.bar("$SPX", at(10, 15)).unwrap();
+    clock.advance_ms(15_000);
+    eventually("the simulator's 10:15 moved after the drop", 10, || {
+        (sim.bar("$SPX", at(10, 15))? != before).then_some(())
+    })
+    .await;
+    // Back at 10:16:20: no minute is missing, but 10:15 completed during the outage and CHART_EQUITY will not
+    // send it again; only pricehistory can make it right.
+    clock.advance_ms(35_000);
+    let done = eventually("10:15 complete at the simulator", 10, || {
+        let b = sim.bar("$SPX", at(10, 16))?;
+        (b.t == at(10, 16)).then_some(())?;
+        sim.bar("$SPX", at(10, 15))
+    })
+    .await;
+    eventually("10:15 repaired as the simulator recorded it", 15, || {
+        (c.bar("bars:$SPX", at(10, 15)) == Some(done)).then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn chart_keys_share_the_key_budget_with_the_options() {
     let clock = Clock::frozen(at(11, 0));
     let sim = Sim::start(&clock).await;

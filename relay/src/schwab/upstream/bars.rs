@@ -188,8 +188,9 @@ impl Upstream {
         }
     }
 
-    /// The first live bar or tick after a (re)connect: if minutes are missing between the last bar held and it,
-    /// they are asked for from pricehistory.
+    /// The first live bar or tick after a (re)connect: the minutes missing between the last bar held and it, and
+    /// that last bar unless a completed bar confirmed it (its `CHART_EQUITY` item went out during the outage),
+    /// are asked for from pricehistory.
     fn resync_bars(&mut self, symbol: &str, t: i64) {
         let Some(b) = self.bars.get_mut(symbol).filter(|b| b.loaded && b.resync) else {
             return;
