@@ -44,10 +44,17 @@ pub fn session_day(now_ms: i64) -> Date {
 
 /// The oldest instant a series keeps at `now_ms`: 04:00 ET of the session `sessions - 1` trading days before the
 /// current one (2: the current and the previous session, extended hours included). At least one session.
+///
+/// Never after `now_ms`: before 04:00 on a trading day its session has not started, so with one session the
+/// window is still the previous one's. A start in the future would ask pricehistory for `startDate > endDate`,
+/// which answers nothing (or 400) for a symbol that trades.
 #[must_use]
 pub fn window_start(now_ms: i64, sessions: usize) -> i64 {
     let mut d = session_day(now_ms);
     for _ in 1..sessions.max(1) {
+        d = calendar::previous_trading_day(d);
+    }
+    if d.at_et(EXTENDED_OPEN.0, EXTENDED_OPEN.1) > now_ms {
         d = calendar::previous_trading_day(d);
     }
     d.at_et(EXTENDED_OPEN.0, EXTENDED_OPEN.1)
@@ -242,6 +249,19 @@ mod tests {
         );
         assert_eq!(window_start(wed(10, 15), 1), wed(4, 0));
         assert_eq!(window_start(wed(10, 15), 0), wed(4, 0), "at least one");
+        // 02:00 ET on a trading day with one session: Wednesday's has not started, the window is Tuesday's
+        // (never a start after now, which would ask pricehistory for an empty range).
+        assert_eq!(
+            window_start(wed(2, 0), 1),
+            Date::from_ymd(2026, 12, 1).at_et(4, 0)
+        );
+        assert!(window_start(wed(2, 0), 1) <= wed(2, 0));
+        assert_eq!(window_start(wed(4, 0), 1), wed(4, 0), "from 04:00, today's");
+        assert_eq!(
+            window_start(wed(2, 0), 2),
+            Date::from_ymd(2026, 12, 1).at_et(4, 0),
+            "two sessions: unchanged"
+        );
         // Monday 30 November: the previous session is Friday 27 November (Thanksgiving's half day), not Sunday.
         let mon = Date::from_ymd(2026, 11, 30).at_et(9, 0);
         assert_eq!(
@@ -368,8 +388,9 @@ mod tests {
         let thu = Date::from_ymd(2026, 12, 3);
         // The day roll moves the start to Wednesday 04:00 with two sessions: nothing goes.
         assert!(s.trim(window_start(thu.at_et(0, 5), 2)).is_empty());
-        // With one session, Wednesday goes.
-        let gone = s.trim(window_start(thu.at_et(0, 5), 1));
+        // With one session, Wednesday stays until Thursday's session starts at 04:00, then goes.
+        assert!(s.trim(window_start(thu.at_et(0, 5), 1)).is_empty());
+        let gone = s.trim(window_start(thu.at_et(4, 5), 1));
         assert_eq!(gone, (0..5).map(|i| wed(19, 55 + i)).collect::<Vec<_>>());
         assert!(s.is_empty() && s.start() == thu.at_et(4, 0));
         assert_eq!(

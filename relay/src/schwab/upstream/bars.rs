@@ -91,9 +91,28 @@ impl Upstream {
         self.start_load(key, move |rest| {
             let (s, clock) = (s.clone(), clock.clone());
             async move {
-                let v = rest
-                    .price_history(Priority::Browser, &s, from, clock.now_ms())
-                    .await?;
+                let now = clock.now_ms();
+                let v = match rest
+                    .price_history(Priority::Browser, &s, from.min(now), now)
+                    .await
+                {
+                    Ok(v) => v,
+                    // Refused (400/404): the same as no history; whether the symbol is unknown is decided with
+                    // what else is known of it.
+                    Err(RestError::Http {
+                        status: 400 | 404,
+                        message,
+                        ..
+                    }) if !backfill => {
+                        return Ok(Loaded::Bars {
+                            symbol: s,
+                            bars: Vec::new(),
+                            backfill,
+                            refused: Some(message),
+                        })
+                    }
+                    Err(e) => return Err(e),
+                };
                 let bars = parse_price_history(&v).ok_or_else(|| RestError::BadReply {
                     path: "/marketdata/v1/pricehistory".into(),
                     message: "no candles list".into(),
@@ -102,26 +121,45 @@ impl Upstream {
                     symbol: s,
                     bars,
                     backfill,
+                    refused: None,
                 })
             }
         });
     }
 
     /// A pricehistory answer: the first picture becomes a fresh snapshot; a backfill adds the minutes it has.
-    pub(super) fn on_bars_loaded(&mut self, symbol: String, bars: Vec<Bar>, backfill: bool) {
+    pub(super) fn on_bars_loaded(
+        &mut self,
+        symbol: String,
+        bars: Vec<Bar>,
+        backfill: bool,
+        refused: Option<String>,
+    ) {
         let key = if backfill {
             LoadKey::Backfill(symbol.clone())
         } else {
             LoadKey::Bars(symbol.clone())
         };
         self.loading.remove(&key);
+        if !self.bars.contains_key(&symbol) {
+            return;
+        }
+        let first_empty = !backfill && bars.is_empty() && !self.bars[&symbol].loaded;
+        if first_empty && !self.otherwise_known(&symbol) {
+            // The window without a single minute and nothing else heard of it: Schwab does not know it.
+            let why = refused.map_or("it has no price history".to_string(), |m| {
+                format!("pricehistory refused it: {m}")
+            });
+            return self.on_unknown(&symbol, &why);
+        }
+        if first_empty {
+            // A symbol that trades (quotes, a chain) but has no minute in the window: an empty picture, not an
+            // unknown symbol, whose error would also reach its chain and expirations topics.
+            info!(%symbol, refused = ?refused, "no price history in the window: the bars start empty");
+        }
         let Some(b) = self.bars.get_mut(&symbol) else {
             return;
         };
-        if !b.loaded && !backfill && bars.is_empty() {
-            // Two sessions without a single minute: Schwab does not know it.
-            return self.on_unknown(&symbol, "it has no price history");
-        }
         let changed = b.series.merge_history(bars);
         let topic = bars_topic(&symbol);
         if b.loaded {
@@ -134,6 +172,25 @@ impl Upstream {
             info!(%topic, bars = b.series.len(), "loaded the bars' first picture");
             self.store.reset(&topic, items_of(b.series.bars()));
         }
+    }
+
+    /// True when `symbol` showed it trades otherwise: a streamed or REST quote, a loaded chain, listed expirations.
+    fn otherwise_known(&self, symbol: &str) -> bool {
+        let has_items = |topic: &str| {
+            self.store
+                .snapshot(topic)
+                .is_some_and(|s| !s.items.is_empty())
+        };
+        self.streamed_quotes.contains(symbol)
+            || self
+                .chains
+                .keys()
+                .any(|t| parse_chain_topic(t).is_some_and(|(u, _)| u == symbol))
+            || self
+                .store
+                .snapshot(QUOTES_TOPIC)
+                .is_some_and(|s| s.items.contains_key(symbol))
+            || has_items(&format!("{EXPIRATIONS_PREFIX}{symbol}"))
     }
 
     /// `CHART_EQUITY` items: each completed minute replaces what the ticks built for it.

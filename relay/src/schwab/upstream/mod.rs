@@ -381,6 +381,8 @@ enum Loaded {
         symbol: String,
         bars: Vec<tickdesk_wire::bars::Bar>,
         backfill: bool,
+        /// Why Schwab refused the request (HTTP 400/404), answered as no bars.
+        refused: Option<String>,
     },
     /// Schwab refused the request for this symbol (HTTP 400/404): it does not know it.
     Unknown {
