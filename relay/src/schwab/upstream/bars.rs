@@ -267,6 +267,26 @@ impl Upstream {
         }
     }
 
+    /// Asks again for the first picture of every watched topic still without one whose symbol is out of its
+    /// unknown cool-down and has no load running: demand only loads a symbol when it is first watched, so a topic
+    /// watched through the cool-down would otherwise never be asked again.
+    pub(super) fn retry_unloaded_bars(&mut self) {
+        let due: Vec<String> = self
+            .bars
+            .iter()
+            .filter(|(s, b)| {
+                !b.loaded
+                    && !self.is_unknown(s)
+                    && !self.loading.contains_key(&LoadKey::Bars(s.to_string()))
+            })
+            .map(|(s, _)| s.clone())
+            .collect();
+        for symbol in due {
+            debug!(%symbol, "bars still without a picture after the cool-down: asking again");
+            self.load_bars(&symbol);
+        }
+    }
+
     /// The sessions rolled: bars before the window's new start are deleted from their topics.
     pub(super) fn trim_bars(&mut self) {
         let start = self.bars_window();
@@ -286,11 +306,11 @@ impl Upstream {
         }
     }
 
-    /// The watched bars whose chart is not streamed (the key budget is short).
+    /// The watched bars whose chart is not streamed (the key budget is short; an unknown symbol is not counted).
     pub(super) fn bars_not_live(&self, p: &plan::Plan) -> Vec<String> {
         self.bars
             .keys()
-            .filter(|s| !p.is_live(CHART_EQUITY, s))
+            .filter(|s| !p.is_live(CHART_EQUITY, s) && !self.is_unknown(s))
             .cloned()
             .collect()
     }
