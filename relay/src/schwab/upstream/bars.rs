@@ -88,7 +88,9 @@ impl Upstream {
     /// A pricehistory load from `from` to the market clock's now, reported as [`Loaded::Bars`].
     fn fetch_bars(&mut self, key: LoadKey, symbol: &str, from: i64, backfill: bool) {
         let (s, clock) = (symbol.to_string(), self.opts.clock.clone());
-        self.start_load(key, move |rest| {
+        let generation = self.next_bars_load;
+        self.next_bars_load += 1;
+        self.start_load(key.clone(), move |rest| {
             let (s, clock) = (s.clone(), clock.clone());
             async move {
                 let now = clock.now_ms();
@@ -108,6 +110,7 @@ impl Upstream {
                             symbol: s,
                             bars: Vec::new(),
                             backfill,
+                            generation,
                             refused: Some(message),
                         })
                     }
@@ -121,10 +124,13 @@ impl Upstream {
                     symbol: s,
                     bars,
                     backfill,
+                    generation,
                     refused: None,
                 })
             }
         });
+        // After start_load: it cancels the previous load of the key, which forgets that one's generation.
+        self.bars_loads.insert(key, generation);
     }
 
     /// A pricehistory answer: the first picture becomes a fresh snapshot; a backfill adds the minutes it has.
@@ -133,6 +139,7 @@ impl Upstream {
         symbol: String,
         bars: Vec<Bar>,
         backfill: bool,
+        generation: u64,
         refused: Option<String>,
     ) {
         let key = if backfill {
@@ -140,6 +147,11 @@ impl Upstream {
         } else {
             LoadKey::Bars(symbol.clone())
         };
+        if self.bars_loads.get(&key) != Some(&generation) {
+            debug!(%symbol, generation, "a cancelled bars load's answer: ignored");
+            return;
+        }
+        self.bars_loads.remove(&key);
         self.loading.remove(&key);
         if !self.bars.contains_key(&symbol) {
             return;
@@ -313,5 +325,50 @@ impl Upstream {
             .filter(|s| !p.is_live(CHART_EQUITY, s) && !self.is_unknown(s))
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(t: i64) -> Bar {
+        Bar {
+            t,
+            o: 1.0,
+            h: 1.0,
+            l: 1.0,
+            c: 1.0,
+            v: 1.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_loads_late_answer_leaves_the_new_load_alone() {
+        let t = Date::from_ymd(2026, 12, 2).at_et(11, 0);
+        let (mut up, _rx) = Upstream::for_tests(Clock::frozen(t));
+        let want = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let key = LoadKey::Bars("AAPL".into());
+        up.set_wanted_bars(want(&["AAPL"]));
+        let stale = up.bars_loads[&key];
+        // Dropped and watched again before the first load's answer was handled: a new load runs.
+        up.set_wanted_bars(want(&[]));
+        up.set_wanted_bars(want(&["AAPL"]));
+        let current = up.bars_loads[&key];
+        assert_ne!(stale, current);
+        // The first load's answer arrives late: ignored; the running load keeps its handle.
+        up.on_bars_loaded("AAPL".into(), vec![bar(t - 60_000)], false, stale, None);
+        assert!(
+            up.loading.contains_key(&key),
+            "the running load is still tracked"
+        );
+        assert!(!up.bars["AAPL"].loaded, "the stale picture was not taken");
+        // Its own answer is taken.
+        up.on_bars_loaded("AAPL".into(), vec![bar(t - 60_000)], false, current, None);
+        assert!(!up.loading.contains_key(&key) && up.bars["AAPL"].loaded);
+        assert_eq!(up.store.snapshot("bars:AAPL").unwrap().items.len(), 1);
+        for (_, h) in up.loading.drain() {
+            h.abort();
+        }
     }
 }

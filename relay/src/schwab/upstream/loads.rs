@@ -43,6 +43,7 @@ pub(super) async fn fetch_chain(
 
 impl Upstream {
     pub(super) fn cancel_load(&mut self, key: &LoadKey) {
+        self.bars_loads.remove(key);
         if let Some(h) = self.loading.remove(key) {
             h.abort();
         }
@@ -343,8 +344,9 @@ impl Upstream {
                 symbol,
                 bars,
                 backfill,
+                generation,
                 refused,
-            } => self.on_bars_loaded(symbol, bars, backfill, refused),
+            } => self.on_bars_loaded(symbol, bars, backfill, generation, refused),
             Loaded::Expirations { symbol, list } => {
                 self.loading.remove(&LoadKey::Expirations(symbol.clone()));
                 if list.is_empty() {
