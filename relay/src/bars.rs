@@ -139,8 +139,8 @@ impl Series {
     }
 
     /// A tick at `t_ms`: a trade at `last` (if it carried one) and the day's volume so far (if it carried it).
-    /// Moves the minute's bar (its high, low, close and volume) or opens it at `last`. `Some` with the bar when it
-    /// changed. A confirmed minute is not touched: its completed bar is final.
+    /// Moves the minute's bar (its high, low, close and volume) or opens it at `last` (at the previous close when
+    /// only volume came). `Some` with the bar when it changed. A confirmed minute is not touched: its completed bar is final.
     pub fn apply_tick(
         &mut self,
         t_ms: i64,
@@ -178,6 +178,19 @@ impl Series {
                 c: p,
                 v: traded,
             },
+            // Volume without a price (the last trade printed at the same price): the minute traded, so it opens at
+            // the previous bar's close rather than losing those shares to the day's count.
+            (None, None) if traded > 0.0 => {
+                let p = self.bars.range(..t).next_back()?.1.c;
+                Bar {
+                    t,
+                    o: p,
+                    h: p,
+                    l: p,
+                    c: p,
+                    v: traded,
+                }
+            }
             (None, None) => return None,
         };
         (before != Some(bar)).then(|| {
@@ -308,6 +321,17 @@ mod tests {
             .unwrap();
         assert_eq!(next, bar(wed(10, 1), 99.2, 99.2, 99.2, 99.2, 10.0));
         assert_eq!(s.len(), 2);
+        // Volume without a price opens the next minute at the last close: a flat minute still traded.
+        let flat = s
+            .apply_tick(wed(10, 2) + 3_000, None, Some(1_200.0))
+            .unwrap();
+        assert_eq!(flat, bar(wed(10, 2), 99.2, 99.2, 99.2, 99.2, 40.0));
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s.apply_tick(wed(10, 3), None, Some(1_200.0)),
+            None,
+            "no price and no trade: nothing opens"
+        );
         // A volume that went backwards (a new day's count) adds nothing.
         let b = s
             .apply_tick(wed(10, 1) + 2_000, None, Some(5.0))
