@@ -371,4 +371,31 @@ mod tests {
             h.abort();
         }
     }
+
+    #[tokio::test]
+    async fn no_history_for_a_symbol_that_trades_is_an_empty_picture_not_an_unknown_symbol() {
+        let t = Date::from_ymd(2026, 12, 2).at_et(2, 0);
+        let (mut up, _rx) = Upstream::for_tests(Clock::frozen(t));
+        // AAPL's quote streams (its chain is watched); NOPE was never heard of.
+        up.streamed_quotes.insert("AAPL".into());
+        let wanted: BTreeSet<String> = ["AAPL".to_string(), "NOPE".to_string()].into();
+        up.set_wanted_bars(wanted);
+        let generation = |up: &Upstream, s: &str| up.bars_loads[&LoadKey::Bars(s.into())];
+        let g = generation(&up, "AAPL");
+        up.on_bars_loaded("AAPL".into(), vec![], false, g, Some("bad dates".into()));
+        assert!(
+            !up.is_unknown("AAPL"),
+            "its chain and expirations stay served"
+        );
+        assert!(up.bars["AAPL"].loaded);
+        let snap = up.store.snapshot("bars:AAPL").expect("an empty snapshot");
+        assert!(snap.items.is_empty());
+        let g = generation(&up, "NOPE");
+        up.on_bars_loaded("NOPE".into(), vec![], false, g, None);
+        assert!(up.is_unknown("NOPE"), "nothing else knows it: unknown");
+        assert!(!up.bars["NOPE"].loaded);
+        for (_, h) in up.loading.drain() {
+            h.abort();
+        }
+    }
 }
