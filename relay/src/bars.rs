@@ -12,8 +12,8 @@
 //!
 //! The series is bounded: [`Series::trim`] drops bars before the window's start ([`window_start`]: the current
 //! and the previous sessions by default), so a topic never grows past a couple of thousand items.
-//! [`Series::gap_before`] tells the missing minutes between the last bar held and a new one (after a reconnect),
-//! for the source to backfill from its history.
+//! [`Series::gap_before`] tells the minutes to backfill from history after a reconnect: those missing between the
+//! last bar held and a new one, and that last bar itself unless a completed bar confirmed it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,10 +44,17 @@ pub fn session_day(now_ms: i64) -> Date {
 
 /// The oldest instant a series keeps at `now_ms`: 04:00 ET of the session `sessions - 1` trading days before the
 /// current one (2: the current and the previous session, extended hours included). At least one session.
+///
+/// Never after `now_ms`: before 04:00 on a trading day its session has not started, so with one session the
+/// window is still the previous one's. A start in the future would ask pricehistory for `startDate > endDate`,
+/// which answers nothing (or 400) for a symbol that trades.
 #[must_use]
 pub fn window_start(now_ms: i64, sessions: usize) -> i64 {
     let mut d = session_day(now_ms);
     for _ in 1..sessions.max(1) {
+        d = calendar::previous_trading_day(d);
+    }
+    if d.at_et(EXTENDED_OPEN.0, EXTENDED_OPEN.1) > now_ms {
         d = calendar::previous_trading_day(d);
     }
     d.at_et(EXTENDED_OPEN.0, EXTENDED_OPEN.1)
@@ -132,8 +139,8 @@ impl Series {
     }
 
     /// A tick at `t_ms`: a trade at `last` (if it carried one) and the day's volume so far (if it carried it).
-    /// Moves the minute's bar (its high, low, close and volume) or opens it at `last`. `Some` with the bar when it
-    /// changed. A confirmed minute is not touched: its completed bar is final.
+    /// Moves the minute's bar (its high, low, close and volume) or opens it at `last` (at the previous close when
+    /// only volume came). `Some` with the bar when it changed. A confirmed minute is not touched: its completed bar is final.
     pub fn apply_tick(
         &mut self,
         t_ms: i64,
@@ -171,6 +178,19 @@ impl Series {
                 c: p,
                 v: traded,
             },
+            // Volume without a price (the last trade printed at the same price): the minute traded, so it opens at
+            // the previous bar's close rather than losing those shares to the day's count.
+            (None, None) if traded > 0.0 => {
+                let p = self.bars.range(..t).next_back()?.1.c;
+                Bar {
+                    t,
+                    o: p,
+                    h: p,
+                    l: p,
+                    c: p,
+                    v: traded,
+                }
+            }
             (None, None) => return None,
         };
         (before != Some(bar)).then(|| {
@@ -179,13 +199,21 @@ impl Series {
         })
     }
 
-    /// The missing minutes between the last bar held and a new bar at `t_ms`, as `(first, last)` minute starts
-    /// (inclusive): `None` when the new bar follows the last one (or nothing is held yet).
+    /// The minutes to ask history for before a new live bar at `t_ms` (after a reconnect), as `(first, last)`
+    /// minute starts (inclusive): the missing ones between the last bar held and it, and that last bar itself
+    /// unless a completed bar confirmed it. The last minute held before an outage was usually built from ticks:
+    /// its completed bar went out while the stream was down and will not be sent again, so only history can
+    /// repair it, even when no minute is missing. `None` when nothing needs asking (or nothing is held yet).
     #[must_use]
     pub fn gap_before(&self, t_ms: i64) -> Option<(i64, i64)> {
         let t = minute_of(t_ms);
         let last = self.bars.range(..t).next_back().map(|(k, _)| *k)?;
-        (t - last > MINUTE_MS).then_some((last + MINUTE_MS, t - MINUTE_MS))
+        let first = if self.confirmed.contains(&last) {
+            last + MINUTE_MS
+        } else {
+            last
+        };
+        (first < t).then_some((first, t - MINUTE_MS))
     }
 
     /// Moves the window's start to `start`: the bars before it are dropped; returns their times.
@@ -234,6 +262,19 @@ mod tests {
         );
         assert_eq!(window_start(wed(10, 15), 1), wed(4, 0));
         assert_eq!(window_start(wed(10, 15), 0), wed(4, 0), "at least one");
+        // 02:00 ET on a trading day with one session: Wednesday's has not started, the window is Tuesday's
+        // (never a start after now, which would ask pricehistory for an empty range).
+        assert_eq!(
+            window_start(wed(2, 0), 1),
+            Date::from_ymd(2026, 12, 1).at_et(4, 0)
+        );
+        assert!(window_start(wed(2, 0), 1) <= wed(2, 0));
+        assert_eq!(window_start(wed(4, 0), 1), wed(4, 0), "from 04:00, today's");
+        assert_eq!(
+            window_start(wed(2, 0), 2),
+            Date::from_ymd(2026, 12, 1).at_et(4, 0),
+            "two sessions: unchanged"
+        );
         // Monday 30 November: the previous session is Friday 27 November (Thanksgiving's half day), not Sunday.
         let mon = Date::from_ymd(2026, 11, 30).at_et(9, 0);
         assert_eq!(
@@ -280,6 +321,17 @@ mod tests {
             .unwrap();
         assert_eq!(next, bar(wed(10, 1), 99.2, 99.2, 99.2, 99.2, 10.0));
         assert_eq!(s.len(), 2);
+        // Volume without a price opens the next minute at the last close: a flat minute still traded.
+        let flat = s
+            .apply_tick(wed(10, 2) + 3_000, None, Some(1_200.0))
+            .unwrap();
+        assert_eq!(flat, bar(wed(10, 2), 99.2, 99.2, 99.2, 99.2, 40.0));
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s.apply_tick(wed(10, 3), None, Some(1_200.0)),
+            None,
+            "no price and no trade: nothing opens"
+        );
         // A volume that went backwards (a new day's count) adds nothing.
         let b = s
             .apply_tick(wed(10, 1) + 2_000, None, Some(5.0))
@@ -327,12 +379,28 @@ mod tests {
         let mut s = Series::new(wed(4, 0));
         assert_eq!(s.gap_before(wed(10, 0)), None, "nothing held");
         s.apply_tick(wed(10, 0), Some(1.0), None);
-        assert_eq!(s.gap_before(wed(10, 1) + 30_000), None, "the next minute");
+        // 10:00 was built from ticks: its completed bar may have gone out while the stream was down.
+        assert_eq!(
+            s.gap_before(wed(10, 1) + 30_000),
+            Some((wed(10, 0), wed(10, 0))),
+            "the next minute: the unconfirmed last one is asked again"
+        );
         assert_eq!(s.gap_before(wed(10, 0) + 30_000), None, "the same minute");
         assert_eq!(
             s.gap_before(wed(10, 6)),
+            Some((wed(10, 0), wed(10, 5))),
+            "five minutes missing, and the unconfirmed last one"
+        );
+        s.apply_completed(bar(wed(10, 0), 1.0, 1.0, 1.0, 1.0, 1.0));
+        assert_eq!(
+            s.gap_before(wed(10, 1) + 30_000),
+            None,
+            "confirmed: nothing"
+        );
+        assert_eq!(
+            s.gap_before(wed(10, 6)),
             Some((wed(10, 1), wed(10, 5))),
-            "five minutes missing"
+            "confirmed: only the missing minutes"
         );
     }
 
@@ -344,8 +412,9 @@ mod tests {
         let thu = Date::from_ymd(2026, 12, 3);
         // The day roll moves the start to Wednesday 04:00 with two sessions: nothing goes.
         assert!(s.trim(window_start(thu.at_et(0, 5), 2)).is_empty());
-        // With one session, Wednesday goes.
-        let gone = s.trim(window_start(thu.at_et(0, 5), 1));
+        // With one session, Wednesday stays until Thursday's session starts at 04:00, then goes.
+        assert!(s.trim(window_start(thu.at_et(0, 5), 1)).is_empty());
+        let gone = s.trim(window_start(thu.at_et(4, 5), 1));
         assert_eq!(gone, (0..5).map(|i| wed(19, 55 + i)).collect::<Vec<_>>());
         assert!(s.is_empty() && s.start() == thu.at_et(4, 0));
         assert_eq!(

@@ -103,6 +103,19 @@ impl Client {
         key_budget: usize,
         foreign: &[&str],
     ) -> Client {
+        Self::start_full(sim, clock, symbols, key_budget, foreign, None)
+    }
+
+    /// `unknown_cooldown`: how long an unknown symbol is not asked again (the default's minutes when `None`).
+    fn start_full(
+        sim: &Sim,
+        clock: &Clock,
+        symbols: &[&str],
+        key_budget: usize,
+        foreign: &[&str],
+        unknown_cooldown: Option<Duration>,
+    ) -> Client {
+        let defaults = Timing::default();
         let opts = Options {
             api: sim.handle.base_url(),
             auth: Auth::Simulator,
@@ -127,7 +140,8 @@ impl Client {
                 status_throttle: Duration::from_millis(50),
                 market_check: Duration::from_millis(50),
                 chain_refresh: Duration::from_millis(500),
-                ..Timing::default()
+                unknown_cooldown: unknown_cooldown.unwrap_or(defaults.unknown_cooldown),
+                ..defaults
             },
             clock: clock.clone(),
         };
@@ -311,6 +325,42 @@ async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
 }
 
 #[tokio::test]
+async fn the_last_minute_held_before_a_short_outage_is_repaired_from_pricehistory() {
+    let clock = Clock::frozen(at(10, 15) + 30_000);
+    let sim = Sim::start(&clock).await;
+    let c = Client::start(&sim, &clock, &[], 500);
+    c.demand.add("bars:$SPX");
+    loaded_and_live(&c, &sim, "$SPX").await;
+    sim.handle.drop_connections_for(Duration::from_millis(400));
+    eventually("the socket is gone", 10, || {
+        (sim.handle.connections_open() == 0).then_some(())
+    })
+    .await;
+    // The market trades on inside 10:15 while nobody streams: the relay's 10:15 misses those trades.
+    let before = sim.bar("$SPX", at(10, 15)).unwrap();
+    clock.advance_ms(15_000);
+    eventually("the simulator's 10:15 moved after the drop", 10, || {
+        (sim.bar("$SPX", at(10, 15))? != before).then_some(())
+    })
+    .await;
+    // Back at 10:16:20: no minute is missing, but 10:15 completed during the outage and CHART_EQUITY will not
+    // send it again; only pricehistory can make it right.
+    clock.advance_ms(35_000);
+    let done = eventually("10:15 complete at the simulator", 10, || {
+        let b = sim.bar("$SPX", at(10, 16))?;
+        (b.t == at(10, 16)).then_some(())?;
+        sim.bar("$SPX", at(10, 15))
+    })
+    .await;
+    eventually("10:15 repaired as the simulator recorded it", 15, || {
+        (c.bar("bars:$SPX", at(10, 15)) == Some(done)).then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn chart_keys_share_the_key_budget_with_the_options() {
     let clock = Clock::frozen(at(11, 0));
     let sim = Sim::start(&clock).await;
@@ -421,6 +471,49 @@ async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
         c.status()["error"].as_str().map(|e| e.contains("NOPE")),
         Some(true)
     );
+    // It takes no streamer key: a symbol that trades, watched after it, gets its chart and quote; NOPE none.
+    c.demand.add("bars:AAPL");
+    loaded_and_live(&c, &sim, "AAPL").await;
+    eventually("NOPE holds no key", 10, || {
+        (!sim.subs("CHART_EQUITY").contains("NOPE")
+            && !sim.subs("LEVELONE_EQUITIES").contains("NOPE"))
+        .then_some(())
+    })
+    .await;
+    c.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_symbol_still_watched_is_asked_again_after_the_cool_down() {
+    let clock = Clock::frozen(at(11, 0));
+    let sim = Sim::start(&clock).await;
+    let c = Client::start_full(
+        &sim,
+        &clock,
+        &[],
+        500,
+        &[],
+        Some(Duration::from_millis(300)),
+    );
+    let topic = "bars:NOPE";
+    c.store.ensure_topic(topic);
+    let mut rx = c.store.subscribe(topic).unwrap();
+    c.demand.add(topic);
+    // One notice per verdict: the second comes only from asking pricehistory again once the cool-down passed.
+    let notices = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut n = 0;
+        while n < 2 {
+            if let Event::Notice { code, .. } = &*rx.recv().await.unwrap() {
+                assert_eq!(*code, tickdesk_wire::ErrorCode::UnknownSymbol);
+                n += 1;
+            }
+        }
+        n
+    })
+    .await
+    .expect("asked again after the cool-down: a second unknown_symbol notice");
+    assert_eq!(notices, 2);
     c.stop().await;
     sim.stop().await;
 }

@@ -43,6 +43,7 @@ pub(super) async fn fetch_chain(
 
 impl Upstream {
     pub(super) fn cancel_load(&mut self, key: &LoadKey) {
+        self.bars_loads.remove(key);
         if let Some(h) = self.loading.remove(key) {
             h.abort();
         }
@@ -72,8 +73,9 @@ impl Upstream {
         // The underlying a chain or expirations load asks about, for an answer that says Schwab does not know it.
         let key_symbol = match &key {
             LoadKey::Chain(t) => parse_chain_topic(t).map(|(u, _)| u),
-            LoadKey::Expirations(s) | LoadKey::Bars(s) => Some(s.clone()),
-            LoadKey::Refresh(_) | LoadKey::Quotes | LoadKey::Backfill(_) => None,
+            LoadKey::Expirations(s) => Some(s.clone()),
+            // A bars load answers a refusal itself: pricehistory refusing a range is not the symbol unknown.
+            LoadKey::Refresh(_) | LoadKey::Quotes | LoadKey::Bars(_) | LoadKey::Backfill(_) => None,
         };
         let handle = tokio::spawn(async move {
             loop {
@@ -342,7 +344,9 @@ impl Upstream {
                 symbol,
                 bars,
                 backfill,
-            } => self.on_bars_loaded(symbol, bars, backfill),
+                generation,
+                refused,
+            } => self.on_bars_loaded(symbol, bars, backfill, generation, refused),
             Loaded::Expirations { symbol, list } => {
                 self.loading.remove(&LoadKey::Expirations(symbol.clone()));
                 if list.is_empty() {

@@ -20,6 +20,7 @@ impl Upstream {
         }
         // The bars' window moves with the sessions (the day roll, and every later check is a no-op).
         self.trim_bars();
+        self.retry_unloaded_bars();
         self.recentre_windows();
     }
 

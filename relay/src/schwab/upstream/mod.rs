@@ -278,8 +278,74 @@ pub(super) async fn run(
         streamed_quotes: HashSet::new(),
         budget_refused: None,
         bars: BTreeMap::new(),
+        bars_loads: HashMap::new(),
+        next_bars_load: 0,
     };
     up.run(demand, loads_rx, shutdown).await;
+}
+
+#[cfg(test)]
+impl Upstream {
+    /// An upstream on its own, no connection, against an address nothing answers (its loads keep retrying), for
+    /// the tests of its event handlers. The receiver holds what the loads report.
+    fn for_tests(clock: Clock) -> (Upstream, mpsc::UnboundedReceiver<Loaded>) {
+        let mut cfg = crate::config::ServeConfig::defaults().schwab;
+        cfg.symbols = Vec::new();
+        let mut opts = Options::from_config(&cfg, clock);
+        opts.api = "http://127.0.0.1:9".into();
+        let store = Arc::new(Store::new(64, 1 << 16));
+        let http = auth::http_client(Duration::from_secs(1));
+        let file: crate::schwab::token::TokenFile = serde_json::from_value(json!({
+            "creation_timestamp": now_s(),
+            "token": {"access_token": "a", "refresh_token": "r", "expires_in": 1800, "expires_at": now_s() + 1800},
+        }))
+        .unwrap();
+        let tokens = Arc::new(TokenManager::new(
+            http.clone(),
+            &opts.api,
+            auth::simulator_credentials(),
+            file,
+            None,
+        ));
+        let budget = Arc::new(RestBudget::new(100, Duration::from_secs(60)));
+        let rest = Rest::new(http, &opts.api, tokens.clone(), budget);
+        let (loads_tx, loads_rx) = mpsc::unbounded_channel();
+        let up = Upstream {
+            status: Status::new(store.clone(), Duration::from_millis(50)),
+            store,
+            budget: opts.key_budget,
+            backoff: Backoff::new(100.0, 1000.0),
+            pinned: BTreeMap::new(),
+            today: et_date(opts.clock.now_ms()),
+            in_flight: None,
+            refused: None,
+            relogged: false,
+            opts,
+            rest,
+            tokens,
+            loads_tx,
+            loading: HashMap::new(),
+            wanted_chains: BTreeMap::new(),
+            held: BTreeMap::new(),
+            unknown: HashMap::new(),
+            chains: BTreeMap::new(),
+            wanted_exps: BTreeSet::new(),
+            key_topic: HashMap::new(),
+            subscribed: KeySets::new(),
+            stopped: false,
+            ever_connected: false,
+            connected_at: None,
+            next_connect: tokio::time::Instant::now(),
+            tokens_lapsed: false,
+            delayed_keys: HashSet::new(),
+            streamed_quotes: HashSet::new(),
+            budget_refused: None,
+            bars: BTreeMap::new(),
+            bars_loads: HashMap::new(),
+            next_bars_load: 0,
+        };
+        (up, loads_rx)
+    }
 }
 
 /// Gets the token manager: reads the token file (waiting for `auth login` if it is missing) or asks the simulator.
@@ -381,6 +447,10 @@ enum Loaded {
         symbol: String,
         bars: Vec<tickdesk_wire::bars::Bar>,
         backfill: bool,
+        /// The load's generation (see `Upstream::bars_loads`).
+        generation: u64,
+        /// Why Schwab refused the request (HTTP 400/404), answered as no bars.
+        refused: Option<String>,
     },
     /// Schwab refused the request for this symbol (HTTP 400/404): it does not know it.
     Unknown {
@@ -453,6 +523,12 @@ struct Upstream {
     budget_refused: Option<(usize, usize)>,
     /// Watched `bars:` topics served by Schwab, by symbol.
     bars: BTreeMap<String, bars::BarsTopic>,
+    /// The generation of the pricehistory load running for each bars key: an answer of another generation belongs
+    /// to a load cancelled meanwhile (the symbol dropped and watched again) and is ignored, so it neither removes
+    /// the running load's handle nor merges a picture asked for a topic that no longer exists.
+    bars_loads: HashMap<LoadKey, u64>,
+    /// The next bars load's generation.
+    next_bars_load: u64,
     /// The market's date (New York) as of the last clock check: a change is the day roll.
     today: Date,
     /// The subscription command the link is running (one at a time, as Schwab wants).

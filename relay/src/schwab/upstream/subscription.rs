@@ -13,8 +13,9 @@ impl Upstream {
                 }
             }
         }
-        // A watched chart's current minute moves with its symbol's streamed last price.
-        for s in self.bars.keys() {
+        // A watched chart's current minute moves with its symbol's streamed last price. A symbol Schwab does not
+        // know takes no key: it would only spend the budget the others need.
+        for s in self.bars.keys().filter(|s| !self.is_unknown(s)) {
             if !out.contains(s) {
                 out.push(s.clone());
             }
@@ -38,7 +39,12 @@ impl Upstream {
                     .collect(),
             })
             .collect();
-        let charts: Vec<String> = self.bars.keys().cloned().collect();
+        let charts: Vec<String> = self
+            .bars
+            .keys()
+            .filter(|s| !self.is_unknown(s))
+            .cloned()
+            .collect();
         plan::prioritize(&self.underlyings(), &charts, &cands)
     }
 
