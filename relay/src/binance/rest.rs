@@ -231,7 +231,6 @@ impl Rest {
                     change_pct: num(d, "priceChangePercent"),
                     volume: num(d, "volume"),
                     close_ms: d["closeTime"].as_i64(),
-                    last_trade_id: d["lastId"].as_u64(),
                     ..Poll::default()
                 },
             ));

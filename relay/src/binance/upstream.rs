@@ -300,7 +300,13 @@ impl Upstream {
             return; // a link already retired
         }
         match ev {
-            LinkEvent::Open => self.connections += 1,
+            LinkEvent::Open => {
+                self.connections += 1;
+                if is_current {
+                    // Not a replacement running beside the old link: nothing it sends overlaps what was applied.
+                    self.book.fresh_link();
+                }
+            }
             LinkEvent::Malformed(e) => debug!(error = %e, "binance: unreadable message skipped"),
             LinkEvent::Msg(msg) => {
                 self.status.message();
@@ -366,6 +372,7 @@ impl Upstream {
                 if let Some(next) = self.next.take() {
                     // The old one went before the new one delivered: it takes over as a fresh connection.
                     self.current = Some(next);
+                    self.book.fresh_link();
                     self.gap = true;
                     return;
                 }
