@@ -7,7 +7,8 @@
 //!   (the old one's updates applied, the new one's kept), then the old one is closed and the new one's kept
 //!   updates are replayed through the [`Book`], which skips those already applied: the topics neither miss nor
 //!   repeat one.
-//! - **Drops** reconnect with full-jitter backoff ([`Backoff`]); a **silent** link is replaced at once; a **451**
+//! - **Drops** reconnect with full-jitter backoff ([`Backoff`]), which starts over only once a link has stayed up
+//!   [`STABLE_AFTER`] (not on its first message); a **silent** link is replaced at once; a **451**
 //!   is its own state, retried every `restricted_retry` (not in a loop); a websocket **refused** while REST answers
 //!   switches to **polling REST** every `poll_every`, and back to the stream as soon as a link delivers data.
 //! - **Writes** to the store happen at a fixed cadence (`flush_every`), whatever the trade rate.
@@ -42,6 +43,16 @@ const OVERLAP_BUFFER: usize = 50_000;
 
 /// While polling REST, the stream is tried again at least this often.
 const POLLING_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// How long a link must stay up before the reconnect backoff starts over. Resetting on the first message let a
+/// server (or proxy) that closes right after sending data (1008, a policy close) be reconnected every ≤ 1 s for
+/// ever, while Binance allows 300 connection attempts per 5 minutes per IP; a link that lasts this long is healthy.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// Whether a link up since `up_since` has lasted long enough at `now` for the backoff to start over.
+fn stable(up_since: Option<Instant>, now: Instant) -> bool {
+    up_since.is_some_and(|t| now.saturating_duration_since(t) >= STABLE_AFTER)
+}
 
 /// Streams asked for per SUBSCRIBE message: one symbol's four.
 const STREAMS_PER_REQUEST: usize = 4;
@@ -97,6 +108,8 @@ struct Upstream {
     gap: bool,
     connections: u64,
     replacements: u64,
+    /// The link for which the backoff was last reset (once it had been up for [`STABLE_AFTER`]).
+    settled: Option<u64>,
 }
 
 fn bars_topic(symbol: &str) -> String {
@@ -179,6 +192,7 @@ pub async fn run(
         gap: false,
         connections: 0,
         replacements: 0,
+        settled: None,
         opts,
     };
     up.load_history().await;
@@ -333,6 +347,7 @@ impl Upstream {
                     // the old one already applied), so each update is applied once and none falls between.
                     if let Some(next) = self.next.as_mut().filter(|n| !n.up) {
                         next.up = true;
+                        next.up_since = Some(Instant::now());
                         self.swap_at = Some(Instant::now() + OVERLAP);
                     }
                     self.overlap.push(msg);
@@ -344,7 +359,7 @@ impl Upstream {
                 self.book.apply(&msg, Instant::now());
                 if let Some(cur) = self.current.as_mut().filter(|c| !c.up) {
                     cur.up = true;
-                    self.backoff.reset();
+                    cur.up_since = Some(Instant::now());
                     self.polling = false;
                     let words = self.live_words();
                     self.status.set(State::Live, words);
@@ -484,6 +499,14 @@ impl Upstream {
         if self.swap_at.is_some_and(|t| now >= t) {
             self.swap();
         }
+        if let Some(c) = self
+            .current
+            .as_ref()
+            .filter(|c| self.settled != Some(c.id) && stable(c.up_since, now))
+        {
+            self.settled = Some(c.id);
+            self.backoff.reset();
+        }
         // Replace an old link before Binance cuts it, new one first.
         let due = self
             .current
@@ -531,5 +554,25 @@ impl Upstream {
                 .status
                 .set_error(Some(format!("REST poll failed: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_starts_over_only_after_a_link_stayed_up() {
+        let t0 = Instant::now();
+        assert!(!stable(None, t0), "never delivered");
+        assert!(
+            !stable(Some(t0), t0 + Duration::from_millis(500)),
+            "closed right after its first message"
+        );
+        assert!(!stable(
+            Some(t0),
+            t0 + STABLE_AFTER - Duration::from_millis(1)
+        ));
+        assert!(stable(Some(t0), t0 + STABLE_AFTER));
     }
 }
