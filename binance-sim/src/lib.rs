@@ -42,6 +42,7 @@
 //! | `POST /sim/faults/stall` | [`SimHandle::stall`] | every open stream socket goes silent for good: no data, no pings, the socket stays open |
 //! | `POST /sim/faults/refuse-ws?status=403` (`&off=true` to allow again) | [`SimHandle::refuse_websockets`] | websocket upgrades are answered with that status (a proxy refusing them); REST still works |
 //! | `POST /sim/faults/restricted` (`?off=true` to lift) | [`SimHandle::restrict`] | every route, REST and websocket, answers 451 with Binance's "restricted location" body |
+//! | `POST /sim/faults/throttle?seconds=N` (`&off=true` to lift) | [`SimHandle::throttle`] | every REST route answers 429 with `Retry-After: N` and Binance's `-1003` body |
 //! | `POST /sim/faults/server-shutdown` | [`SimHandle::server_shutdown`] | every stream socket gets `{"e":"serverShutdown","E":ms}`, then is closed `shutdown_grace` later |
 //! | `POST /sim/faults/burst?rate=1000&seconds=N` | [`SimHandle::burst`] | for N seconds every symbol trades `rate` times a second |
 //! | `POST /sim/faults/quiet?symbol=SOLUSDT` (`&off=true` to resume) | [`SimHandle::quiet`] | that symbol stops trading and quoting (nothing of it is sent); the others go on |
@@ -135,6 +136,7 @@ struct Counters {
     ws_attempts: AtomicU64,
     ws_refused: AtomicU64,
     restricted_answers: AtomicU64,
+    throttled_answers: AtomicU64,
     connections_total: AtomicU64,
     requests: AtomicU64,
     messages_sent: AtomicU64,
@@ -168,6 +170,8 @@ struct Shared {
     /// Websocket upgrades answered with this status (0: allowed).
     refuse_ws: AtomicU16,
     restricted: AtomicBool,
+    /// REST answers 429 with this `Retry-After` (seconds; 0: not throttled).
+    throttle_secs: AtomicU64,
     /// Trades per second per symbol until `burst_until`.
     burst: Mutex<Option<(u64, Instant)>>,
     /// REST calls per route path.
@@ -218,6 +222,8 @@ pub struct SimState {
     pub ws_refused: u64,
     /// Requests (REST and websocket) answered 451.
     pub restricted_answers: u64,
+    /// REST requests answered 429 by the throttle fault.
+    pub throttled_answers: u64,
     /// Stream connections accepted since start, and open now.
     pub connections_total: u64,
     pub connections_open: u64,
@@ -278,6 +284,16 @@ impl SimHandle {
     pub fn restrict(&self, on: bool) {
         self.shared.restricted.store(on, Relaxed);
     }
+    /// Answers every REST route with 429 and `Retry-After: secs` from now on (Binance's request-weight limit);
+    /// `None` lifts it. Streams are not affected.
+    pub fn throttle(&self, retry_after_secs: Option<u64>) {
+        self.shared.throttle_secs.store(
+            retry_after_secs
+                .unwrap_or(0)
+                .max(u64::from(retry_after_secs.is_some())),
+            Relaxed,
+        );
+    }
     /// `symbol` stops trading and quoting (nothing of it is sent) or, with `false`, goes on; false when the
     /// simulator does not list it.
     pub fn quiet(&self, symbol: &str, quiet: bool) -> bool {
@@ -307,6 +323,7 @@ impl SimHandle {
             ws_attempts: c.ws_attempts.load(Relaxed),
             ws_refused: c.ws_refused.load(Relaxed),
             restricted_answers: c.restricted_answers.load(Relaxed),
+            throttled_answers: c.throttled_answers.load(Relaxed),
             connections_total: c.connections_total.load(Relaxed),
             connections_open: lock(&s.conns).len() as u64,
             requests: c.requests.load(Relaxed),
@@ -370,6 +387,7 @@ pub fn start(
         counters: Counters::default(),
         refuse_ws: AtomicU16::new(0),
         restricted: AtomicBool::new(false),
+        throttle_secs: AtomicU64::new(0),
         burst: Mutex::new(None),
         rest_calls: Mutex::new(BTreeMap::new()),
         stop: stop_rx.clone(),
@@ -448,6 +466,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/stall", post(fault_stall))
         .route("/sim/faults/refuse-ws", post(fault_refuse_ws))
         .route("/sim/faults/restricted", post(fault_restricted))
+        .route("/sim/faults/throttle", post(fault_throttle))
         .route("/sim/faults/server-shutdown", post(fault_server_shutdown))
         .route("/sim/faults/burst", post(fault_burst))
         .route("/sim/faults/quiet", post(fault_quiet))
@@ -455,7 +474,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The 451 fault: every Binance route (not the `/sim` ones) answers as Binance does from a restricted location.
+/// The 451 fault: every Binance route (not the `/sim` ones) answers as Binance does from a restricted location;
+/// the throttle fault: every REST route answers 429 with `Retry-After`.
 async fn restricted(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     if s.restricted.load(Relaxed) {
         s.counters.restricted_answers.fetch_add(1, Relaxed);
@@ -469,8 +489,28 @@ async fn restricted(State(s): State<Arc<Shared>>, req: Request, next: Next) -> R
         )
             .into_response();
     }
+    let throttle = s.throttle_secs.load(Relaxed);
+    if throttle > 0 && req.uri().path().starts_with("/api/") {
+        s.counters.throttled_answers.fetch_add(1, Relaxed);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/json".to_string(),
+                ),
+                (axum::http::header::RETRY_AFTER, throttle.to_string()),
+            ],
+            THROTTLED_BODY,
+        )
+            .into_response();
+    }
     next.run(req).await
 }
+
+/// Binance's answer past the request-weight limit (HTTP 429).
+pub const THROTTLED_BODY: &str =
+    "{\"code\":-1003,\"msg\":\"Too much request weight used; please use WebSocket Streams for live updates to avoid polling the API.\"}";
 
 async fn index() -> &'static str {
     "tickdesk Binance simulator: streams at /stream?streams=a/b and /ws; REST under /api/v3; GET /sim/state; \
@@ -526,6 +566,21 @@ async fn fault_restricted(
     Query(q): Query<OnOff>,
 ) -> impl IntoResponse {
     handle(s).restrict(!q.off);
+    affected(1)
+}
+
+#[derive(Debug, Deserialize)]
+struct ThrottleQuery {
+    #[serde(default)]
+    off: bool,
+    seconds: Option<u64>,
+}
+
+async fn fault_throttle(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<ThrottleQuery>,
+) -> impl IntoResponse {
+    handle(s).throttle((!q.off).then(|| q.seconds.unwrap_or(1)));
     affected(1)
 }
 

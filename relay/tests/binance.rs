@@ -455,6 +455,43 @@ async fn back_on_the_stream_after_polling_every_trade_is_applied_not_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_rest_poll_waits_for_retry_after_and_says_so() {
+    let sim = Sim::start(fast()).await;
+    sim.handle.refuse_websockets(Some(403));
+    let relay = Relay::start(config(&sim, "BTCUSDT")).await;
+    wait_state(&relay, "polling REST").await;
+    priced(&relay, &["BTCUSDT"]).await;
+    // Polling every 200 ms; Binance answers 429 with Retry-After: 3.
+    sim.handle.throttle(Some(3));
+    let st = eventually("the status says throttled", 20, async || {
+        let s = status(&relay).await;
+        s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("throttled") && e.contains("429"))
+            .then_some(s)
+    })
+    .await;
+    let seen = Instant::now();
+    sim.handle.throttle(None);
+    let calls = sim.state().rest_calls["/api/v3/ticker/24hr"];
+    eventually("polling again once Retry-After passed", 20, async || {
+        (sim.state().rest_calls["/api/v3/ticker/24hr"] > calls).then_some(())
+    })
+    .await;
+    let waited = seen.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_500),
+        "polled again {waited:?} after the 429: {st}"
+    );
+    let throttled = sim.state().throttled_answers;
+    assert!(throttled <= 2, "{throttled} calls answered 429: {st}");
+    eventually("the throttle words cleared", 20, async || {
+        status(&relay).await["error"].is_null().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_symbol_is_refused_and_the_others_stream() {
     let sim = Sim::start(fast()).await;
     let relay = Relay::start(config(&sim, "BTCUSDT,FOOBAR,ETHUSDT")).await;

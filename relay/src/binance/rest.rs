@@ -18,6 +18,12 @@ pub const KLINES_PER_CALL: usize = 1000;
 pub enum RestError {
     /// HTTP 451: Binance does not serve this location.
     Restricted,
+    /// HTTP 429 (too much request weight) or 418 (banned for going on after 429s), with the `Retry-After` Binance
+    /// sends: every call must wait that long, or the ban grows.
+    Throttled {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// Another HTTP error, with Binance's `code` and `msg` when the body has them.
     Status {
         status: u16,
@@ -35,6 +41,20 @@ impl std::fmt::Display for RestError {
                 f,
                 "HTTP 451: service unavailable from a restricted location"
             ),
+            RestError::Throttled {
+                status,
+                retry_after,
+            } => {
+                let what = if *status == 418 {
+                    "banned by Binance for too many requests"
+                } else {
+                    "throttled by Binance (too many requests)"
+                };
+                match retry_after {
+                    Some(d) => write!(f, "HTTP {status}: {what}, retry after {} s", d.as_secs()),
+                    None => write!(f, "HTTP {status}: {what}"),
+                }
+            }
             RestError::Status { status, code, msg } => match code {
                 Some(c) => write!(f, "HTTP {status}: {msg} (code {c})"),
                 None => write!(f, "HTTP {status}: {msg}"),
@@ -93,6 +113,18 @@ impl Rest {
             .await
             .map_err(|e| RestError::Network(causes(&e)))?;
         let status = resp.status().as_u16();
+        if status == 429 || status == 418 {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(RestError::Throttled {
+                status,
+                retry_after,
+            });
+        }
         let body = resp
             .text()
             .await

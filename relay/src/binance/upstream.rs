@@ -54,6 +54,22 @@ fn stable(up_since: Option<Instant>, now: Instant) -> bool {
     up_since.is_some_and(|t| now.saturating_duration_since(t) >= STABLE_AFTER)
 }
 
+/// How long REST is left alone after a 429/418 that carries no `Retry-After`.
+const THROTTLE_DEFAULT: Duration = Duration::from_secs(60);
+
+/// The longest `Retry-After` honoured as is: a longer one (a 418 ban can say days) is waited in steps of this, so a
+/// bogus header cannot stop polling for good, while each try still waits minutes.
+const THROTTLE_MAX: Duration = Duration::from_secs(15 * 60);
+
+/// How long to leave REST alone after Binance throttled it: its `Retry-After` (capped), at least one poll period.
+/// Calling again before that makes Binance escalate a 429 to a 418 ban.
+fn throttle_wait(retry_after: Option<Duration>, poll_every: Duration) -> Duration {
+    retry_after
+        .unwrap_or(THROTTLE_DEFAULT)
+        .min(THROTTLE_MAX)
+        .max(poll_every)
+}
+
 /// Streams asked for per SUBSCRIBE message: one symbol's four.
 const STREAMS_PER_REQUEST: usize = 4;
 
@@ -108,6 +124,10 @@ struct Upstream {
     gap: bool,
     connections: u64,
     replacements: u64,
+    /// The words of the status's `error` besides REST throttling (the refused symbols), restored once REST answers.
+    base_error: Option<String>,
+    /// Binance throttled REST: no REST call before this.
+    throttled_until: Option<Instant>,
     /// The link for which the backoff was last reset (once it had been up for [`STABLE_AFTER`]).
     settled: Option<u64>,
 }
@@ -139,14 +159,14 @@ pub async fn run(
         State::Connecting,
         format!("checking symbols at {}", opts.rest),
     );
-    let symbols = loop {
+    let (symbols, base_error) = loop {
         let wait = match rest.check_symbols(&opts.symbols).await {
             Ok((ok, refused)) => {
                 if !refused.is_empty() {
                     refuse(&store, &mut status, &refused);
                 }
                 status.set_error((!refused.is_empty()).then(|| refused_words(&refused)));
-                break ok;
+                break (ok, (!refused.is_empty()).then(|| refused_words(&refused)));
             }
             Err(RestError::Restricted) => {
                 status.set(State::Restricted, RESTRICTED_HINT);
@@ -193,6 +213,8 @@ pub async fn run(
         connections: 0,
         replacements: 0,
         settled: None,
+        base_error,
+        throttled_until: None,
         opts,
     };
     up.load_history().await;
@@ -432,7 +454,15 @@ impl Upstream {
                 // While REST stands in, the stream is retried at least every `POLLING_RETRY_MAX`: back soon.
                 let d = self.delay();
                 self.retry_at = Some(now + d);
-                match self.rest.ping().await {
+                // While Binance throttles REST, no call at all (each one would make it worse).
+                let answer = match self.throttled_until.filter(|t| *t > now) {
+                    Some(t) => Err(RestError::Throttled {
+                        status: 429,
+                        retry_after: Some(t - now),
+                    }),
+                    None => self.rest.ping().await,
+                };
+                match answer {
                     Ok(()) => {
                         if !self.polling {
                             warn!(error = %err, "binance: websocket unavailable; polling REST");
@@ -453,6 +483,16 @@ impl Upstream {
                         self.polling = false;
                         self.status.set(State::Restricted, RESTRICTED_HINT);
                         self.retry_at = Some(now + self.opts.restricted_retry);
+                    }
+                    Err(e @ RestError::Throttled { .. }) => {
+                        // REST answers, but not now: polling starts once Binance lets it.
+                        self.polling = true;
+                        self.retry_at = Some(now + d.min(POLLING_RETRY_MAX));
+                        self.throttled(&e, now);
+                        self.status.set(
+                            State::PollingRest,
+                            format!("websocket unavailable ({err}); REST throttled, retrying the stream"),
+                        );
                     }
                     Err(e) => {
                         self.polling = false;
@@ -521,13 +561,28 @@ impl Upstream {
             self.retry_at = None;
             self.current = Some(self.open_link());
         }
-        if self.polling && now >= self.next_poll {
+        if self.polling && now >= self.next_poll && self.throttled_until.is_none_or(|t| now >= t) {
             self.next_poll = now + self.opts.poll_every;
             self.poll().await;
         }
         self.status
             .counters(self.connections, self.replacements, self.book.stats());
         self.status.tick();
+    }
+
+    /// Binance throttled REST (429/418): no REST call until its `Retry-After` has passed, and the status says so.
+    fn throttled(&mut self, e: &RestError, now: Instant) {
+        let RestError::Throttled { retry_after, .. } = e else {
+            return;
+        };
+        let wait = throttle_wait(*retry_after, self.opts.poll_every);
+        warn!(error = %e, wait_s = wait.as_secs(), "binance: REST throttled; waiting");
+        self.throttled_until = Some(now + wait);
+        self.next_poll = self.next_poll.max(now + wait);
+        self.status.set_error(Some(format!(
+            "REST throttled: {e}; next REST call in {} s",
+            wait.as_secs()
+        )));
     }
 
     /// One REST poll of the tickers (and the current bars).
@@ -539,12 +594,21 @@ impl Upstream {
                     self.book.apply_poll(s, p, now);
                 }
                 self.status.message();
+                if self.throttled_until.take().is_some() {
+                    self.status.set_error(self.base_error.clone());
+                }
                 for s in self.symbols.clone() {
-                    if let Ok(bars) = self.rest.klines(&s, 2, None).await {
-                        self.book.put_bars(&s, &bars);
+                    match self.rest.klines(&s, 2, None).await {
+                        Ok(bars) => self.book.put_bars(&s, &bars),
+                        Err(e @ RestError::Throttled { .. }) => {
+                            self.throttled(&e, Instant::now());
+                            break;
+                        }
+                        Err(_) => {}
                     }
                 }
             }
+            Err(e @ RestError::Throttled { .. }) => self.throttled(&e, Instant::now()),
             Err(RestError::Restricted) => {
                 self.polling = false;
                 self.status.set(State::Restricted, RESTRICTED_HINT);
@@ -574,5 +638,15 @@ mod tests {
             t0 + STABLE_AFTER - Duration::from_millis(1)
         ));
         assert!(stable(Some(t0), t0 + STABLE_AFTER));
+    }
+
+    #[test]
+    fn a_throttled_rest_waits_its_retry_after_capped_and_at_least_a_poll() {
+        let poll = Duration::from_secs(2);
+        let s = Duration::from_secs;
+        assert_eq!(throttle_wait(Some(s(30)), poll), s(30));
+        assert_eq!(throttle_wait(None, poll), THROTTLE_DEFAULT);
+        assert_eq!(throttle_wait(Some(s(3 * 86_400)), poll), THROTTLE_MAX);
+        assert_eq!(throttle_wait(Some(s(0)), poll), poll);
     }
 }
