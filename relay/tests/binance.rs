@@ -492,6 +492,28 @@ async fn a_throttled_rest_poll_waits_for_retry_after_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_pages_past_a_thousand_klines() {
+    // A day's window (1440 bars) is more than one klines call (1000): a fill after a long gap pages forward.
+    let sim = Sim::start(fast()).await;
+    let rest =
+        tickdesk_relay::binance::rest::Rest::new(&sim.handle.base_url(), Duration::from_secs(10));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let current = now - now % 60_000;
+    let from = current - 1439 * 60_000;
+    let bars = rest.klines_since("BTCUSDT", from, 1440).await.unwrap();
+    assert!(bars.len() >= 1439, "{} bars", bars.len());
+    assert_eq!(bars[0].t, from);
+    assert!(
+        bars.windows(2).all(|w| w[1].t == w[0].t + 60_000),
+        "consecutive minutes"
+    );
+    assert!(sim.state().rest_calls["/api/v3/klines"] >= 2, "paged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_symbol_is_refused_and_the_others_stream() {
     let sim = Sim::start(fast()).await;
     let relay = Relay::start(config(&sim, "BTCUSDT,FOOBAR,ETHUSDT")).await;

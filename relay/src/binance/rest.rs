@@ -207,11 +207,26 @@ impl Rest {
         limit: usize,
         end_ms: Option<i64>,
     ) -> Result<Vec<Bar>, RestError> {
+        self.klines_between(symbol, limit, None, end_ms).await
+    }
+
+    /// Up to `limit` (≤ 1000) 1-minute klines of `symbol` from `start_ms` and/or to `end_ms`, oldest first (with a
+    /// start, Binance gives the first `limit` from it; without, the last `limit`).
+    async fn klines_between(
+        &self,
+        symbol: &str,
+        limit: usize,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<Vec<Bar>, RestError> {
         let mut q = vec![
             ("symbol", symbol.to_string()),
             ("interval", "1m".to_string()),
             ("limit", limit.clamp(1, KLINES_PER_CALL).to_string()),
         ];
+        if let Some(s) = start_ms {
+            q.push(("startTime", s.to_string()));
+        }
         if let Some(e) = end_ms {
             q.push(("endTime", e.to_string()));
         }
@@ -238,6 +253,32 @@ impl Rest {
                 break;
             }
             end = Some(first - 1);
+        }
+        Ok(bars)
+    }
+
+    /// Up to `count` 1-minute klines of `symbol` from the one opening at `start_ms` on, oldest first, in calls of
+    /// at most 1000 (a gap longer than one call's worth, e.g. a day's window of 1440 bars, is covered whole).
+    pub async fn klines_since(
+        &self,
+        symbol: &str,
+        start_ms: i64,
+        count: usize,
+    ) -> Result<Vec<Bar>, RestError> {
+        let mut bars: Vec<Bar> = Vec::new();
+        let mut start = start_ms;
+        while bars.len() < count {
+            let want = (count - bars.len()).min(KLINES_PER_CALL);
+            let page = self.klines_between(symbol, want, Some(start), None).await?;
+            let Some(last) = page.last().map(|b| b.t) else {
+                break;
+            };
+            let n = page.len();
+            bars.extend(page);
+            if n < want {
+                break; // up to now
+            }
+            start = last + 60_000;
         }
         Ok(bars)
     }

@@ -70,6 +70,15 @@ fn throttle_wait(retry_after: Option<Duration>, poll_every: Duration) -> Duratio
         .max(poll_every)
 }
 
+/// The bars a fill asks for, as (first bar's open ms, how many), given the last bar held and the time now (ms):
+/// from the last bar (it may have moved on since) to the current one, at most the whole `window`.
+fn fill_range(last_bar: i64, now_ms: i64, window: usize) -> (i64, usize) {
+    let current = now_ms.div_euclid(60_000) * 60_000;
+    let oldest = current - (window.max(1) as i64 - 1) * 60_000;
+    let from = last_bar.max(oldest);
+    (from, ((current - from) / 60_000) as usize + 1)
+}
+
 /// Streams asked for per SUBSCRIBE message: one symbol's four.
 const STREAMS_PER_REQUEST: usize = 4;
 
@@ -314,16 +323,29 @@ impl Upstream {
         }
     }
 
-    /// After a time with no stream: the bars missed meanwhile, from REST.
+    /// After a time with no stream: the bars missed meanwhile, from REST — from the last bar held (it may have
+    /// moved on) to now, or the whole window if the gap is longer, paged past Binance's 1000 a call.
     async fn fill_bars(&mut self) {
+        if self.throttled_until.is_some_and(|t| Instant::now() < t) {
+            self.gap = true; // filled once REST may be called again
+            return;
+        }
         let now = tickdesk_market::clock::wall_ms();
         for s in self.symbols.clone() {
-            let missed = self
-                .book
-                .last_bar(&s)
-                .map_or(self.opts.bars, |t| ((now - t) / 60_000) as usize + 2);
-            match self.rest.klines(&s, missed.min(self.opts.bars), None).await {
+            let filled = match self.book.last_bar(&s) {
+                Some(last) => {
+                    let (from, count) = fill_range(last, now, self.opts.bars);
+                    self.rest.klines_since(&s, from, count).await
+                }
+                None => self.rest.history(&s, self.opts.bars).await,
+            };
+            match filled {
                 Ok(bars) => self.book.put_bars(&s, &bars),
+                Err(e @ RestError::Throttled { .. }) => {
+                    self.throttled(&e, Instant::now());
+                    self.gap = true;
+                    return;
+                }
                 Err(e) => debug!(symbol = %s, error = %e, "binance: bars not filled"),
             }
         }
@@ -638,6 +660,21 @@ mod tests {
             t0 + STABLE_AFTER - Duration::from_millis(1)
         ));
         assert!(stable(Some(t0), t0 + STABLE_AFTER));
+    }
+
+    #[test]
+    fn a_fill_covers_the_gap_or_the_whole_window() {
+        let m = 60_000;
+        let now = 1_000_000 * m + 30_000;
+        assert_eq!(
+            fill_range(1_000_000 * m - 5 * m, now, 1440),
+            (1_000_000 * m - 5 * m, 6)
+        );
+        // A gap of two days with a 1440-bar window: the window, past the 1000 of one call.
+        assert_eq!(
+            fill_range(1_000_000 * m - 2880 * m, now, 1440),
+            (1_000_000 * m - 1439 * m, 1440)
+        );
     }
 
     #[test]
