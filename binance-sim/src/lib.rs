@@ -428,27 +428,43 @@ async fn market_loop(shared: Arc<Shared>, mut rng: StdRng, mut stop: watch::Rece
     let mut every = tokio::time::interval(Duration::from_millis(tick_ms));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let ticker_every = shared.opts.ticker_every.as_millis() as i64;
+    let mut last = Instant::now();
+    // Burst trades due but not yet sent (a fraction of one).
+    let mut owed = 0.0_f64;
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = stop.changed() => return,
         }
+        // Steps are skipped when the machine is loaded; the burst's trades follow the time that really passed,
+        // so `rate` a second holds however many steps it took.
+        let now = Instant::now();
+        let elapsed = now.duration_since(last);
+        last = now;
         let trades = {
             let mut burst = lock(&shared.burst);
             match *burst {
-                Some((rate, until)) if Instant::now() < until => {
-                    (rate * tick_ms).div_ceil(1000).max(1) as usize
+                Some((rate, until)) if now < until => {
+                    owed += rate as f64 * elapsed.as_secs_f64();
+                    let n = owed.floor().max(1.0);
+                    owed = (owed - n).max(0.0);
+                    n as usize
                 }
-                Some(_) => {
+                Some((rate, until)) => {
+                    // The burst's last stretch, up to its end.
                     *burst = None;
-                    1
+                    let tail = until.saturating_duration_since(now - elapsed);
+                    let n = (owed + rate as f64 * tail.as_secs_f64()).round().max(1.0);
+                    owed = 0.0;
+                    n as usize
                 }
                 None => rng.random_range(1..=2),
             }
         };
+        let dt_ms = (elapsed.as_millis() as i64).max(1);
         let events = {
             let mut m = shared.market.write().unwrap_or_else(|e| e.into_inner());
-            m.step(&mut rng, now_ms(), tick_ms as i64, trades, ticker_every)
+            m.step(&mut rng, now_ms(), dt_ms, trades, ticker_every)
         };
         let _ = shared.ticks.send(Arc::new(events));
     }
