@@ -43,6 +43,7 @@
 //! | `POST /sim/faults/refuse-ws?status=403` (`&off=true` to allow again) | [`SimHandle::refuse_websockets`] | websocket upgrades are answered with that status (a proxy refusing them); REST still works |
 //! | `POST /sim/faults/restricted` (`?off=true` to lift) | [`SimHandle::restrict`] | every route, REST and websocket, answers 451 with Binance's "restricted location" body |
 //! | `POST /sim/faults/throttle?seconds=N` (`&off=true` to lift) | [`SimHandle::throttle`] | every REST route answers 429 with `Retry-After: N` and Binance's `-1003` body |
+//! | — | [`SimHandle::slow_rest`] | every REST answer is held back by a delay (a slow API); streams unaffected |
 //! | `POST /sim/faults/server-shutdown` | [`SimHandle::server_shutdown`] | every stream socket gets `{"e":"serverShutdown","E":ms}`, then is closed `shutdown_grace` later |
 //! | `POST /sim/faults/burst?rate=1000&seconds=N` | [`SimHandle::burst`] | for N seconds every symbol trades `rate` times a second |
 //! | `POST /sim/faults/quiet?symbol=SOLUSDT` (`&off=true` to resume) | [`SimHandle::quiet`] | that symbol stops trading and quoting (nothing of it is sent); the others go on |
@@ -137,6 +138,7 @@ struct Counters {
     ws_refused: AtomicU64,
     restricted_answers: AtomicU64,
     throttled_answers: AtomicU64,
+    rest_delayed: AtomicU64,
     connections_total: AtomicU64,
     requests: AtomicU64,
     messages_sent: AtomicU64,
@@ -172,6 +174,8 @@ struct Shared {
     restricted: AtomicBool,
     /// REST answers 429 with this `Retry-After` (seconds; 0: not throttled).
     throttle_secs: AtomicU64,
+    /// Every REST answer is held back this many ms (0: at once).
+    rest_delay_ms: AtomicU64,
     /// Trades per second per symbol until `burst_until`.
     burst: Mutex<Option<(u64, Instant)>>,
     /// REST calls per route path.
@@ -224,6 +228,8 @@ pub struct SimState {
     pub restricted_answers: u64,
     /// REST requests answered 429 by the throttle fault.
     pub throttled_answers: u64,
+    /// REST requests held back by the slow-REST fault (counted as they arrive).
+    pub rest_delayed: u64,
     /// Stream connections accepted since start, and open now.
     pub connections_total: u64,
     pub connections_open: u64,
@@ -294,6 +300,12 @@ impl SimHandle {
             Relaxed,
         );
     }
+    /// Holds every REST answer back by `delay` from now on (a slow or overloaded API); `None` answers at once
+    /// again. Streams are not affected.
+    pub fn slow_rest(&self, delay: Option<Duration>) {
+        let ms = delay.map_or(0, |d| d.as_millis().max(1) as u64);
+        self.shared.rest_delay_ms.store(ms, Relaxed);
+    }
     /// `symbol` stops trading and quoting (nothing of it is sent) or, with `false`, goes on; false when the
     /// simulator does not list it.
     pub fn quiet(&self, symbol: &str, quiet: bool) -> bool {
@@ -324,6 +336,7 @@ impl SimHandle {
             ws_refused: c.ws_refused.load(Relaxed),
             restricted_answers: c.restricted_answers.load(Relaxed),
             throttled_answers: c.throttled_answers.load(Relaxed),
+            rest_delayed: c.rest_delayed.load(Relaxed),
             connections_total: c.connections_total.load(Relaxed),
             connections_open: lock(&s.conns).len() as u64,
             requests: c.requests.load(Relaxed),
@@ -388,6 +401,7 @@ pub fn start(
         refuse_ws: AtomicU16::new(0),
         restricted: AtomicBool::new(false),
         throttle_secs: AtomicU64::new(0),
+        rest_delay_ms: AtomicU64::new(0),
         burst: Mutex::new(None),
         rest_calls: Mutex::new(BTreeMap::new()),
         stop: stop_rx.clone(),
@@ -491,7 +505,7 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// The 451 fault: every Binance route (not the `/sim` ones) answers as Binance does from a restricted location;
-/// the throttle fault: every REST route answers 429 with `Retry-After`.
+/// the throttle fault: every REST route answers 429 with `Retry-After`; the slow-REST fault holds REST answers back.
 async fn restricted(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     if s.restricted.load(Relaxed) {
         s.counters.restricted_answers.fetch_add(1, Relaxed);
@@ -520,6 +534,11 @@ async fn restricted(State(s): State<Arc<Shared>>, req: Request, next: Next) -> R
             THROTTLED_BODY,
         )
             .into_response();
+    }
+    let delay = s.rest_delay_ms.load(Relaxed);
+    if delay > 0 && req.uri().path().starts_with("/api/") {
+        s.counters.rest_delayed.fetch_add(1, Relaxed);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     next.run(req).await
 }

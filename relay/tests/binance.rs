@@ -518,6 +518,32 @@ async fn a_fill_pages_past_a_thousand_klines() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_rest_does_not_hold_up_the_stream() {
+    // REST runs beside the source's loop: a poll stuck for 10 s (the REST timeout) does not delay opening the
+    // stream once it is allowed, nor its data reaching the topic.
+    let sim = Sim::start(fast()).await;
+    sim.handle.refuse_websockets(Some(403));
+    let relay = Relay::start(config(&sim, "BTCUSDT")).await;
+    wait_state(&relay, "polling REST").await;
+    let t = priced(&relay, &["BTCUSDT"]).await;
+    sim.handle.slow_rest(Some(Duration::from_secs(10)));
+    // A poll is under way (held back) before the stream is allowed again.
+    eventually("a poll held back", 20, async || {
+        (sim.state().rest_delayed >= 1).then_some(())
+    })
+    .await;
+    let t0 = Instant::now();
+    sim.handle.refuse_websockets(None);
+    wait_state(&relay, "live").await;
+    moves_on(&relay, "BTCUSDT", ts(&t, "BTCUSDT")).await;
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "live {took:?} after the stream was allowed, with REST answering in 10 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_symbol_is_refused_and_the_others_stream() {
     let sim = Sim::start(fast()).await;
     let relay = Relay::start(config(&sim, "BTCUSDT,FOOBAR,ETHUSDT")).await;

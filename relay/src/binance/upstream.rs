@@ -1,4 +1,6 @@
 //! The orchestrator: one task that owns the links, the book and the status, and decides what happens next.
+//! REST calls once running (fills, pings, polls) run in tasks of their own and report back over a channel
+//! ([`RestDone`]), so a slow REST never stalls draining the links, flushing or replacing a link.
 //!
 //! - **Start**: which symbols Binance knows (`exchangeInfo`; the others are refused, named in the status, and
 //!   their `bars:` subscribers told), then each symbol's bar history over REST, then the stream.
@@ -23,7 +25,10 @@ use tickdesk_wire::ErrorCode;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::book::Book;
+use tickdesk_wire::bars::Bar;
+use tokio::task::JoinSet;
+
+use super::book::{Book, Poll};
 use super::link::{Link, LinkError, LinkEvent, LinkSpec};
 use super::payload::{self, Msg};
 use super::rest::{Rest, RestError};
@@ -107,6 +112,26 @@ pub struct Options {
 pub const RESTRICTED_HINT: &str = "Binance.com does not serve this location (HTTP 451). For Binance.US set \
     TICKDESK_BINANCE_WS=wss://stream.binance.us:9443 and TICKDESK_BINANCE_REST=https://api.binance.us";
 
+/// A REST call's outcome, back from the task that made it: REST runs beside the loop (each call may take up to its
+/// 10 s timeout, symbol after symbol), never inside it, so a slow REST never stops link events being drained (and
+/// pongs read), the store being flushed, or links being replaced.
+enum RestDone {
+    /// A bars fill after a gap, per symbol (stopped at a throttle).
+    Filled(Vec<(String, Result<Vec<Bar>, RestError>)>),
+    /// The ping made when the stream was refused: is REST there to stand in?
+    Pinged {
+        err: LinkError,
+        delay: Duration,
+        at: Instant,
+        answer: Result<(), RestError>,
+    },
+    /// A poll of the tickers, then of each symbol's current bars.
+    Polled {
+        polls: Result<Vec<(String, Poll)>, RestError>,
+        bars: Vec<(String, Result<Vec<Bar>, RestError>)>,
+    },
+}
+
 struct Upstream {
     store: Arc<Store>,
     opts: Options,
@@ -115,6 +140,12 @@ struct Upstream {
     rest: Rest,
     symbols: Vec<String>,
     tx: mpsc::Sender<(u64, LinkEvent)>,
+    /// Where the REST tasks send their outcome.
+    rest_tx: mpsc::Sender<RestDone>,
+    /// The REST tasks running (aborted when the source stops).
+    tasks: JoinSet<()>,
+    ping_in_flight: bool,
+    poll_in_flight: bool,
     current: Option<Link>,
     next: Option<Link>,
     ids: u64,
@@ -201,6 +232,7 @@ pub async fn run(
         return;
     }
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    let (rest_tx, mut rest_rx) = mpsc::channel(16);
     let mut up = Upstream {
         book: Book::new(&symbols, opts.bars),
         store,
@@ -208,6 +240,10 @@ pub async fn run(
         rest,
         symbols,
         tx,
+        rest_tx,
+        tasks: JoinSet::new(),
+        ping_in_flight: false,
+        poll_in_flight: false,
         current: None,
         next: None,
         ids: 0,
@@ -236,10 +272,11 @@ pub async fn run(
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
             ev = rx.recv() => match ev {
-                Some((id, ev)) => up.on_event(id, ev).await,
+                Some((id, ev)) => up.on_event(id, ev),
                 None => break,
             },
-            _ = tick.tick() => up.housekeeping().await,
+            Some(done) = rest_rx.recv() => up.on_rest(done),
+            _ = tick.tick() => up.housekeeping(),
         }
     }
     for link in [up.current.take(), up.next.take()].into_iter().flatten() {
@@ -325,33 +362,72 @@ impl Upstream {
 
     /// After a time with no stream: the bars missed meanwhile, from REST — from the last bar held (it may have
     /// moved on) to now, or the whole window if the gap is longer, paged past Binance's 1000 a call.
-    async fn fill_bars(&mut self) {
+    fn fill_bars(&mut self) {
         if self.throttled_until.is_some_and(|t| Instant::now() < t) {
             self.gap = true; // filled once REST may be called again
             return;
         }
         let now = tickdesk_market::clock::wall_ms();
-        for s in self.symbols.clone() {
-            let filled = match self.book.last_bar(&s) {
-                Some(last) => {
-                    let (from, count) = fill_range(last, now, self.opts.bars);
-                    self.rest.klines_since(&s, from, count).await
+        let window = self.opts.bars;
+        let plan: Vec<(String, Option<(i64, usize)>)> = self
+            .symbols
+            .iter()
+            .map(|s| {
+                let range = self
+                    .book
+                    .last_bar(s)
+                    .map(|last| fill_range(last, now, window));
+                (s.clone(), range)
+            })
+            .collect();
+        let rest = self.rest.clone();
+        let tx = self.rest_tx.clone();
+        self.tasks.spawn(async move {
+            let mut out = Vec::new();
+            for (s, range) in plan {
+                let filled = match range {
+                    Some((from, count)) => rest.klines_since(&s, from, count).await,
+                    None => rest.history(&s, window).await,
+                };
+                let stop = matches!(filled, Err(RestError::Throttled { .. }));
+                out.push((s, filled));
+                if stop {
+                    break;
                 }
-                None => self.rest.history(&s, self.opts.bars).await,
-            };
-            match filled {
-                Ok(bars) => self.book.put_bars(&s, &bars),
-                Err(e @ RestError::Throttled { .. }) => {
-                    self.throttled(&e, Instant::now());
-                    self.gap = true;
-                    return;
-                }
-                Err(e) => debug!(symbol = %s, error = %e, "binance: bars not filled"),
             }
+            let _ = tx.send(RestDone::Filled(out)).await;
+        });
+    }
+
+    /// A REST task's outcome.
+    fn on_rest(&mut self, done: RestDone) {
+        match done {
+            RestDone::Filled(filled) => {
+                for (s, r) in filled {
+                    match r {
+                        Ok(bars) => self.book.put_bars(&s, &bars),
+                        Err(e @ RestError::Throttled { .. }) => {
+                            self.throttled(&e, Instant::now());
+                            self.gap = true;
+                        }
+                        Err(e) => debug!(symbol = %s, error = %e, "binance: bars not filled"),
+                    }
+                }
+            }
+            RestDone::Pinged {
+                err,
+                delay,
+                at,
+                answer,
+            } => {
+                self.ping_in_flight = false;
+                self.pinged(err, delay, at, answer);
+            }
+            RestDone::Polled { polls, bars } => self.polled(polls, bars),
         }
     }
 
-    async fn on_event(&mut self, id: u64, ev: LinkEvent) {
+    fn on_event(&mut self, id: u64, ev: LinkEvent) {
         let is_current = self.current.as_ref().is_some_and(|l| l.id == id);
         let is_next = self.next.as_ref().is_some_and(|l| l.id == id);
         if !is_current && !is_next {
@@ -408,7 +484,7 @@ impl Upstream {
                     let words = self.live_words();
                     self.status.set(State::Live, words);
                     if std::mem::take(&mut self.gap) {
-                        self.fill_bars().await;
+                        self.fill_bars();
                     }
                 }
             }
@@ -436,7 +512,7 @@ impl Upstream {
                     return;
                 }
                 self.gap = true;
-                self.lost(err).await;
+                self.lost(err);
             }
         }
     }
@@ -463,7 +539,7 @@ impl Upstream {
     }
 
     /// The serving link is gone and none stands by.
-    async fn lost(&mut self, err: LinkError) {
+    fn lost(&mut self, err: LinkError) {
         let now = Instant::now();
         match &err {
             LinkError::Http(451) => {
@@ -477,55 +553,28 @@ impl Upstream {
                 let d = self.delay();
                 self.retry_at = Some(now + d);
                 // While Binance throttles REST, no call at all (each one would make it worse).
-                let answer = match self.throttled_until.filter(|t| *t > now) {
-                    Some(t) => Err(RestError::Throttled {
+                if let Some(t) = self.throttled_until.filter(|t| *t > now) {
+                    let answer = Err(RestError::Throttled {
                         status: 429,
                         retry_after: Some(t - now),
-                    }),
-                    None => self.rest.ping().await,
-                };
-                match answer {
-                    Ok(()) => {
-                        if !self.polling {
-                            warn!(error = %err, "binance: websocket unavailable; polling REST");
-                            self.next_poll = now;
-                        }
-                        self.polling = true;
-                        self.retry_at = Some(now + d.min(POLLING_RETRY_MAX));
-                        self.status.set(
-                            State::PollingRest,
-                            format!(
-                                "websocket unavailable ({err}); polling {} every {} s, retrying the stream",
-                                self.opts.rest,
-                                self.opts.poll_every.as_secs_f64()
-                            ),
-                        );
-                    }
-                    Err(RestError::Restricted) => {
-                        self.polling = false;
-                        self.status.set(State::Restricted, RESTRICTED_HINT);
-                        self.retry_at = Some(now + self.opts.restricted_retry);
-                    }
-                    Err(e @ RestError::Throttled { .. }) => {
-                        // REST answers, but not now: polling starts once Binance lets it.
-                        self.polling = true;
-                        self.retry_at = Some(now + d.min(POLLING_RETRY_MAX));
-                        self.throttled(&e, now);
-                        self.status.set(
-                            State::PollingRest,
-                            format!("websocket unavailable ({err}); REST throttled, retrying the stream"),
-                        );
-                    }
-                    Err(e) => {
-                        self.polling = false;
-                        self.status.set(
-                            State::Reconnecting,
-                            format!(
-                                "{err}; REST unreachable too ({e}); retrying in {} ms",
-                                d.as_millis()
-                            ),
-                        );
-                    }
+                    });
+                    self.pinged(err, d, now, answer);
+                } else if !self.ping_in_flight {
+                    // The answer (REST there or not) decides between polling and reconnecting; one at a time.
+                    self.ping_in_flight = true;
+                    let rest = self.rest.clone();
+                    let tx = self.rest_tx.clone();
+                    self.tasks.spawn(async move {
+                        let answer = rest.ping().await;
+                        let _ = tx
+                            .send(RestDone::Pinged {
+                                err,
+                                delay: d,
+                                at: now,
+                                answer,
+                            })
+                            .await;
+                    });
                 }
             }
             LinkError::Silent(_) => {
@@ -548,7 +597,67 @@ impl Upstream {
         }
     }
 
-    async fn housekeeping(&mut self) {
+    /// The answer to the ping made at `now` when the stream was refused (`err`, retried after `d`).
+    fn pinged(&mut self, err: LinkError, d: Duration, now: Instant, answer: Result<(), RestError>) {
+        if self.current.as_ref().is_some_and(|c| c.up) {
+            return; // the stream came back meanwhile
+        }
+        // A link opened meanwhile keeps its own schedule; the retry time only matters while none is open.
+        let idle = self.current.is_none();
+        match answer {
+            Ok(()) => {
+                if !self.polling {
+                    warn!(error = %err, "binance: websocket unavailable; polling REST");
+                    self.next_poll = now;
+                }
+                self.polling = true;
+                if idle {
+                    self.retry_at = Some(now + d.min(POLLING_RETRY_MAX));
+                }
+                self.status.set(
+                    State::PollingRest,
+                    format!(
+                        "websocket unavailable ({err}); polling {} every {} s, retrying the stream",
+                        self.opts.rest,
+                        self.opts.poll_every.as_secs_f64()
+                    ),
+                );
+            }
+            Err(RestError::Restricted) => {
+                self.polling = false;
+                self.status.set(State::Restricted, RESTRICTED_HINT);
+                if idle {
+                    self.retry_at = Some(now + self.opts.restricted_retry);
+                }
+            }
+            Err(e @ RestError::Throttled { .. }) => {
+                // REST answers, but not now: polling starts once Binance lets it.
+                self.polling = true;
+                if idle {
+                    self.retry_at = Some(now + d.min(POLLING_RETRY_MAX));
+                }
+                self.throttled(&e, now);
+                self.status.set(
+                    State::PollingRest,
+                    format!("websocket unavailable ({err}); REST throttled, retrying the stream"),
+                );
+            }
+            Err(e) => {
+                self.polling = false;
+                self.status.set(
+                    State::Reconnecting,
+                    format!(
+                        "{err}; REST unreachable too ({e}); retrying in {} ms",
+                        d.as_millis()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        // Reap the REST tasks that ended (their outcome came over the channel).
+        while self.tasks.try_join_next().is_some() {}
         let now = Instant::now();
         self.book.mark_stale(now, self.opts.stale_after);
         let rows = self.book.flush_crypto();
@@ -583,9 +692,13 @@ impl Upstream {
             self.retry_at = None;
             self.current = Some(self.open_link());
         }
-        if self.polling && now >= self.next_poll && self.throttled_until.is_none_or(|t| now >= t) {
+        if self.polling
+            && !self.poll_in_flight
+            && now >= self.next_poll
+            && self.throttled_until.is_none_or(|t| now >= t)
+        {
             self.next_poll = now + self.opts.poll_every;
-            self.poll().await;
+            self.poll();
         }
         self.status
             .counters(self.connections, self.replacements, self.book.stats());
@@ -607,9 +720,44 @@ impl Upstream {
         )));
     }
 
-    /// One REST poll of the tickers (and the current bars).
-    async fn poll(&mut self) {
-        match self.rest.poll(&self.symbols).await {
+    /// One REST poll of the tickers (and the current bars), in a task of its own; one at a time.
+    fn poll(&mut self) {
+        self.poll_in_flight = true;
+        let rest = self.rest.clone();
+        let tx = self.rest_tx.clone();
+        let symbols = self.symbols.clone();
+        self.tasks.spawn(async move {
+            let polls = rest.poll(&symbols).await;
+            let mut bars = Vec::new();
+            if polls.is_ok() {
+                for s in symbols {
+                    let r = rest.klines(&s, 2, None).await;
+                    let stop = matches!(r, Err(RestError::Throttled { .. }));
+                    bars.push((s, r));
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(RestDone::Polled { polls, bars }).await;
+        });
+    }
+
+    /// A poll's outcome. Dropped once the stream is back: its data is newer than the poll's.
+    fn polled(
+        &mut self,
+        polls: Result<Vec<(String, Poll)>, RestError>,
+        bars: Vec<(String, Result<Vec<Bar>, RestError>)>,
+    ) {
+        self.poll_in_flight = false;
+        if let Err(e @ RestError::Throttled { .. }) = &polls {
+            self.throttled(e, Instant::now());
+            return;
+        }
+        if !self.polling {
+            return;
+        }
+        match polls {
             Ok(polls) => {
                 let now = Instant::now();
                 for (s, p) in &polls {
@@ -619,22 +767,20 @@ impl Upstream {
                 if self.throttled_until.take().is_some() {
                     self.status.set_error(self.base_error.clone());
                 }
-                for s in self.symbols.clone() {
-                    match self.rest.klines(&s, 2, None).await {
+                for (s, r) in bars {
+                    match r {
                         Ok(bars) => self.book.put_bars(&s, &bars),
-                        Err(e @ RestError::Throttled { .. }) => {
-                            self.throttled(&e, Instant::now());
-                            break;
-                        }
+                        Err(e @ RestError::Throttled { .. }) => self.throttled(&e, now),
                         Err(_) => {}
                     }
                 }
             }
-            Err(e @ RestError::Throttled { .. }) => self.throttled(&e, Instant::now()),
             Err(RestError::Restricted) => {
                 self.polling = false;
                 self.status.set(State::Restricted, RESTRICTED_HINT);
-                self.retry_at = Some(Instant::now() + self.opts.restricted_retry);
+                if self.current.is_none() {
+                    self.retry_at = Some(Instant::now() + self.opts.restricted_retry);
+                }
             }
             Err(e) => self
                 .status
