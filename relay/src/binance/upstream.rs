@@ -506,8 +506,9 @@ impl Upstream {
                 }
                 if let Some(next) = self.next.take() {
                     // The old one went before the new one delivered: it takes over as a fresh connection.
+                    // Its ids still follow the old one's (opened as its replacement, it may repeat the last
+                    // updates), so the book's dedup state is kept.
                     self.current = Some(next);
-                    self.book.fresh_link();
                     self.gap = true;
                     return;
                 }
