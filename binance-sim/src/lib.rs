@@ -42,6 +42,8 @@
 //! | `POST /sim/faults/stall` | [`SimHandle::stall`] | every open stream socket goes silent for good: no data, no pings, the socket stays open |
 //! | `POST /sim/faults/refuse-ws?status=403` (`&off=true` to allow again) | [`SimHandle::refuse_websockets`] | websocket upgrades are answered with that status (a proxy refusing them); REST still works |
 //! | `POST /sim/faults/restricted` (`?off=true` to lift) | [`SimHandle::restrict`] | every route, REST and websocket, answers 451 with Binance's "restricted location" body |
+//! | `POST /sim/faults/throttle?seconds=N` (`&off=true` to lift) | [`SimHandle::throttle`] | every REST route answers 429 with `Retry-After: N` and Binance's `-1003` body |
+//! | — | [`SimHandle::slow_rest`] | every REST answer is held back by a delay (a slow API); streams unaffected |
 //! | `POST /sim/faults/server-shutdown` | [`SimHandle::server_shutdown`] | every stream socket gets `{"e":"serverShutdown","E":ms}`, then is closed `shutdown_grace` later |
 //! | `POST /sim/faults/burst?rate=1000&seconds=N` | [`SimHandle::burst`] | for N seconds every symbol trades `rate` times a second |
 //! | `POST /sim/faults/quiet?symbol=SOLUSDT` (`&off=true` to resume) | [`SimHandle::quiet`] | that symbol stops trading and quoting (nothing of it is sent); the others go on |
@@ -135,6 +137,8 @@ struct Counters {
     ws_attempts: AtomicU64,
     ws_refused: AtomicU64,
     restricted_answers: AtomicU64,
+    throttled_answers: AtomicU64,
+    rest_delayed: AtomicU64,
     connections_total: AtomicU64,
     requests: AtomicU64,
     messages_sent: AtomicU64,
@@ -168,6 +172,10 @@ struct Shared {
     /// Websocket upgrades answered with this status (0: allowed).
     refuse_ws: AtomicU16,
     restricted: AtomicBool,
+    /// REST answers 429 with this `Retry-After` (seconds; 0: not throttled).
+    throttle_secs: AtomicU64,
+    /// Every REST answer is held back this many ms (0: at once).
+    rest_delay_ms: AtomicU64,
     /// Trades per second per symbol until `burst_until`.
     burst: Mutex<Option<(u64, Instant)>>,
     /// REST calls per route path.
@@ -218,6 +226,10 @@ pub struct SimState {
     pub ws_refused: u64,
     /// Requests (REST and websocket) answered 451.
     pub restricted_answers: u64,
+    /// REST requests answered 429 by the throttle fault.
+    pub throttled_answers: u64,
+    /// REST requests held back by the slow-REST fault (counted as they arrive).
+    pub rest_delayed: u64,
     /// Stream connections accepted since start, and open now.
     pub connections_total: u64,
     pub connections_open: u64,
@@ -278,6 +290,22 @@ impl SimHandle {
     pub fn restrict(&self, on: bool) {
         self.shared.restricted.store(on, Relaxed);
     }
+    /// Answers every REST route with 429 and `Retry-After: secs` from now on (Binance's request-weight limit);
+    /// `None` lifts it. Streams are not affected.
+    pub fn throttle(&self, retry_after_secs: Option<u64>) {
+        self.shared.throttle_secs.store(
+            retry_after_secs
+                .unwrap_or(0)
+                .max(u64::from(retry_after_secs.is_some())),
+            Relaxed,
+        );
+    }
+    /// Holds every REST answer back by `delay` from now on (a slow or overloaded API); `None` answers at once
+    /// again. Streams are not affected.
+    pub fn slow_rest(&self, delay: Option<Duration>) {
+        let ms = delay.map_or(0, |d| d.as_millis().max(1) as u64);
+        self.shared.rest_delay_ms.store(ms, Relaxed);
+    }
     /// `symbol` stops trading and quoting (nothing of it is sent) or, with `false`, goes on; false when the
     /// simulator does not list it.
     pub fn quiet(&self, symbol: &str, quiet: bool) -> bool {
@@ -307,6 +335,8 @@ impl SimHandle {
             ws_attempts: c.ws_attempts.load(Relaxed),
             ws_refused: c.ws_refused.load(Relaxed),
             restricted_answers: c.restricted_answers.load(Relaxed),
+            throttled_answers: c.throttled_answers.load(Relaxed),
+            rest_delayed: c.rest_delayed.load(Relaxed),
             connections_total: c.connections_total.load(Relaxed),
             connections_open: lock(&s.conns).len() as u64,
             requests: c.requests.load(Relaxed),
@@ -370,6 +400,8 @@ pub fn start(
         counters: Counters::default(),
         refuse_ws: AtomicU16::new(0),
         restricted: AtomicBool::new(false),
+        throttle_secs: AtomicU64::new(0),
+        rest_delay_ms: AtomicU64::new(0),
         burst: Mutex::new(None),
         rest_calls: Mutex::new(BTreeMap::new()),
         stop: stop_rx.clone(),
@@ -410,27 +442,43 @@ async fn market_loop(shared: Arc<Shared>, mut rng: StdRng, mut stop: watch::Rece
     let mut every = tokio::time::interval(Duration::from_millis(tick_ms));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let ticker_every = shared.opts.ticker_every.as_millis() as i64;
+    let mut last = Instant::now();
+    // Burst trades due but not yet sent (a fraction of one).
+    let mut owed = 0.0_f64;
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = stop.changed() => return,
         }
+        // Steps are skipped when the machine is loaded; the burst's trades follow the time that really passed,
+        // so `rate` a second holds however many steps it took.
+        let now = Instant::now();
+        let elapsed = now.duration_since(last);
+        last = now;
         let trades = {
             let mut burst = lock(&shared.burst);
             match *burst {
-                Some((rate, until)) if Instant::now() < until => {
-                    (rate * tick_ms).div_ceil(1000).max(1) as usize
+                Some((rate, until)) if now < until => {
+                    owed += rate as f64 * elapsed.as_secs_f64();
+                    let n = owed.floor().max(1.0);
+                    owed = (owed - n).max(0.0);
+                    n as usize
                 }
-                Some(_) => {
+                Some((rate, until)) => {
+                    // The burst's last stretch, up to its end.
                     *burst = None;
-                    1
+                    let tail = until.saturating_duration_since(now - elapsed);
+                    let n = (owed + rate as f64 * tail.as_secs_f64()).round().max(1.0);
+                    owed = 0.0;
+                    n as usize
                 }
                 None => rng.random_range(1..=2),
             }
         };
+        let dt_ms = (elapsed.as_millis() as i64).max(1);
         let events = {
             let mut m = shared.market.write().unwrap_or_else(|e| e.into_inner());
-            m.step(&mut rng, now_ms(), tick_ms as i64, trades, ticker_every)
+            m.step(&mut rng, now_ms(), dt_ms, trades, ticker_every)
         };
         let _ = shared.ticks.send(Arc::new(events));
     }
@@ -448,6 +496,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/faults/stall", post(fault_stall))
         .route("/sim/faults/refuse-ws", post(fault_refuse_ws))
         .route("/sim/faults/restricted", post(fault_restricted))
+        .route("/sim/faults/throttle", post(fault_throttle))
         .route("/sim/faults/server-shutdown", post(fault_server_shutdown))
         .route("/sim/faults/burst", post(fault_burst))
         .route("/sim/faults/quiet", post(fault_quiet))
@@ -455,7 +504,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The 451 fault: every Binance route (not the `/sim` ones) answers as Binance does from a restricted location.
+/// The 451 fault: every Binance route (not the `/sim` ones) answers as Binance does from a restricted location;
+/// the throttle fault: every REST route answers 429 with `Retry-After`; the slow-REST fault holds REST answers back.
 async fn restricted(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     if s.restricted.load(Relaxed) {
         s.counters.restricted_answers.fetch_add(1, Relaxed);
@@ -469,8 +519,33 @@ async fn restricted(State(s): State<Arc<Shared>>, req: Request, next: Next) -> R
         )
             .into_response();
     }
+    let throttle = s.throttle_secs.load(Relaxed);
+    if throttle > 0 && req.uri().path().starts_with("/api/") {
+        s.counters.throttled_answers.fetch_add(1, Relaxed);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/json".to_string(),
+                ),
+                (axum::http::header::RETRY_AFTER, throttle.to_string()),
+            ],
+            THROTTLED_BODY,
+        )
+            .into_response();
+    }
+    let delay = s.rest_delay_ms.load(Relaxed);
+    if delay > 0 && req.uri().path().starts_with("/api/") {
+        s.counters.rest_delayed.fetch_add(1, Relaxed);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     next.run(req).await
 }
+
+/// Binance's answer past the request-weight limit (HTTP 429).
+pub const THROTTLED_BODY: &str =
+    "{\"code\":-1003,\"msg\":\"Too much request weight used; please use WebSocket Streams for live updates to avoid polling the API.\"}";
 
 async fn index() -> &'static str {
     "tickdesk Binance simulator: streams at /stream?streams=a/b and /ws; REST under /api/v3; GET /sim/state; \
@@ -526,6 +601,21 @@ async fn fault_restricted(
     Query(q): Query<OnOff>,
 ) -> impl IntoResponse {
     handle(s).restrict(!q.off);
+    affected(1)
+}
+
+#[derive(Debug, Deserialize)]
+struct ThrottleQuery {
+    #[serde(default)]
+    off: bool,
+    seconds: Option<u64>,
+}
+
+async fn fault_throttle(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<ThrottleQuery>,
+) -> impl IntoResponse {
+    handle(s).throttle((!q.off).then(|| q.seconds.unwrap_or(1)));
     affected(1)
 }
 

@@ -120,7 +120,7 @@ pub struct Symbol {
     pub ask: f64,
     pub bid_qty: f64,
     pub ask_qty: f64,
-    /// The 24 h window's open, high, low, base and quote volume and trade count (a rolling window in spirit: the
+    /// The 24 h window's open, high, low, base and quote volume and trade count (trades, not aggregate trades) (a rolling window in spirit: the
     /// open is the price 24 h before the simulator started, and the window then keeps accumulating).
     pub open24: f64,
     pub high24: f64,
@@ -166,6 +166,11 @@ impl Symbol {
                "a": dec(self.ask), "A": dec(self.ask_qty)})
     }
 
+    /// The 24 h window's first trade id (`F`, `firstId`): trade ids, as Binance sends there, not aggregate ids.
+    fn first_trade24(&self) -> u64 {
+        self.trade_id.saturating_sub(self.count24) + 1
+    }
+
     fn change(&self) -> (f64, f64) {
         let p = self.price - self.open24;
         (p, p / self.open24 * 100.0)
@@ -179,7 +184,7 @@ impl Symbol {
                "Q": dec(self.last_qty), "b": dec(self.bid), "B": dec(self.bid_qty), "a": dec(self.ask),
                "A": dec(self.ask_qty), "o": dec(self.open24), "h": dec(self.high24), "l": dec(self.low24),
                "v": dec(self.vol24), "q": dec(self.qvol24), "O": now - 86_400_000, "C": now,
-               "F": self.agg_id.saturating_sub(self.count24) + 1, "L": self.agg_id, "n": self.count24})
+               "F": self.first_trade24(), "L": self.trade_id, "n": self.count24})
     }
 
     /// The `<s>@miniTicker` payload (`24hrMiniTicker`).
@@ -205,7 +210,7 @@ impl Symbol {
                "bidQty": dec(self.bid_qty), "askPrice": dec(self.ask), "askQty": dec(self.ask_qty),
                "openPrice": dec(self.open24), "highPrice": dec(self.high24), "lowPrice": dec(self.low24),
                "volume": dec(self.vol24), "quoteVolume": dec(self.qvol24), "openTime": now - 86_400_000,
-               "closeTime": now, "firstId": self.agg_id.saturating_sub(self.count24) + 1, "lastId": self.agg_id,
+               "closeTime": now, "firstId": self.first_trade24(), "lastId": self.trade_id,
                "count": self.count24})
     }
 
@@ -257,6 +262,9 @@ impl Market {
             .enumerate()
             .map(|(i, (name, price))| {
                 let mut agg_id: u64 = 1_000_000 * (i as u64 + 1);
+                // Trade ids are their own, larger sequence (an aggregate trade spans one or more trades), as on
+                // Binance: the klines' `f`/`L` and the tickers' `F`/`L`/`lastId` are trade ids, never `a`.
+                let mut trade_id: u64 = 3 * agg_id;
                 // Walk backwards from the price, then lay the minutes out forwards.
                 let mut closes = Vec::with_capacity(KLINE_HISTORY);
                 let mut p = *price;
@@ -281,10 +289,11 @@ impl Market {
                         v,
                         q: v * c,
                         n,
-                        first_id: agg_id + 1,
-                        last_id: agg_id + n,
+                        first_id: trade_id + 1,
+                        last_id: trade_id + n,
                     });
-                    agg_id += n;
+                    trade_id += n;
+                    agg_id += n.div_ceil(2);
                     open = *c;
                 }
                 let day: Vec<&Kline> = history.iter().rev().take(1440).collect();
@@ -293,7 +302,7 @@ impl Market {
                     symbol: name.clone(),
                     price: *price,
                     agg_id,
-                    trade_id: agg_id * 2,
+                    trade_id,
                     update_id: 10_000_000,
                     bid: *price,
                     ask: *price,
@@ -307,7 +316,7 @@ impl Market {
                     count24: day.iter().map(|k| k.n).sum(),
                     last_qty: 0.0,
                     quiet: false,
-                    kline: Kline::open(minute, *price, agg_id + 1),
+                    kline: Kline::open(minute, *price, trade_id + 1),
                     history,
                 };
                 s.set_book(rng);
@@ -362,7 +371,7 @@ impl Market {
             let lower = s.symbol.to_ascii_lowercase();
             if minute > s.kline.t {
                 let closed =
-                    std::mem::replace(&mut s.kline, Kline::open(minute, s.price, s.agg_id + 1));
+                    std::mem::replace(&mut s.kline, Kline::open(minute, s.price, s.trade_id + 1));
                 out.push((
                     format!("{lower}@kline_1m"),
                     s.kline_event(&closed, now, true).to_string(),
@@ -400,15 +409,15 @@ impl Market {
                 s.low24 = s.low24.min(s.price);
                 s.vol24 += qty;
                 s.qvol24 += qty * s.price;
-                s.count24 += 1;
+                s.count24 += s.trade_id + 1 - first;
                 let k = &mut s.kline;
                 k.h = k.h.max(s.price);
                 k.l = k.l.min(s.price);
                 k.c = s.price;
                 k.v += qty;
                 k.q += qty * s.price;
-                k.n += 1;
-                k.last_id = s.agg_id;
+                k.n += s.trade_id + 1 - first;
+                k.last_id = s.trade_id;
             }
             s.set_book(rng);
             out.push((format!("{lower}@bookTicker"), s.book_ticker().to_string()));
@@ -464,6 +473,32 @@ mod tests {
         }
         assert!(ev.iter().any(|(s, _)| s == "ethusdt@bookTicker"));
         assert!(ev.iter().any(|(s, _)| s == "solusdt@ticker"));
+    }
+
+    #[test]
+    fn tickers_and_klines_carry_trade_ids_not_aggregate_ids() {
+        let now = 1_765_000_000_000;
+        let (mut m, mut rng) = market(now);
+        let ev = m.step(&mut rng, now + 1000, 1000, 3, 1);
+        let last_agg: Value = ev
+            .iter()
+            .rev()
+            .find(|(s, _)| s == "btcusdt@aggTrade")
+            .map(|(_, d)| serde_json::from_str(d).unwrap())
+            .unwrap();
+        let s = m.get("BTCUSDT").unwrap();
+        let day = s.rest_24hr(now);
+        assert_eq!(day["lastId"], last_agg["l"], "a trade id: {day}");
+        assert!(day["lastId"].as_u64() > last_agg["a"].as_u64());
+        let count = day["count"].as_u64().unwrap();
+        assert_eq!(
+            day["lastId"].as_u64().unwrap() - day["firstId"].as_u64().unwrap() + 1,
+            count
+        );
+        let t = s.ticker(now);
+        assert_eq!((&t["F"], &t["L"]), (&day["firstId"], &day["lastId"]));
+        let k = s.kline_event(&s.kline, now, false);
+        assert_eq!(k["k"]["L"], last_agg["l"]);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! **Exactly once across connections.** While a connection is being replaced (make-before-break), the old and
 //! the new one deliver the same updates for a while. Each update is applied only if it is newer than what the
 //! book holds: trades by their aggregate id `a`, the book by its update id `u`, tickers and klines by their event
-//! time `E`. Duplicates are skipped and counted; a jump in the trade ids is counted as a gap (trades lost).
+//! time `E`. Duplicates are skipped and counted; a jump in the trade ids is counted as a gap (trades lost). A link
+//! that does not overlap the previous one starts with no ids ([`Book::fresh_link`]); REST polls never set them
+//! (their `lastId` is a trade id, not an aggregate one).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -32,6 +34,8 @@ struct Quote {
     last_agg: Option<u64>,
     last_update: Option<u64>,
     last_ticker_ms: Option<i64>,
+    /// A trade was applied since the last ticker: the trade's price is fresher than the ticker's `c`.
+    traded_since_ticker: bool,
     updated: Option<Instant>,
     dirty: bool,
 }
@@ -144,6 +148,7 @@ impl Book {
                 }
                 q.last_agg = Some(*id);
                 q.last = Some(*price);
+                q.traded_since_ticker = true;
                 q.touch(now, Some(*event_ms));
                 self.stats.trades += 1;
                 true
@@ -184,10 +189,13 @@ impl Book {
                 q.last_ticker_ms = Some(*event_ms);
                 q.change_pct = Some(*change_pct);
                 q.volume = Some(*volume);
-                // The trades carry the freshest price; the ticker's only fills in before the first trade.
-                if q.last.is_none() {
+                // The trades carry the freshest price; the ticker's `c` stands in when no trade was applied since
+                // the previous ticker (before the first trade, or while trades are missing or skipped), so
+                // `last` never freezes while the tickers go on.
+                if q.last.is_none() || !q.traded_since_ticker {
                     q.last = Some(*last);
                 }
+                q.traded_since_ticker = false;
                 q.touch(now, Some(*event_ms));
                 true
             }
@@ -279,11 +287,23 @@ impl Book {
         if poll.ask.is_some() {
             q.ask = poll.ask;
         }
-        // The stream's trade ids continue after the poll's; trades older than it are not applied again.
-        if let Some(id) = poll.last_trade_id {
-            q.last_agg = Some(q.last_agg.map_or(id, |a| a.max(id)));
-        }
+        // No trade id is taken from the poll: `/ticker/24hr` `lastId` is a trade id, while the stream's trades are
+        // deduplicated by aggregate id `a`, a different (smaller) sequence. The next link starts afresh instead
+        // ([`Book::fresh_link`]).
         q.touch(now, poll.close_ms);
+    }
+
+    /// A link came up that does not overlap the previous one (a reconnect after a drop, or the first one): the
+    /// ids seen on an earlier connection say nothing about this one's (a poll in between, or a server whose ids
+    /// moved on), so the per-symbol dedup state is forgotten. Only a make-before-break overlap keeps it, as the
+    /// two links then deliver the same updates. Kline dedup stays: it is by wall-clock event time.
+    pub fn fresh_link(&mut self) {
+        for q in self.quotes.values_mut() {
+            q.last_agg = None;
+            q.last_update = None;
+            q.last_ticker_ms = None;
+            q.traded_since_ticker = false;
+        }
     }
 
     /// Marks symbols with no update for `after` as stale; true when any flag changed.
@@ -342,7 +362,6 @@ pub struct Poll {
     pub bid: Option<f64>,
     pub ask: Option<f64>,
     pub close_ms: Option<i64>,
-    pub last_trade_id: Option<u64>,
 }
 
 #[cfg(test)]
@@ -412,6 +431,45 @@ mod tests {
             },
             now
         ));
+    }
+
+    fn ticker(e: i64, c: f64) -> Msg {
+        Msg::Ticker {
+            symbol: "BTCUSDT".into(),
+            event_ms: e,
+            last: c,
+            change_pct: 1.0,
+            volume: 2.0,
+        }
+    }
+
+    #[test]
+    fn after_polling_a_fresh_link_applies_its_trades_and_tickers_move_last_meanwhile() {
+        let mut b = book();
+        let now = Instant::now();
+        b.apply(&trade(500, 1.0), now);
+        b.apply(&ticker(5_000, 1.0), now);
+        // Polling REST: its `lastId` is a trade id (far above the aggregate ids) and is not used for dedup.
+        b.apply_poll(
+            "BTCUSDT",
+            &Poll {
+                last: Some(2.0),
+                close_ms: Some(6_000),
+                ..Poll::default()
+            },
+            now,
+        );
+        // Back on a stream link that does not overlap the old one: ids start afresh.
+        b.fresh_link();
+        assert!(b.apply(&trade(400, 3.0), now), "not a duplicate");
+        assert_eq!(b.flush_crypto()["BTCUSDT"]["last"], json!(3.0));
+        assert!(b.apply(&trade(401, 4.0), now));
+        assert_eq!(b.stats().duplicates, 0);
+        // A ticker after a trade leaves the trade's price; a ticker with no trade since the last one moves it.
+        assert!(b.apply(&ticker(7_000, 3.5), now));
+        assert_eq!(b.flush_crypto()["BTCUSDT"]["last"], json!(4.0));
+        assert!(b.apply(&ticker(8_000, 5.0), now));
+        assert_eq!(b.flush_crypto()["BTCUSDT"]["last"], json!(5.0));
     }
 
     #[test]

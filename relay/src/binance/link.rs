@@ -77,6 +77,8 @@ pub struct Link {
     pub started: Instant,
     /// Open and delivering data.
     pub up: bool,
+    /// When it first delivered data (set with `up`).
+    pub up_since: Option<Instant>,
     close: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     /// False once [`Link::close`] asked the task to end by itself.
@@ -92,6 +94,7 @@ impl Link {
             id,
             started: Instant::now(),
             up: false,
+            up_since: None,
             close: Some(close),
             task,
             abort_on_drop: true,

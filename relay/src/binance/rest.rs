@@ -18,6 +18,12 @@ pub const KLINES_PER_CALL: usize = 1000;
 pub enum RestError {
     /// HTTP 451: Binance does not serve this location.
     Restricted,
+    /// HTTP 429 (too much request weight) or 418 (banned for going on after 429s), with the `Retry-After` Binance
+    /// sends: every call must wait that long, or the ban grows.
+    Throttled {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// Another HTTP error, with Binance's `code` and `msg` when the body has them.
     Status {
         status: u16,
@@ -35,6 +41,20 @@ impl std::fmt::Display for RestError {
                 f,
                 "HTTP 451: service unavailable from a restricted location"
             ),
+            RestError::Throttled {
+                status,
+                retry_after,
+            } => {
+                let what = if *status == 418 {
+                    "banned by Binance for too many requests"
+                } else {
+                    "throttled by Binance (too many requests)"
+                };
+                match retry_after {
+                    Some(d) => write!(f, "HTTP {status}: {what}, retry after {} s", d.as_secs()),
+                    None => write!(f, "HTTP {status}: {what}"),
+                }
+            }
             RestError::Status { status, code, msg } => match code {
                 Some(c) => write!(f, "HTTP {status}: {msg} (code {c})"),
                 None => write!(f, "HTTP {status}: {msg}"),
@@ -93,6 +113,18 @@ impl Rest {
             .await
             .map_err(|e| RestError::Network(causes(&e)))?;
         let status = resp.status().as_u16();
+        if status == 429 || status == 418 {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(RestError::Throttled {
+                status,
+                retry_after,
+            });
+        }
         let body = resp
             .text()
             .await
@@ -175,11 +207,26 @@ impl Rest {
         limit: usize,
         end_ms: Option<i64>,
     ) -> Result<Vec<Bar>, RestError> {
+        self.klines_between(symbol, limit, None, end_ms).await
+    }
+
+    /// Up to `limit` (≤ 1000) 1-minute klines of `symbol` from `start_ms` and/or to `end_ms`, oldest first (with a
+    /// start, Binance gives the first `limit` from it; without, the last `limit`).
+    async fn klines_between(
+        &self,
+        symbol: &str,
+        limit: usize,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<Vec<Bar>, RestError> {
         let mut q = vec![
             ("symbol", symbol.to_string()),
             ("interval", "1m".to_string()),
             ("limit", limit.clamp(1, KLINES_PER_CALL).to_string()),
         ];
+        if let Some(s) = start_ms {
+            q.push(("startTime", s.to_string()));
+        }
         if let Some(e) = end_ms {
             q.push(("endTime", e.to_string()));
         }
@@ -210,6 +257,32 @@ impl Rest {
         Ok(bars)
     }
 
+    /// Up to `count` 1-minute klines of `symbol` from the one opening at `start_ms` on, oldest first, in calls of
+    /// at most 1000 (a gap longer than one call's worth, e.g. a day's window of 1440 bars, is covered whole).
+    pub async fn klines_since(
+        &self,
+        symbol: &str,
+        start_ms: i64,
+        count: usize,
+    ) -> Result<Vec<Bar>, RestError> {
+        let mut bars: Vec<Bar> = Vec::new();
+        let mut start = start_ms;
+        while bars.len() < count {
+            let want = (count - bars.len()).min(KLINES_PER_CALL);
+            let page = self.klines_between(symbol, want, Some(start), None).await?;
+            let Some(last) = page.last().map(|b| b.t) else {
+                break;
+            };
+            let n = page.len();
+            bars.extend(page);
+            if n < want {
+                break; // up to now
+            }
+            start = last + 60_000;
+        }
+        Ok(bars)
+    }
+
     /// One poll of `symbols`: `/api/v3/ticker/24hr` and `/api/v3/ticker/bookTicker`.
     pub async fn poll(&self, symbols: &[String]) -> Result<Vec<(String, Poll)>, RestError> {
         let list = serde_json::to_string(symbols).unwrap_or_default();
@@ -231,7 +304,6 @@ impl Rest {
                     change_pct: num(d, "priceChangePercent"),
                     volume: num(d, "volume"),
                     close_ms: d["closeTime"].as_i64(),
-                    last_trade_id: d["lastId"].as_u64(),
                     ..Poll::default()
                 },
             ));
