@@ -244,44 +244,58 @@ pub(super) async fn run(
     ));
     let rest = Rest::new(http, &opts.api, tokens.clone(), budget);
     let (loads_tx, loads_rx) = mpsc::unbounded_channel();
-    let mut up = Upstream {
-        store,
-        budget: opts.key_budget,
-        backoff: Backoff::new(
-            opts.timing.backoff_min.as_millis() as f64,
-            opts.timing.backoff_max.as_millis() as f64,
-        ),
-        pinned: opts.symbols.iter().map(|s| (s.clone(), None)).collect(),
-        today: et_date(opts.clock.now_ms()),
-        in_flight: None,
-        refused: None,
-        relogged: false,
-        opts,
-        rest,
-        tokens,
-        status,
-        loads_tx,
-        loading: HashMap::new(),
-        wanted_chains: BTreeMap::new(),
-        held: BTreeMap::new(),
-        unknown: HashMap::new(),
-        chains: BTreeMap::new(),
-        wanted_exps: BTreeSet::new(),
-        key_topic: HashMap::new(),
-        subscribed: KeySets::new(),
-        stopped: false,
-        ever_connected: false,
-        connected_at: None,
-        next_connect: tokio::time::Instant::now(),
-        tokens_lapsed: false,
-        delayed_keys: HashSet::new(),
-        streamed_quotes: HashSet::new(),
-        budget_refused: None,
-        bars: BTreeMap::new(),
-        bars_loads: HashMap::new(),
-        next_bars_load: 0,
-    };
+    let mut up = Upstream::new(store, opts, rest, tokens, status, loads_tx);
     up.run(demand, loads_rx, shutdown).await;
+}
+
+impl Upstream {
+    /// The orchestrator's state before its first step: nothing wanted, loaded or connected yet.
+    fn new(
+        store: Arc<Store>,
+        opts: Options,
+        rest: Rest,
+        tokens: Arc<TokenManager>,
+        status: Status,
+        loads_tx: mpsc::UnboundedSender<Loaded>,
+    ) -> Upstream {
+        Upstream {
+            store,
+            budget: opts.key_budget,
+            backoff: Backoff::new(
+                opts.timing.backoff_min.as_millis() as f64,
+                opts.timing.backoff_max.as_millis() as f64,
+            ),
+            pinned: opts.symbols.iter().map(|s| (s.clone(), None)).collect(),
+            today: et_date(opts.clock.now_ms()),
+            in_flight: None,
+            refused: None,
+            relogged: false,
+            opts,
+            rest,
+            tokens,
+            status,
+            loads_tx,
+            loading: HashMap::new(),
+            wanted_chains: BTreeMap::new(),
+            held: BTreeMap::new(),
+            unknown: HashMap::new(),
+            chains: BTreeMap::new(),
+            wanted_exps: BTreeSet::new(),
+            key_topic: HashMap::new(),
+            subscribed: KeySets::new(),
+            stopped: false,
+            ever_connected: false,
+            connected_at: None,
+            next_connect: tokio::time::Instant::now(),
+            tokens_lapsed: false,
+            delayed_keys: HashSet::new(),
+            streamed_quotes: HashSet::new(),
+            budget_refused: None,
+            bars: BTreeMap::new(),
+            bars_loads: HashMap::new(),
+            next_bars_load: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -310,40 +324,8 @@ impl Upstream {
         let budget = Arc::new(RestBudget::new(100, Duration::from_secs(60)));
         let rest = Rest::new(http, &opts.api, tokens.clone(), budget);
         let (loads_tx, loads_rx) = mpsc::unbounded_channel();
-        let up = Upstream {
-            status: Status::new(store.clone(), Duration::from_millis(50)),
-            store,
-            budget: opts.key_budget,
-            backoff: Backoff::new(100.0, 1000.0),
-            pinned: BTreeMap::new(),
-            today: et_date(opts.clock.now_ms()),
-            in_flight: None,
-            refused: None,
-            relogged: false,
-            opts,
-            rest,
-            tokens,
-            loads_tx,
-            loading: HashMap::new(),
-            wanted_chains: BTreeMap::new(),
-            held: BTreeMap::new(),
-            unknown: HashMap::new(),
-            chains: BTreeMap::new(),
-            wanted_exps: BTreeSet::new(),
-            key_topic: HashMap::new(),
-            subscribed: KeySets::new(),
-            stopped: false,
-            ever_connected: false,
-            connected_at: None,
-            next_connect: tokio::time::Instant::now(),
-            tokens_lapsed: false,
-            delayed_keys: HashSet::new(),
-            streamed_quotes: HashSet::new(),
-            budget_refused: None,
-            bars: BTreeMap::new(),
-            bars_loads: HashMap::new(),
-            next_bars_load: 0,
-        };
+        let status = Status::new(store.clone(), Duration::from_millis(50));
+        let up = Upstream::new(store, opts, rest, tokens, status, loads_tx);
         (up, loads_rx)
     }
 }
