@@ -6,6 +6,8 @@
 //! The simulator and the client share one frozen market clock that the tests move by hand: a minute passes when
 //! the test says so, never by waiting. Waits are polls with a deadline.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,7 +117,6 @@ impl Client {
         foreign: &[&str],
         unknown_cooldown: Option<Duration>,
     ) -> Client {
-        let defaults = Timing::default();
         let opts = Options {
             api: sim.handle.base_url(),
             auth: Auth::Simulator,
@@ -130,18 +131,8 @@ impl Client {
             bars_sessions: 2,
             foreign_bars: foreign.iter().map(|s| s.to_string()).collect(),
             timing: Timing {
-                http_timeout: Duration::from_secs(5),
-                command_timeout: Duration::from_secs(3),
-                ping_interval: Duration::from_millis(100),
-                stale_after: Duration::from_millis(1200),
-                backoff_min: Duration::from_millis(30),
-                backoff_max: Duration::from_millis(300),
-                token_poll: Duration::from_millis(200),
-                status_throttle: Duration::from_millis(50),
-                market_check: Duration::from_millis(50),
-                chain_refresh: Duration::from_millis(500),
-                unknown_cooldown: unknown_cooldown.unwrap_or(defaults.unknown_cooldown),
-                ..defaults
+                unknown_cooldown: unknown_cooldown.unwrap_or(Timing::default().unknown_cooldown),
+                ..common::fast_schwab_timing()
             },
             clock: clock.clone(),
         };
@@ -455,15 +446,7 @@ async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
     c.store.ensure_topic(topic);
     let mut rx = c.store.subscribe(topic).unwrap();
     c.demand.add(topic);
-    let notice = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Event::Notice { code, message, .. } = &*rx.recv().await.unwrap() {
-                return (*code, message.clone());
-            }
-        }
-    })
-    .await
-    .expect("an unknown_symbol notice");
+    let notice = common::next_notice(&mut rx, 10, "an unknown_symbol notice").await;
     assert_eq!(notice.0, tickdesk_wire::ErrorCode::UnknownSymbol);
     assert!(notice.1.contains("NOPE"), "{}", notice.1);
     assert!(c.bars(topic).is_empty());
@@ -501,19 +484,11 @@ async fn an_unknown_symbol_still_watched_is_asked_again_after_the_cool_down() {
     let mut rx = c.store.subscribe(topic).unwrap();
     c.demand.add(topic);
     // One notice per verdict: the second comes only from asking pricehistory again once the cool-down passed.
-    let notices = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut n = 0;
-        while n < 2 {
-            if let Event::Notice { code, .. } = &*rx.recv().await.unwrap() {
-                assert_eq!(*code, tickdesk_wire::ErrorCode::UnknownSymbol);
-                n += 1;
-            }
-        }
-        n
-    })
-    .await
-    .expect("asked again after the cool-down: a second unknown_symbol notice");
-    assert_eq!(notices, 2);
+    let what = "asked again after the cool-down: a second unknown_symbol notice";
+    for _ in 0..2 {
+        let (code, _) = common::next_notice(&mut rx, 10, what).await;
+        assert_eq!(code, tickdesk_wire::ErrorCode::UnknownSymbol);
+    }
     c.stop().await;
     sim.stop().await;
 }
@@ -546,15 +521,7 @@ async fn bars_another_source_publishes_are_left_to_it() {
     c.store.ensure_topic(unknown);
     let mut rx = c.store.subscribe(unknown).unwrap();
     c.demand.add(unknown);
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Event::Notice { .. } = &*rx.recv().await.unwrap() {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("NOPE's unknown_symbol notice");
+    common::next_notice(&mut rx, 10, "NOPE's unknown_symbol notice").await;
     assert_eq!(
         c.bars(crypto),
         vec![planted],

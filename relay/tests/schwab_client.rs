@@ -5,6 +5,8 @@
 //! relay's store (what browsers would be sent) and the simulator's own view (logins, connections, subscriptions),
 //! and stops both. Waits are "eventually" polls with a deadline, never fixed sleeps that assume a speed.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tickdesk_market::{Clock, Date};
 use tickdesk_relay::demand::Demand;
-use tickdesk_relay::schwab::{self, chain::ChainFilter, Auth, Options, Timing};
+use tickdesk_relay::schwab::{self, chain::ChainFilter, Auth, Options};
 use tickdesk_relay::secret::Secret;
 use tickdesk_relay::store::Store;
 use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
@@ -166,24 +168,6 @@ impl Client {
     }
 }
 
-fn fast_timing() -> Timing {
-    Timing {
-        http_timeout: Duration::from_secs(5),
-        command_timeout: Duration::from_secs(3),
-        ping_interval: Duration::from_millis(100),
-        stale_after: Duration::from_millis(1200),
-        backoff_min: Duration::from_millis(30),
-        backoff_max: Duration::from_millis(300),
-        stable_after: Duration::from_secs(60),
-        token_poll: Duration::from_millis(200),
-        status_throttle: Duration::from_millis(50),
-        market_check: Duration::from_millis(50),
-        chain_refresh: Duration::from_millis(500),
-        rest_window: Duration::from_secs(60),
-        unknown_cooldown: Duration::from_secs(300),
-    }
-}
-
 /// A client of the simulator with a small strike window (9 strikes, up to 18 contracts per chain).
 fn client_opts(api: &str, symbols: &[&str]) -> Options {
     Options {
@@ -200,7 +184,7 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
         rest_per_window: 120,
         bars_sessions: 2,
         foreign_bars: Default::default(),
-        timing: fast_timing(),
+        timing: common::fast_schwab_timing(),
         clock: in_session(),
     }
 }
@@ -554,7 +538,7 @@ async fn code_12_another_session_took_the_connection_stop_and_say_so() {
     // It does not fight: no new connection from it, the second stays live. Proving an absence: no event says "the
     // first client chose not to reconnect", so let twice its longest backoff pass, in which a retry would come.
     let total = sim.handle.connections_total();
-    tokio::time::sleep(2 * fast_timing().backoff_max).await;
+    tokio::time::sleep(2 * common::fast_schwab_timing().backoff_max).await;
     assert_eq!(sim.handle.connections_total(), total);
     assert_eq!(second.state(), "live");
     assert_eq!(sim.handle.connections_open(), 1);
@@ -1040,7 +1024,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
 
     // A full session with the real app path: token file, refreshes (2 s tokens), drop, code 30, bad frames.
     let mut opts = Options::from_config(&cfg, in_session());
-    opts.timing = fast_timing();
+    opts.timing = common::fast_schwab_timing();
     opts.held_expiries = 0;
     opts.filter = client_opts("", &[]).filter;
     opts.symbols = vec!["AAPL".into()];
@@ -1144,7 +1128,7 @@ async fn a_lapsed_refresh_token_says_what_to_run_and_a_new_login_is_picked_up() 
     };
     login(cfg.clone()).await;
     let mut opts = Options::from_config(&cfg, in_session());
-    opts.timing = fast_timing();
+    opts.timing = common::fast_schwab_timing();
     opts.held_expiries = 0;
     opts.filter = client_opts("", &[]).filter;
     opts.symbols = vec!["AAPL".into()];
@@ -1197,7 +1181,7 @@ async fn a_missing_token_file_says_what_to_run() {
         uuid::Uuid::new_v4().simple()
     ));
     let mut opts = Options::from_config(&cfg, in_session());
-    opts.timing = fast_timing();
+    opts.timing = common::fast_schwab_timing();
     opts.held_expiries = 0;
     let c = Client::start(opts);
     eventually("error status", 5, || (c.state() == "error").then_some(())).await;
@@ -1598,15 +1582,7 @@ async fn an_unknown_symbol_is_told_once_and_not_asked_again() {
     let mut rx = c.store.subscribe(topic).unwrap();
     let before = sim.handle.rest_call_times().len();
     c.demand.add(topic);
-    let notice = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Event::Notice { code, message, .. } = &*rx.recv().await.unwrap() {
-                return (*code, message.clone());
-            }
-        }
-    })
-    .await
-    .expect("an unknown_symbol notice");
+    let notice = common::next_notice(&mut rx, 10, "an unknown_symbol notice").await;
     assert_eq!(notice.0, tickdesk_wire::ErrorCode::UnknownSymbol);
     assert!(notice.1.contains("NOPE"), "{}", notice.1);
     assert!(c.status()["error"]

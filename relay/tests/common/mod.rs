@@ -43,6 +43,46 @@ pub fn in_session() -> Clock {
     Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15))
 }
 
+/// The Schwab client's timers for tests against the simulator: pings every 100 ms, a link silent for 1.2 s is
+/// replaced, backoff 30–300 ms, the market checked every 50 ms — so a reconnect or a day roll takes milliseconds.
+pub fn fast_schwab_timing() -> tickdesk_relay::schwab::Timing {
+    tickdesk_relay::schwab::Timing {
+        http_timeout: Duration::from_secs(5),
+        command_timeout: Duration::from_secs(3),
+        ping_interval: Duration::from_millis(100),
+        stale_after: Duration::from_millis(1200),
+        backoff_min: Duration::from_millis(30),
+        backoff_max: Duration::from_millis(300),
+        stable_after: Duration::from_secs(60),
+        token_poll: Duration::from_millis(200),
+        status_throttle: Duration::from_millis(50),
+        market_check: Duration::from_millis(50),
+        chain_refresh: Duration::from_millis(500),
+        rest_window: Duration::from_secs(60),
+        unknown_cooldown: Duration::from_secs(300),
+    }
+}
+
+/// The next error notice (`code`, `message`) a topic's subscribers get on `rx`, within `secs`; panics naming
+/// `what` otherwise. Other events are skipped.
+pub async fn next_notice(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<tickdesk_relay::store::Event>>,
+    secs: u64,
+    what: &str,
+) -> (tickdesk_wire::ErrorCode, String) {
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        loop {
+            if let tickdesk_relay::store::Event::Notice { code, message, .. } =
+                &*rx.recv().await.unwrap()
+            {
+                return (*code, message.clone());
+            }
+        }
+    })
+    .await
+    .expect(what)
+}
+
 /// Polls `f` every 10 ms until it returns `Some`, or panics after `secs` seconds naming `what`: the tests wait for
 /// what they expect to happen, never for a fixed time that assumes a speed.
 pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
