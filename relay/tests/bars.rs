@@ -236,8 +236,10 @@ async fn history_then_the_current_minute_in_place_then_a_new_minute() {
     assert_eq!(first.len(), 960 + 376);
     assert!(first.windows(2).all(|w| w[0].t < w[1].t));
 
-    // The clock moves within the minute: the 10:15 bar follows the streamed last price, in place.
+    // The clock moves within the minute and the price with it (a small gap: the walk's own move over 10 s can round
+    // to no change at all): the 10:15 bar follows the streamed last price, in place.
     clock.advance_ms(10_000);
+    assert!(sim.handle.gap("AAPL", 1.002));
     let moved = eventually("the current minute follows the last price", 10, || {
         let b = c.bar("bars:AAPL", at(10, 15))?;
         (b.c == sim.last("AAPL") && b != *first.last().unwrap()).then_some(b)
@@ -250,8 +252,10 @@ async fn history_then_the_current_minute_in_place_then_a_new_minute() {
     );
     assert!(moved.h >= moved.c && moved.l <= moved.c);
 
-    // The minute ends: CHART_EQUITY's 10:15 is authoritative; the next tick opens 10:16 as one new item.
+    // The minute ends: CHART_EQUITY's 10:15 is authoritative; the next tick opens 10:16 as one new item (a gap
+    // makes sure there is one).
     clock.advance_ms(60_000);
+    assert!(sim.handle.gap("AAPL", 0.998));
     eventually(
         "10:15 as the simulator completed it, 10:16 opened",
         10,
