@@ -31,8 +31,8 @@ use base64::Engine as _;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::secret::Secret;
 use crate::state::AppState;
+use tickdesk_hub::secret::Secret;
 
 /// The websocket subprotocol the relay selects when a client offers subprotocols (the app always offers it first).
 pub const SUBPROTOCOL: &str = "tickdesk.v1";

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::info;
 
-use crate::events::{self, Invalid, SIGNALS_TOPIC, TRADES_TOPIC};
 use crate::state::AppState;
+use tickdesk_hub::events::{self, Invalid, SIGNALS_TOPIC, TRADES_TOPIC};
 
 /// An error answer: a status and `{"error": code, "message": text}`.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

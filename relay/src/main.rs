@@ -17,12 +17,8 @@ async fn main() -> anyhow::Result<()> {
             command: AuthCommand::Login,
         }) => {
             let stdin = std::io::stdin();
-            tickdesk_relay::schwab::login_interactive(
-                &cli.serve.schwab,
-                stdin.lock(),
-                std::io::stdout(),
-            )
-            .await
+            tickdesk_schwab::login_interactive(&cli.serve.schwab, stdin.lock(), std::io::stdout())
+                .await
         }
         Some(Command::Simulator(args)) => {
             tickdesk_schwab_sim::cli::serve(args, shutdown_signal()).await

@@ -23,15 +23,15 @@ use tracing::{info, warn};
 use crate::access;
 use crate::api;
 use crate::config::ServeConfig;
-use crate::events::{SIGNALS_TOPIC, TRADES_TOPIC};
-use crate::metrics::Metrics;
-use crate::rates;
-use crate::schwab;
 use crate::session;
 pub use crate::state::AppState;
-use crate::store::{self, Store};
 use crate::stream;
+use tickdesk_hub::events::{SIGNALS_TOPIC, TRADES_TOPIC};
+use tickdesk_hub::metrics::Metrics;
+use tickdesk_hub::store::{self, Store};
 use tickdesk_market::Clock;
+use tickdesk_rates as rates;
+use tickdesk_schwab as schwab;
 
 /// Serves until `shutdown` resolves, then closes every websocket with a close frame and returns.
 ///
@@ -76,16 +76,16 @@ pub async fn run(
     // Options analytics and unusual activity, derived from the chains the store holds.
     state
         .demand
-        .allow_prefix(crate::analytics::ANALYTICS_PREFIX);
-    store.ensure_topic(crate::analytics::ACTIVITY_TOPIC);
-    let analytics_task = tokio::spawn(crate::analytics::run(
+        .allow_prefix(tickdesk_analytics::ANALYTICS_PREFIX);
+    store.ensure_topic(tickdesk_analytics::ACTIVITY_TOPIC);
+    let analytics_task = tokio::spawn(tickdesk_analytics::run(
         store.clone(),
         cfg.analytics.clone(),
         clock.clone(),
         cfg.event_history.max(1),
         stop_rx.clone(),
     ));
-    let binance_task = crate::binance::spawn(
+    let binance_task = tickdesk_binance::spawn(
         store.clone(),
         cfg.binance.clone(),
         cfg.seed,
@@ -151,7 +151,7 @@ async fn start_schwab(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
     let mut schwab_cfg = cfg.schwab.clone();
-    if cfg.binance.mode != crate::binance::Mode::Off {
+    if cfg.binance.mode != tickdesk_binance::Mode::Off {
         schwab_cfg.foreign_bars = cfg.binance.symbols.clone();
     }
     let simulator = if schwab_cfg.external_simulator() {
@@ -233,7 +233,7 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         .route(
             "/api/activity",
             get(|s: State<Arc<AppState>>| {
-                api::topic(s, Path(crate::analytics::ACTIVITY_TOPIC.into()))
+                api::topic(s, Path(tickdesk_analytics::ACTIVITY_TOPIC.into()))
             }),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), access::guard));
@@ -355,12 +355,17 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-pub use crate::status::STATUS_TOPIC;
+pub use tickdesk_hub::status::STATUS_TOPIC;
 
 /// Records a source's state in the status topic.
 pub fn publish_status(store: &Store, source: &str, state: &str, detail: &str) {
-    crate::status::SourceStatus::new(source, state, tickdesk_market::clock::wall_ms(), detail)
-        .publish(store);
+    tickdesk_hub::status::SourceStatus::new(
+        source,
+        state,
+        tickdesk_market::clock::wall_ms(),
+        detail,
+    )
+    .publish(store);
 }
 
 #[cfg(test)]

@@ -34,11 +34,11 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::conflate::{Outbox, Pending};
-use crate::frame::{deltas_frame, encode, encode_json, Text};
-use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::store::Event;
+use tickdesk_hub::conflate::{Outbox, Pending};
+use tickdesk_hub::frame::{deltas_frame, encode, encode_json, Text};
+use tickdesk_hub::metrics::Metrics;
+use tickdesk_hub::store::Event;
 
 /// Frames the writer may hold beyond the one it is writing. Small on purpose: everything else waits, conflated.
 const WRITER_SLOTS: usize = 4;

@@ -10,11 +10,12 @@ use tickdesk_market::Clock;
 use tokio::sync::watch;
 
 use crate::access::Access;
-use crate::config::{Limits, ServeConfig};
-use crate::demand::Demand;
-use crate::metrics::Metrics;
-use crate::secret::Secret;
-use crate::store::{HistoryLimits, Store, TOPIC_CHANNEL_LEN};
+use crate::config::ServeConfig;
+use tickdesk_hub::demand::Demand;
+use tickdesk_hub::limits::Limits;
+use tickdesk_hub::metrics::Metrics;
+use tickdesk_hub::secret::Secret;
+use tickdesk_hub::store::{HistoryLimits, Store, TOPIC_CHANNEL_LEN};
 
 /// Shared by every request and session.
 #[derive(Debug)]

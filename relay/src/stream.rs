@@ -29,7 +29,7 @@ fn rows_by(items: &Items, field: &str) -> Vec<Value> {
 /// The desk snapshot as sent on `/ws/stream`.
 pub fn desk_snapshot(state: &AppState, ts_ms: u64) -> Value {
     let items = |t: &str| state.store.snapshot(t).map(|s| s.items).unwrap_or_default();
-    let pnl = items(crate::rates::PNL_TOPIC);
+    let pnl = items(tickdesk_rates::PNL_TOPIC);
     let summary: Map<String, Value> = pnl
         .into_iter()
         .map(|(k, f)| (k, Value::Object(f.into_iter().collect())))
@@ -37,8 +37,8 @@ pub fn desk_snapshot(state: &AppState, ts_ms: u64) -> Value {
     json!({
         "type": "desk_snapshot",
         "ts": ts_ms,
-        "curve": rows_by(&items(crate::rates::CURVE_TOPIC), "years"),
-        "positions": rows_by(&items(crate::rates::POSITIONS_TOPIC), "id"),
+        "curve": rows_by(&items(tickdesk_rates::CURVE_TOPIC), "years"),
+        "positions": rows_by(&items(tickdesk_rates::POSITIONS_TOPIC), "id"),
         "pnl_summary": summary,
     })
 }

@@ -7,10 +7,10 @@ mod common;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use tickdesk_analytics::activity::ActivityRules;
+use tickdesk_analytics::{items_for, Analytics, HeldChain, ACTIVITY_TOPIC};
+use tickdesk_hub::store::Store;
 use tickdesk_market::{Clock, Date};
-use tickdesk_relay::analytics::activity::ActivityRules;
-use tickdesk_relay::analytics::{items_for, Analytics, HeldChain, ACTIVITY_TOPIC};
-use tickdesk_relay::store::Store;
 use tickdesk_wire::{Fields, Items};
 
 const CHAIN: &str = "chain:TEST:2026-12-18";

@@ -12,10 +12,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tickdesk_hub::demand::Demand;
+use tickdesk_hub::store::{Event, Store};
 use tickdesk_market::{Clock, Date};
-use tickdesk_relay::demand::Demand;
-use tickdesk_relay::schwab::{self, chain::ChainFilter, Auth, Options, Timing};
-use tickdesk_relay::store::{Event, Store};
+use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options, Timing};
 use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
 use tickdesk_wire::bars::Bar;
 use tickdesk_wire::Fields;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{eventually, test_config, Client, Relay};
 use serde_json::Value;
+use tickdesk_binance::Mode;
 use tickdesk_binance_sim::{SimHandle, SimOptions, SimState};
-use tickdesk_relay::binance::Mode;
 use tickdesk_relay::ServeConfig;
 use tickdesk_wire::ServerMsg;
 use tokio::sync::oneshot;
@@ -499,8 +499,7 @@ async fn a_throttled_rest_poll_waits_for_retry_after_and_says_so() {
 async fn a_fill_pages_past_a_thousand_klines() {
     // A day's window (1440 bars) is more than one klines call (1000): a fill after a long gap pages forward.
     let sim = Sim::start(fast()).await;
-    let rest =
-        tickdesk_relay::binance::rest::Rest::new(&sim.handle.base_url(), Duration::from_secs(10));
+    let rest = tickdesk_binance::rest::Rest::new(&sim.handle.base_url(), Duration::from_secs(10));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{test_config, Client, Relay};
 use serde_json::json;
+use tickdesk_hub::store::{Clock, HistoryLimits, Store};
 use tickdesk_relay::state::AppState;
-use tickdesk_relay::store::{Clock, HistoryLimits, Store};
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::{Delta, Items, ServerMsg};
 

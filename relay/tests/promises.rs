@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{test_config, Relay};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tickdesk_relay::secret::Secret;
+use tickdesk_hub::secret::Secret;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{test_config, Client, Relay};
 use futures_util::StreamExt;
-use tickdesk_relay::secret::Secret;
+use tickdesk_hub::secret::Secret;
 use tickdesk_wire::{ClientMsg, ServerMsg};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tickdesk_hub::demand::Demand;
+use tickdesk_hub::secret::Secret;
+use tickdesk_hub::store::Store;
 use tickdesk_market::{Clock, Date};
-use tickdesk_relay::demand::Demand;
-use tickdesk_relay::schwab::{self, chain::ChainFilter, Auth, Options};
-use tickdesk_relay::secret::Secret;
-use tickdesk_relay::store::Store;
+use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options};
 use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
 use tickdesk_wire::{Fields, Items};
 use tokio::sync::{oneshot, watch};
@@ -201,7 +201,7 @@ async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) 
             let text = logs().text();
             let lines: Vec<&str> = text
                 .lines()
-                .filter(|l| l.contains("tickdesk_relay::schwab") && !l.contains("::sim"))
+                .filter(|l| l.contains("tickdesk_schwab") && !l.contains("::sim"))
                 .collect();
             eprintln!("{}", lines[lines.len().saturating_sub(80)..].join("\n"));
             panic!("timed out after {secs} s waiting for: {what}");
@@ -374,7 +374,7 @@ async fn a_delta_changes_only_what_it_carries() {
     loop {
         match rx.try_recv() {
             Ok(ev) => {
-                if let tickdesk_relay::store::Event::Delta(shared) = &*ev {
+                if let tickdesk_hub::store::Event::Delta(shared) = &*ev {
                     let delta = &shared.delta;
                     if delta.topic == topic && delta.prev >= before.seq && delta.seq <= after.seq {
                         deltas.push(delta.clone());
@@ -1067,7 +1067,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
     let text = logs.text();
     let relay_lines: Vec<&str> = text
         .lines()
-        .filter(|l| !l.contains("tickdesk_relay::schwab::sim"))
+        .filter(|l| !l.contains("tickdesk_schwab::sim"))
         .collect();
     assert!(
         relay_lines.len() > 20,
@@ -1098,7 +1098,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
 }
 
 /// Relay settings for the real-app path (token file, app key and secret) against the simulator.
-fn app_config(sim: &Sim, token_file: &std::path::Path) -> tickdesk_relay::config::SchwabConfig {
+fn app_config(sim: &Sim, token_file: &std::path::Path) -> tickdesk_schwab::config::SchwabConfig {
     let mut cfg = tickdesk_relay::ServeConfig::defaults().schwab;
     cfg.api = sim.url();
     cfg.app_key = Some(Secret::new("APPKEY-lapse-test"));
@@ -1120,7 +1120,7 @@ async fn a_lapsed_refresh_token_says_what_to_run_and_a_new_login_is_picked_up() 
         std::env::temp_dir().join(format!("tickdesk-lapse-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = app_config(&sim, &dir.join("token.json"));
-    let login = |cfg: tickdesk_relay::config::SchwabConfig| async move {
+    let login = |cfg: tickdesk_schwab::config::SchwabConfig| async move {
         let pasted = format!("{}/?code=C0.abc%40\n", cfg.callback);
         schwab::login_interactive(&cfg, pasted.as_bytes(), Vec::new())
             .await
@@ -1574,7 +1574,7 @@ async fn a_429_stops_every_rest_call_until_retry_after() {
 
 #[tokio::test]
 async fn an_unknown_symbol_is_told_once_and_not_asked_again() {
-    use tickdesk_relay::store::Event;
+    use tickdesk_hub::store::Event;
     let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
     let (sim, c) = on_clock(&clock, &[], |_| {}).await;
     let topic = "chain:NOPE:2026-12-18";

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tickdesk_market::{Clock, Date};
 
 use futures_util::{SinkExt, StreamExt};
+use tickdesk_hub::store::Store;
 use tickdesk_relay::state::AppState;
-use tickdesk_relay::store::Store;
 use tickdesk_relay::ServeConfig;
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::{ClientMsg, ResumePoint, ServerMsg, PROTOCOL_VERSION};
@@ -34,7 +34,7 @@ pub fn test_config() -> ServeConfig {
     // The hub's tests are about the hub: no Schwab client or simulator (their own tests cover them).
     cfg.no_schwab = true;
     // Nor Binance: tests never reach the internet, and the Binance tests start their own simulator.
-    cfg.binance.mode = tickdesk_relay::binance::Mode::Off;
+    cfg.binance.mode = tickdesk_binance::Mode::Off;
     cfg
 }
 
@@ -45,8 +45,8 @@ pub fn in_session() -> Clock {
 
 /// The Schwab client's timers for tests against the simulator: pings every 100 ms, a link silent for 1.2 s is
 /// replaced, backoff 30–300 ms, the market checked every 50 ms — so a reconnect or a day roll takes milliseconds.
-pub fn fast_schwab_timing() -> tickdesk_relay::schwab::Timing {
-    tickdesk_relay::schwab::Timing {
+pub fn fast_schwab_timing() -> tickdesk_schwab::Timing {
+    tickdesk_schwab::Timing {
         http_timeout: Duration::from_secs(5),
         command_timeout: Duration::from_secs(3),
         ping_interval: Duration::from_millis(100),
@@ -66,13 +66,13 @@ pub fn fast_schwab_timing() -> tickdesk_relay::schwab::Timing {
 /// The next error notice (`code`, `message`) a topic's subscribers get on `rx`, within `secs`; panics naming
 /// `what` otherwise. Other events are skipped.
 pub async fn next_notice(
-    rx: &mut tokio::sync::broadcast::Receiver<Arc<tickdesk_relay::store::Event>>,
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<tickdesk_hub::store::Event>>,
     secs: u64,
     what: &str,
 ) -> (tickdesk_wire::ErrorCode, String) {
     tokio::time::timeout(Duration::from_secs(secs), async {
         loop {
-            if let tickdesk_relay::store::Event::Notice { code, message, .. } =
+            if let tickdesk_hub::store::Event::Notice { code, message, .. } =
                 &*rx.recv().await.unwrap()
             {
                 return (*code, message.clone());

@@ -33,7 +33,7 @@ pub fn marks_of(model: &NelsonSiegel) -> ZeroCurve {
     ZeroCurve::new(model.curve().map(round_yield))
 }
 
-/// A trade the desk did this tick, in the shape of a `trade_executed` event (see `crate::events`): it is meant
+/// A trade the desk did this tick, in the shape of a `trade_executed` event (see `tickdesk_hub::events`): it is meant
 /// for the `trades` topic, which `run` does not publish yet (the caller gets it in [`TickOutput::trade`]).
 ///
 /// Conventions: for a Treasury, `BUY` buys the bond and `price` is its clean price per 100. For a swap, `BUY`
@@ -368,7 +368,7 @@ fn position_id(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rates::book::risk;
+    use crate::book::risk;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use serde_json::Value;

@@ -2,7 +2,7 @@
 //! retries with backoff until it succeeds or is no longer wanted; and what arrives.
 
 use super::*;
-use crate::schwab::rest::{is_too_big, ChainPart};
+use crate::rest::{is_too_big, ChainPart};
 
 /// A chain's picture. When Schwab's gateway answers that the chain is too large to send (HTTP 502 `TooBigBody`, as
 /// a whole `$SPX` chain is), it is asked for in parts — strikes below and above the market, then calls and puts —

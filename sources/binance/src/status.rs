@@ -1,4 +1,4 @@
-//! The `binance` item of the `status` topic: the common fields ([`crate::status`]) with `state` one of
+//! The `binance` item of the `status` topic: the common fields ([`tickdesk_hub::status`]) with `state` one of
 //! `connecting`, `live`, `simulated` (live, from the built-in simulator), `polling REST`, `unavailable here (451)`,
 //! `reconnecting`, `error`; plus `simulated` (bool), `endpoint` (the stream base in use), `refused` (symbols
 //! Binance does not know), and the link's counters: `connections` (opened), `replacements` (make-before-break
@@ -15,8 +15,8 @@ use serde_json::json;
 use tickdesk_market::clock::wall_ms as now_ms;
 
 use super::book::BookStats;
-use crate::status::SourceStatus;
-use crate::store::Store;
+use tickdesk_hub::status::SourceStatus;
+use tickdesk_hub::store::Store;
 
 /// The status item's key and `source` field.
 pub const SOURCE: &str = "binance";

@@ -23,9 +23,9 @@ use tickdesk_wire::{Fields, Items};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::watch;
 
-use crate::store::{Event, Store};
 use activity::{ActivityRules, Detector};
 use calc::{Contract, YEAR_MS};
+use tickdesk_hub::store::{Event, Store};
 
 pub use tickdesk_wire::topics::{ACTIVITY as ACTIVITY_TOPIC, ANALYTICS_PREFIX};
 

@@ -1,6 +1,6 @@
 //! The `schwab` item of the `status` topic: what the desk shows about this source.
 //!
-//! The common fields ([`crate::status`]) with `state` one of `connecting`, `live`, `reconnecting`, `delayed`,
+//! The common fields ([`tickdesk_hub::status`]) with `state` one of `connecting`, `live`, `reconnecting`, `delayed`,
 //! `closed`, `stopped`, `error`; plus `delayed` (bool), and the market's clock: `market` (`open`, `pre-market`,
 //! `after-hours`, `closed`), `next_open` (ms of the next regular open, null during the session) and
 //! `next_open_et` (the same as `2026-12-03 09:30 ET`, for people), `market_time`
@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use tickdesk_market::clock::wall_ms as now_ms;
 use tickdesk_market::Phase;
 
-use crate::status::SourceStatus;
-use crate::store::Store;
+use tickdesk_hub::status::SourceStatus;
+use tickdesk_hub::store::Store;
 
 /// The status item's key and `source` field.
 pub const SOURCE: &str = "schwab";
@@ -274,7 +274,11 @@ mod tests {
         let store = Arc::new(Store::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
         let item = |store: &Store| {
-            store.snapshot(crate::status::STATUS_TOPIC).unwrap().items[SOURCE].clone()
+            store
+                .snapshot(tickdesk_hub::status::STATUS_TOPIC)
+                .unwrap()
+                .items[SOURCE]
+                .clone()
         };
         assert_eq!(item(&store)["state"], json!("connecting"));
         s.set(State::Live, "streaming 10 keys");
@@ -288,11 +292,17 @@ mod tests {
             json!("streaming 10 keys; streaming 480 of 612 watched contracts (key budget 500)")
         );
         assert_eq!(i["error"], Value::Null);
-        let seq = store.snapshot(crate::status::STATUS_TOPIC).unwrap().seq;
+        let seq = store
+            .snapshot(tickdesk_hub::status::STATUS_TOPIC)
+            .unwrap()
+            .seq;
         s.message_seen();
         s.message_seen();
         assert_eq!(
-            store.snapshot(crate::status::STATUS_TOPIC).unwrap().seq,
+            store
+                .snapshot(tickdesk_hub::status::STATUS_TOPIC)
+                .unwrap()
+                .seq,
             seq,
             "last_msg waits for the throttle"
         );
@@ -312,7 +322,7 @@ mod tests {
 
     #[test]
     fn a_healthy_link_outside_the_session_is_closed_with_the_next_open() {
-        use crate::status::STATUS_TOPIC;
+        use tickdesk_hub::status::STATUS_TOPIC;
         let store = Arc::new(Store::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
         let item = |store: &Store| store.snapshot(STATUS_TOPIC).unwrap().items[SOURCE].clone();

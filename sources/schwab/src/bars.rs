@@ -1,5 +1,5 @@
 //! Schwab's side of the `bars:{SYMBOL}` topics (pure): which `bars:` topics Schwab serves, the pricehistory
-//! answer and the `CHART_EQUITY` item as [`Bar`]s. The series they feed is source-agnostic ([`crate::bars`]).
+//! answer and the `CHART_EQUITY` item as [`Bar`]s. The series they feed is source-agnostic ([`tickdesk_hub::bars`]).
 
 use serde_json::Value;
 use tickdesk_schwab_proto::fields::number;

@@ -130,7 +130,7 @@ mod tests {
         f.value = mean + 4.0 * sd;
         let path: Vec<f64> = (0..40_000)
             .map(|_| {
-                f.step(0.05, crate::rates::desk::normal(&mut rng));
+                f.step(0.05, crate::desk::normal(&mut rng));
                 f.value
             })
             .collect();

@@ -165,8 +165,8 @@ pub fn report(lines: &[Line], realized: &[Realized; NODES]) -> PnlReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rates::book::{default_book, Position};
-    use crate::rates::curve::TENORS;
+    use crate::book::{default_book, Position};
+    use crate::curve::TENORS;
 
     fn curve() -> ZeroCurve {
         ZeroCurve::new(TENORS.map(|(_, t)| 4.3 + 0.012 * t))

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
-use crate::secret::Secret;
+use tickdesk_hub::secret::Secret;
 use tickdesk_schwab_proto::fields::number;
 
 /// Where and as whom to connect: `streamerInfo[0]` of `GET /trader/v1/userPreference`.

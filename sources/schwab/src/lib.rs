@@ -41,6 +41,7 @@ pub mod auth;
 pub mod bars;
 pub mod budget;
 pub mod chain;
+pub mod config;
 pub mod link;
 pub mod plan;
 pub mod rest;
@@ -54,8 +55,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::SchwabConfig;
-use crate::demand::Demand;
-use crate::store::Store;
+use tickdesk_hub::demand::Demand;
+use tickdesk_hub::store::Store;
 
 pub use auth::{login_interactive, sim_tokens};
 pub use upstream::{Auth, Options, Timing};

@@ -107,7 +107,7 @@ impl Upstream {
     pub(super) async fn on_done(
         &mut self,
         command: LinkCommand,
-        result: Result<crate::schwab::streamer::Response, StreamError>,
+        result: Result<crate::streamer::Response, StreamError>,
         link: &mut Option<Link>,
     ) {
         self.in_flight = None;

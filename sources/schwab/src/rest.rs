@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use super::auth::{redact, schwab_message, AuthError, TokenManager};
 use super::budget::{retry_after, Priority, RestBudget};
 use super::streamer::StreamerInfo;
-use crate::secret::Secret;
+use tickdesk_hub::secret::Secret;
 use tickdesk_market::Date;
 use tickdesk_schwab_proto::rest::UserPreference;
 

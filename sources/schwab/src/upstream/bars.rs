@@ -1,11 +1,11 @@
 //! `bars:{SYMBOL}` topics from Schwab: the first picture from pricehistory (a fresh snapshot), the current minute
 //! moved by the `LEVELONE_EQUITIES` ticks already streamed for the symbol, each completed minute replaced by its
 //! `CHART_EQUITY` item, the minutes missed while the stream was down backfilled from pricehistory, and the window
-//! trimmed as the sessions roll. The bar logic itself is [`crate::bars::Series`]; this is the I/O around it.
+//! trimmed as the sessions roll. The bar logic itself is [`tickdesk_hub::bars::Series`]; this is the I/O around it.
 
 use super::*;
-use crate::bars::{in_extended_session, window_start, Series};
-use crate::schwab::bars::{chart_bar, is_schwab_bars, parse_price_history};
+use crate::bars::{chart_bar, is_schwab_bars, parse_price_history};
+use tickdesk_hub::bars::{in_extended_session, window_start, Series};
 use tickdesk_wire::bars::Bar;
 
 /// One watched `bars:` topic.

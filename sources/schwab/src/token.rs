@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::secret::Secret;
+use tickdesk_hub::secret::Secret;
 
 /// The access token lasts 30 minutes (Schwab's `expires_in` is 1800).
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(1800);

@@ -21,6 +21,7 @@
 
 pub mod book;
 pub mod bucket;
+pub mod config;
 pub mod link;
 pub mod mode;
 pub mod payload;
@@ -37,8 +38,8 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::BinanceConfig;
-use crate::store::Store;
 pub use mode::{Mode, Plan};
+use tickdesk_hub::store::Store;
 pub use upstream::Options;
 
 /// The crypto topic, one item per symbol.

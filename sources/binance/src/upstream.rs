@@ -33,7 +33,7 @@ use super::link::{Link, LinkError, LinkEvent, LinkSpec};
 use super::payload::{self, Msg};
 use super::rest::{Rest, RestError};
 use super::status::{State, Status};
-use crate::store::Store;
+use tickdesk_hub::store::Store;
 
 /// Link events queued before a link waits (backpressure on its socket, never a drop).
 const EVENT_QUEUE: usize = 4096;

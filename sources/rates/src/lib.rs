@@ -37,9 +37,9 @@ use tickdesk_market::zone::et_date;
 use tickdesk_market::Clock;
 use tokio::sync::watch;
 
-use crate::store::Store;
 use book::PositionSpec;
 use desk::{Desk, TickOutput};
+use tickdesk_hub::store::Store;
 
 /// One item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
 pub use tickdesk_wire::topics::CURVE as CURVE_TOPIC;
@@ -149,7 +149,7 @@ pub async fn run(
                     // The desk's own tickets go on the trades tape beside what bots publish.
                     let mut fields = t.fields();
                     fields.insert("source".into(), serde_json::json!("rates desk"));
-                    store.append(crate::events::TRADES_TOPIC, fields, cfg.trade_history);
+                    store.append(tickdesk_hub::events::TRADES_TOPIC, fields, cfg.trade_history);
                 }
                 publish(&store, out);
             }

@@ -64,8 +64,8 @@ use super::streamer::{DataItem, Inbound, Session, StreamError};
 use super::token::{now_s, LOGIN_HINT};
 use super::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
 use crate::config::SchwabConfig;
-use crate::demand::Demand;
-use crate::store::Store;
+use tickdesk_hub::demand::Demand;
+use tickdesk_hub::store::Store;
 use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{calendar, Clock, Date, Phase};
@@ -303,13 +303,13 @@ impl Upstream {
     /// An upstream on its own, no connection, against an address nothing answers (its loads keep retrying), for
     /// the tests of its event handlers. The receiver holds what the loads report.
     fn for_tests(clock: Clock) -> (Upstream, mpsc::UnboundedReceiver<Loaded>) {
-        let mut cfg = crate::config::ServeConfig::defaults().schwab;
+        let mut cfg = crate::config::SchwabConfig::defaults();
         cfg.symbols = Vec::new();
         let mut opts = Options::from_config(&cfg, clock);
         opts.api = "http://127.0.0.1:9".into();
         let store = Arc::new(Store::new(64, 1 << 16));
         let http = auth::http_client(Duration::from_secs(1));
-        let file: crate::schwab::token::TokenFile = serde_json::from_value(json!({
+        let file: crate::token::TokenFile = serde_json::from_value(json!({
             "creation_timestamp": now_s(),
             "token": {"access_token": "a", "refresh_token": "r", "expires_in": 1800, "expires_at": now_s() + 1800},
         }))
@@ -679,7 +679,7 @@ impl Upstream {
 mod tests {
     #[test]
     fn settings_reach_the_chain_filter() {
-        let mut cfg = crate::config::ServeConfig::defaults().schwab;
+        let mut cfg = crate::config::SchwabConfig::defaults();
         cfg.min_oi = 100;
         cfg.strike_window = 0;
         cfg.max_dte = 7;
@@ -688,12 +688,10 @@ mod tests {
             (f.min_open_interest, f.strike_window, f.max_dte),
             (100, None, 7)
         );
-        let d = super::Options::from_config(
-            &crate::config::ServeConfig::defaults().schwab,
-            Clock::wall(),
-        )
-        .filter;
-        assert_eq!(d, crate::schwab::chain::ChainFilter::default());
+        let d =
+            super::Options::from_config(&crate::config::SchwabConfig::defaults(), Clock::wall())
+                .filter;
+        assert_eq!(d, crate::chain::ChainFilter::default());
     }
 
     use super::*;

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use super::token::{self, now_s, RefreshTokenHealth, Token, TokenFile, TokenFileError, LOGIN_HINT};
 use crate::config::SchwabConfig;
-use crate::secret::Secret;
+use tickdesk_hub::secret::Secret;
 
 /// The app's credentials.
 #[derive(Debug, Clone)]
@@ -593,10 +593,7 @@ mod tests {
     }
 
     fn cfg(api: &str, file: PathBuf) -> SchwabConfig {
-        use clap::Parser;
-        let mut c = crate::config::Cli::parse_from(["tickdesk-relay"])
-            .serve
-            .schwab;
+        let mut c = SchwabConfig::defaults();
         c.api = api.to_string();
         c.app_key = Some(Secret::new("KEY"));
         c.app_secret = Some(Secret::new("SECRET"));
