@@ -1,7 +1,7 @@
 //! The tickdesk hub: what every topic is and how it reaches clients, free of axum and of every source.
 //!
-//! - [`store`]: topics, (epoch, seq), and per-topic fan-out of pre-encoded deltas (a change reaches only its
-//!   topic's subscribers) — the in-memory broker.
+//! - [`memory`]: the in-memory broker: topics, (epoch, seq), and per-topic fan-out of pre-encoded deltas (a change
+//!   reaches only its topic's subscribers).
 //! - [`broker`]: the two seams at the hub's edges: [`broker::Publisher`], all a source or a derived topic writes
 //!   through, and [`broker::Broker`], which owns each topic's (epoch, seq), history and node-level subscription.
 //! - [`history`]: one topic's resume history, bounded by count, bytes and age (pure).
@@ -15,13 +15,14 @@
 //!   (settings that must never be printed).
 
 pub mod bars;
+pub mod broker;
 pub mod conflate;
 pub mod demand;
 pub mod events;
 pub mod frame;
 pub mod history;
 pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod secret;
 pub mod status;
-pub mod store;

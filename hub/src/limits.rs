@@ -21,15 +21,15 @@ pub struct Limits {
     pub history: usize,
 
     /// Bytes of resume history kept per topic (the deltas as encoded for clients); the oldest go first.
-    #[arg(long, env = "TICKDESK_HISTORY_BYTES", default_value_t = crate::store::DEFAULT_HISTORY_TOPIC_BYTES)]
+    #[arg(long, env = "TICKDESK_HISTORY_BYTES", default_value_t = crate::memory::DEFAULT_HISTORY_TOPIC_BYTES)]
     pub history_bytes: usize,
 
     /// Bytes of resume history kept over all topics; past it, the topic holding the most gives up its oldest.
-    #[arg(long, env = "TICKDESK_HISTORY_TOTAL_BYTES", default_value_t = crate::store::DEFAULT_HISTORY_TOTAL_BYTES)]
+    #[arg(long, env = "TICKDESK_HISTORY_TOTAL_BYTES", default_value_t = crate::memory::DEFAULT_HISTORY_TOTAL_BYTES)]
     pub history_total_bytes: usize,
 
     /// Milliseconds a delta is kept for resume; a client away longer gets a fresh snapshot.
-    #[arg(long, env = "TICKDESK_HISTORY_MAX_AGE_MS", default_value_t = crate::store::DEFAULT_HISTORY_MAX_AGE.as_millis() as u64)]
+    #[arg(long, env = "TICKDESK_HISTORY_MAX_AGE_MS", default_value_t = crate::memory::DEFAULT_HISTORY_MAX_AGE.as_millis() as u64)]
     pub history_max_age_ms: u64,
 
     /// Largest client frame accepted, in bytes; larger ones get an error frame.

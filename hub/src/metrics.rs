@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::store::Store;
+use crate::broker::Broker;
 
 /// A counter of events.
 pub type Count = Counter<u64, AtomicU64>;
@@ -235,7 +235,7 @@ impl Metrics {
 
     /// The exposition text: the metrics, with the upstreams' states (from the `status` topic) and the resume
     /// history's gauges (from the store) read now.
-    pub fn render(&self, status: &tickdesk_wire::Items, store: &Store) -> String {
+    pub fn render(&self, status: &tickdesk_wire::Items, store: &dyn Broker) -> String {
         self.upstream_state.clear();
         self.upstream_streaming.clear();
         for (source, fields) in status {
@@ -254,18 +254,18 @@ impl Metrics {
         }
         self.history_bytes.set(store.history_bytes() as u64);
         self.history_deltas.set(store.history_deltas() as u64);
-        let s = store.history_stats();
+        let s = store.history_evictions();
         for (reason, n) in [
-            ("count", &s.evicted_count),
-            ("topic_bytes", &s.evicted_bytes),
-            ("total_bytes", &s.evicted_total_bytes),
-            ("age", &s.evicted_age),
+            ("count", s.count),
+            ("topic_bytes", s.bytes),
+            ("total_bytes", s.total_bytes),
+            ("age", s.age),
         ] {
             // The store counts; the counter follows it (fetch_max: concurrent scrapes cannot count twice).
             self.history_evicted
                 .get_or_create(&vec![("reason", reason.to_string())])
                 .inner()
-                .fetch_max(n.load(Relaxed), Relaxed);
+                .fetch_max(n, Relaxed);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn upstream_states_render_as_labelled_gauges() {
         let m = Metrics::default();
-        let text = m.render(&status(), &Store::new(16, 16));
+        let text = m.render(&status(), &crate::memory::MemoryBroker::new(16, 16));
         assert!(
             text.contains("tickdesk_upstream_state{source=\"schwab\",state=\"reconnecting\"} 1"),
             "{text}"
@@ -309,7 +309,7 @@ mod tests {
         s.get_mut("schwab")
             .unwrap()
             .insert("state".into(), json!("live"));
-        let text = m.render(&s, &Store::new(16, 16));
+        let text = m.render(&s, &crate::memory::MemoryBroker::new(16, 16));
         assert!(!text.contains("state=\"reconnecting\""), "{text}");
     }
 
@@ -321,7 +321,10 @@ mod tests {
         m.observe_delivery("chain:AAPL:2026-12-18", Duration::from_micros(300));
         m.observe_delivery("chain:SPY:2026-12-18", Duration::from_millis(3));
         m.observe_delivery("curve", Duration::from_micros(50));
-        let text = m.render(&tickdesk_wire::Items::new(), &Store::new(16, 16));
+        let text = m.render(
+            &tickdesk_wire::Items::new(),
+            &crate::memory::MemoryBroker::new(16, 16),
+        );
         assert!(text.contains("tickdesk_frames_sent_total 3"), "{text}");
         assert!(text.contains("tickdesk_clients 1"), "{text}");
         assert!(

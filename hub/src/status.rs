@@ -11,7 +11,7 @@
 use serde_json::{json, Value};
 use tickdesk_wire::Fields;
 
-use crate::store::Store;
+use crate::broker::Publisher;
 
 pub use tickdesk_wire::topics::STATUS as STATUS_TOPIC;
 
@@ -63,7 +63,7 @@ impl SourceStatus {
     }
 
     /// Writes the item into the status topic.
-    pub fn publish(&self, store: &Store) {
+    pub fn publish(&self, store: &dyn Publisher) {
         store.publish(
             STATUS_TOPIC,
             [(self.source.clone(), self.fields())].into_iter().collect(),

@@ -51,7 +51,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(240);
-    let store = Arc::new(Store::new(1024, 1024));
+    let store = Arc::new(MemoryBroker::new(1024, 1024));
     let now = Date::from_ymd(2026, 12, 2).at_et(10, 15);
     let clock = Clock::frozen(now);
     let today = Date::from_ymd(2026, 12, 2);

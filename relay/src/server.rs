@@ -27,8 +27,8 @@ use crate::session;
 pub use crate::state::AppState;
 use crate::stream;
 use tickdesk_hub::events::{SIGNALS_TOPIC, TRADES_TOPIC};
+use tickdesk_hub::memory::{self, MemoryBroker};
 use tickdesk_hub::metrics::Metrics;
-use tickdesk_hub::store::{self, Store};
 use tickdesk_market::Clock;
 use tickdesk_rates as rates;
 use tickdesk_schwab as schwab;
@@ -64,7 +64,7 @@ pub async fn run(
         store.ensure_topic(topic);
     }
     publish_status(&store, "rates", "live", "simulated rates desk");
-    let sweep_task = tokio::spawn(store::sweep_history(store.clone(), stop_rx.clone()));
+    let sweep_task = tokio::spawn(memory::sweep_history(store.clone(), stop_rx.clone()));
     let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
     let rates_task = tokio::spawn(rates::run(
@@ -345,7 +345,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         .snapshot(STATUS_TOPIC)
         .map(|s| s.items)
         .unwrap_or_default();
-    let text = state.metrics.render(&sources, &state.store);
+    let text = state.metrics.render(&sources, &*state.store);
     (
         [(
             header::CONTENT_TYPE,
@@ -358,7 +358,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub use tickdesk_hub::status::STATUS_TOPIC;
 
 /// Records a source's state in the status topic.
-pub fn publish_status(store: &Store, source: &str, state: &str, detail: &str) {
+pub fn publish_status(store: &MemoryBroker, source: &str, state: &str, detail: &str) {
     tickdesk_hub::status::SourceStatus::new(
         source,
         state,

@@ -35,10 +35,10 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::state::AppState;
+use tickdesk_hub::broker::Event;
 use tickdesk_hub::conflate::{Outbox, Pending};
 use tickdesk_hub::frame::{deltas_frame, encode, encode_json, Text};
 use tickdesk_hub::metrics::Metrics;
-use tickdesk_hub::store::Event;
 
 /// Frames the writer may hold beyond the one it is writing. Small on purpose: everything else waits, conflated.
 const WRITER_SLOTS: usize = 4;

@@ -13,14 +13,14 @@ use crate::access::Access;
 use crate::config::ServeConfig;
 use tickdesk_hub::demand::Demand;
 use tickdesk_hub::limits::Limits;
+use tickdesk_hub::memory::{HistoryLimits, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
 use tickdesk_hub::secret::Secret;
-use tickdesk_hub::store::{HistoryLimits, Store, TOPIC_CHANNEL_LEN};
 
 /// Shared by every request and session.
 #[derive(Debug)]
 pub struct AppState {
-    pub store: Arc<Store>,
+    pub store: Arc<MemoryBroker>,
     /// Who watches what, for upstreams that stream only watched topics.
     pub demand: Arc<Demand>,
     pub limits: Limits,
@@ -41,7 +41,7 @@ impl AppState {
     /// The shared state for `cfg`; `shutdown` flips to true when the relay stops.
     pub fn new(cfg: &ServeConfig, clock: Clock, shutdown: watch::Receiver<bool>) -> AppState {
         AppState {
-            store: Arc::new(Store::with_limits(
+            store: Arc::new(MemoryBroker::with_limits(
                 history_limits(&cfg.limits),
                 TOPIC_CHANNEL_LEN,
             )),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tickdesk_analytics::activity::ActivityRules;
 use tickdesk_analytics::{items_for, Analytics, HeldChain, ACTIVITY_TOPIC};
-use tickdesk_hub::store::Store;
+use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_market::{Clock, Date};
 use tickdesk_wire::{Fields, Items};
 
@@ -51,8 +51,8 @@ fn chain() -> Items {
     items
 }
 
-fn setup() -> (Arc<Store>, Clock, Analytics) {
-    let store = Arc::new(Store::new(64, 1024));
+fn setup() -> (Arc<MemoryBroker>, Clock, Analytics) {
+    let store = Arc::new(MemoryBroker::new(64, 1024));
     let clock = Clock::frozen(Date::from_ymd(2026, 12, 2).at_et(10, 15));
     store.publish(
         "quotes",
@@ -69,7 +69,7 @@ fn setup() -> (Arc<Store>, Clock, Analytics) {
 }
 
 /// What the pure code says for the chain as the store holds it now, at the item's own spot and time.
-fn expected_from_store(store: &Store, item: &Fields) -> Fields {
+fn expected_from_store(store: &MemoryBroker, item: &Fields) -> Fields {
     let c = store.snapshot(CHAIN).unwrap();
     let spot = item["spot"].as_f64().unwrap();
     let ts = item["ts"].as_i64().unwrap();
@@ -144,13 +144,13 @@ fn analytics_agree_with_the_chain_and_move_only_when_it_does() {
     assert!(store.snapshot(ANALYTICS).unwrap().items.is_empty());
 }
 
-fn set_volume(store: &Store, symbol: &str, volume: i64) {
+fn set_volume(store: &MemoryBroker, symbol: &str, volume: i64) {
     let mut f = Fields::new();
     f.insert("volume".into(), json!(volume));
     store.publish(CHAIN, [(symbol.to_string(), f)].into(), vec![]);
 }
 
-fn activity(store: &Store) -> Vec<Fields> {
+fn activity(store: &MemoryBroker) -> Vec<Fields> {
     store
         .snapshot(ACTIVITY_TOPIC)
         .unwrap()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tickdesk_hub::demand::Demand;
-use tickdesk_hub::store::{Event, Store};
+use tickdesk_hub::{broker::Event, memory::MemoryBroker};
 use tickdesk_market::{Clock, Date};
 use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options, Timing};
 use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
@@ -86,7 +86,7 @@ impl Sim {
 }
 
 struct Client {
-    store: Arc<Store>,
+    store: Arc<MemoryBroker>,
     demand: Arc<Demand>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -136,7 +136,7 @@ impl Client {
             },
             clock: clock.clone(),
         };
-        let store = Arc::new(Store::new(4096, 1 << 16));
+        let store = Arc::new(MemoryBroker::new(4096, 1 << 16));
         let demand = Arc::new(Demand::default());
         let (stop, rx) = watch::channel(false);
         let task = schwab::spawn_with(store.clone(), demand.clone(), opts, rx);

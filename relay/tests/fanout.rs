@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{test_config, Client, Relay};
 use serde_json::json;
-use tickdesk_hub::store::{Clock, HistoryLimits, Store};
+use tickdesk_hub::memory::{Clock, HistoryLimits, MemoryBroker};
 use tickdesk_relay::state::AppState;
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::{Delta, Items, ServerMsg};
@@ -33,7 +33,7 @@ fn seq_of(state: &AppState, topic: &str) -> u64 {
 }
 
 /// A hub over `store` with topics `a` and `b`.
-async fn hub(store: Store) -> (Relay, Arc<AppState>) {
+async fn hub(store: MemoryBroker) -> (Relay, Arc<AppState>) {
     let (relay, state) = Relay::start_hub(test_config(), store).await;
     state.store.ensure_topic("a");
     state.store.ensure_topic("b");
@@ -77,7 +77,7 @@ fn snapshots_of<'a>(frames: &'a [ServerMsg], topic: &str) -> Vec<&'a ServerMsg> 
 
 #[tokio::test]
 async fn a_session_is_woken_only_by_changes_of_the_topics_it_watches() {
-    let (relay, state) = hub(Store::new(1024, 1024)).await;
+    let (relay, state) = hub(MemoryBroker::new(1024, 1024)).await;
     let (mut on_a, _) = subscribed(&relay, None, &["a"]).await;
     assert_eq!(state.store.subscribers("a"), 1);
     assert_eq!(state.store.subscribers("b"), 0, "nobody listens on b");
@@ -119,7 +119,11 @@ async fn a_session_is_woken_only_by_changes_of_the_topics_it_watches() {
 /// runtime has one thread and the burst does not yield), over a 16-change channel; then one change on `b`. Returns
 /// the frames the session gets until it holds both topics' latest seq, and the hub.
 async fn lag_on_a(history: usize) -> (Vec<ServerMsg>, Relay, Arc<AppState>, Client) {
-    let (relay, state) = hub(Store::with_limits(HistoryLimits::deltas(history), 16)).await;
+    let (relay, state) = hub(MemoryBroker::with_limits(
+        HistoryLimits::deltas(history),
+        16,
+    ))
+    .await;
     let (mut c, _) = subscribed(&relay, None, &["a", "b"]).await;
     publish(&state, "a", 0.5);
     publish(&state, "b", 0.5);
@@ -207,7 +211,7 @@ async fn a_resume_within_the_byte_budget_replays_exactly_and_one_past_it_gets_a_
         topic_bytes: 1500,
         ..HistoryLimits::deltas(1024)
     };
-    let (relay, state) = hub(Store::with_limits(limits, 1024)).await;
+    let (relay, state) = hub(MemoryBroker::with_limits(limits, 1024)).await;
     let (mut live, _) = subscribed(&relay, None, &["a"]).await;
     let (away, _) = subscribed(&relay, None, &["a"]).await;
     let held = away.replica.clone();
@@ -274,7 +278,7 @@ async fn a_resume_older_than_the_maximum_age_gets_a_snapshot() {
         max_age: Duration::from_secs(60),
         ..HistoryLimits::deltas(1024)
     };
-    let (relay, state) = hub(Store::with_limits(limits, 1024).with_clock(clock)).await;
+    let (relay, state) = hub(MemoryBroker::with_limits(limits, 1024).with_clock(clock)).await;
     let (away, _) = subscribed(&relay, None, &["a"]).await;
     let held = away.replica.clone();
     drop(away);
@@ -307,7 +311,7 @@ async fn a_resume_older_than_the_maximum_age_gets_a_snapshot() {
 
 #[tokio::test]
 async fn unsubscribing_lets_go_of_a_quiet_topic_at_once() {
-    let store = Store::new(16, 16);
+    let store = MemoryBroker::new(16, 16);
     store.ensure_topic("quiet");
     let (relay, state) = Relay::start_hub(test_config(), store).await;
     let mut c = Client::connect(&relay.ws_url()).await;

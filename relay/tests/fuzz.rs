@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
-use tickdesk_hub::store::Store;
+use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_market::Date;
 use tickdesk_schwab::chain::{parse_chain, parse_expirations};
 use tickdesk_schwab::streamer::{parse_frame, FrameError};
@@ -329,7 +329,7 @@ fn a_live_session_survives_whatever_a_client_sends() {
         .unwrap();
     let mut cfg = test_config();
     cfg.limits.max_bad_frames = u32::MAX;
-    let store = Store::new(64, 64);
+    let store = MemoryBroker::new(64, 64);
     store.ensure_topic("curve");
     let (relay, _state) = rt.block_on(Relay::start_hub(cfg, store));
     // The runner takes a `Fn`: the socket and the ping counter are borrowed per case.

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tickdesk_hub::demand::Demand;
+use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_hub::secret::Secret;
-use tickdesk_hub::store::Store;
 use tickdesk_market::{Clock, Date};
 use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options};
 use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
@@ -97,7 +97,7 @@ fn sim_opts() -> SimOptions {
 }
 
 struct Client {
-    store: Arc<Store>,
+    store: Arc<MemoryBroker>,
     demand: Arc<Demand>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -105,7 +105,7 @@ struct Client {
 
 impl Client {
     fn start(opts: Options) -> Client {
-        let store = Arc::new(Store::new(4096, 1 << 16));
+        let store = Arc::new(MemoryBroker::new(4096, 1 << 16));
         let demand = Arc::new(Demand::default());
         let (stop, rx) = watch::channel(false);
         let task = schwab::spawn_with(store.clone(), demand.clone(), opts, rx);
@@ -374,7 +374,7 @@ async fn a_delta_changes_only_what_it_carries() {
     loop {
         match rx.try_recv() {
             Ok(ev) => {
-                if let tickdesk_hub::store::Event::Delta(shared) = &*ev {
+                if let tickdesk_hub::broker::Event::Delta(shared) = &*ev {
                     let delta = &shared.delta;
                     if delta.topic == topic && delta.prev >= before.seq && delta.seq <= after.seq {
                         deltas.push(delta.clone());
@@ -1574,7 +1574,7 @@ async fn a_429_stops_every_rest_call_until_retry_after() {
 
 #[tokio::test]
 async fn an_unknown_symbol_is_told_once_and_not_asked_again() {
-    use tickdesk_hub::store::Event;
+    use tickdesk_hub::broker::Event;
     let clock = frozen_at(Date::from_ymd(2026, 12, 2), 11, 0);
     let (sim, c) = on_clock(&clock, &[], |_| {}).await;
     let topic = "chain:NOPE:2026-12-18";

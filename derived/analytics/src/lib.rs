@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use activity::{ActivityRules, Detector};
 use calc::{Contract, YEAR_MS};
-use tickdesk_hub::store::{Event, Store};
+use tickdesk_hub::broker::{Event, Publisher};
 
 pub use tickdesk_wire::topics::{ACTIVITY as ACTIVITY_TOPIC, ANALYTICS_PREFIX};
 
@@ -192,7 +192,7 @@ fn day_secs(now_ms: i64) -> f64 {
 /// The task's state between intervals (apart from the loop so a test or a benchmark can drive it).
 #[derive(Debug)]
 pub struct Analytics {
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     clock: Clock,
     event_history: usize,
     chains: HashMap<String, broadcast::Receiver<Arc<Event>>>,
@@ -206,7 +206,7 @@ pub struct Analytics {
 
 impl Analytics {
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Publisher>,
         clock: Clock,
         rules: ActivityRules,
         event_history: usize,
@@ -342,7 +342,7 @@ fn drain(rx: &mut broadcast::Receiver<Arc<Event>>) -> Option<bool> {
 
 /// Runs until `stop` turns true.
 pub async fn run(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     cfg: AnalyticsConfig,
     clock: Clock,
     event_history: usize,
@@ -363,7 +363,7 @@ pub async fn run(
 }
 
 /// Every `analytics:` topic's items, by underlying (for tests and the REST view).
-pub fn held(store: &Store) -> BTreeMap<String, Items> {
+pub fn held(store: &dyn Publisher) -> BTreeMap<String, Items> {
     store
         .topic_names()
         .into_iter()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tickdesk_market::{Clock, Date};
 
 use futures_util::{SinkExt, StreamExt};
-use tickdesk_hub::store::Store;
+use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_relay::state::AppState;
 use tickdesk_relay::ServeConfig;
 use tickdesk_wire::replica::Replica;
@@ -66,13 +66,13 @@ pub fn fast_schwab_timing() -> tickdesk_schwab::Timing {
 /// The next error notice (`code`, `message`) a topic's subscribers get on `rx`, within `secs`; panics naming
 /// `what` otherwise. Other events are skipped.
 pub async fn next_notice(
-    rx: &mut tokio::sync::broadcast::Receiver<Arc<tickdesk_hub::store::Event>>,
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<tickdesk_hub::broker::Event>>,
     secs: u64,
     what: &str,
 ) -> (tickdesk_wire::ErrorCode, String) {
     tokio::time::timeout(Duration::from_secs(secs), async {
         loop {
-            if let tickdesk_hub::store::Event::Notice { code, message, .. } =
+            if let tickdesk_hub::broker::Event::Notice { code, message, .. } =
                 &*rx.recv().await.unwrap()
             {
                 return (*code, message.clone());
@@ -127,7 +127,7 @@ impl Relay {
     /// Topics change only when the test publishes, so what a client gets is exactly what the test caused. Returns
     /// the shared state too, so the test can publish into the store directly (without yielding, when it must make
     /// a session fall behind).
-    pub async fn start_hub(cfg: ServeConfig, store: Store) -> (Relay, Arc<AppState>) {
+    pub async fn start_hub(cfg: ServeConfig, store: MemoryBroker) -> (Relay, Arc<AppState>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();

@@ -39,7 +39,7 @@ use tracing::{info, warn};
 
 use crate::config::BinanceConfig;
 pub use mode::{Mode, Plan};
-use tickdesk_hub::store::Store;
+use tickdesk_hub::broker::Publisher;
 pub use upstream::Options;
 
 /// The crypto topic, one item per symbol.
@@ -61,7 +61,7 @@ pub fn normalise_symbols(symbols: &[String]) -> Vec<String> {
 /// symbol's `bars:`) and its status item exist when this returns, so no browser can subscribe before the relay
 /// knows them. Runs until `shutdown` turns true; a built-in simulator it started stops with it.
 pub fn spawn(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     cfg: BinanceConfig,
     seed: Option<u64>,
     shutdown: watch::Receiver<bool>,

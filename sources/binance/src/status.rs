@@ -15,8 +15,8 @@ use serde_json::json;
 use tickdesk_market::clock::wall_ms as now_ms;
 
 use super::book::BookStats;
+use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::status::SourceStatus;
-use tickdesk_hub::store::Store;
 
 /// The status item's key and `source` field.
 pub const SOURCE: &str = "binance";
@@ -50,7 +50,7 @@ impl State {
 /// Keeps and publishes the status item.
 #[derive(Debug)]
 pub struct Status {
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     state: State,
     since: i64,
     last_msg: Option<i64>,
@@ -68,7 +68,7 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn new(store: Arc<Store>, throttle: Duration) -> Status {
+    pub fn new(store: Arc<dyn Publisher>, throttle: Duration) -> Status {
         let mut s = Status {
             store,
             state: State::Connecting,
@@ -174,7 +174,7 @@ impl Status {
     }
 
     fn publish_now(&mut self) {
-        self.item().publish(&self.store);
+        self.item().publish(&*self.store);
         self.last_publish = Some(Instant::now());
         self.dirty = false;
     }
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_item_has_the_common_fields_and_its_own() {
-        let store = Arc::new(Store::new(16, 16));
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(16, 16));
         let mut s = Status::new(store.clone(), Duration::from_secs(1));
         s.set_refused(vec!["FOOBAR".into()]);
         s.set(State::Restricted, "use Binance.US");

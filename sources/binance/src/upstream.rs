@@ -33,7 +33,7 @@ use super::link::{Link, LinkError, LinkEvent, LinkSpec};
 use super::payload::{self, Msg};
 use super::rest::{Rest, RestError};
 use super::status::{State, Status};
-use tickdesk_hub::store::Store;
+use tickdesk_hub::broker::Publisher;
 
 /// Link events queued before a link waits (backpressure on its socket, never a drop).
 const EVENT_QUEUE: usize = 4096;
@@ -133,7 +133,7 @@ enum RestDone {
 }
 
 struct Upstream {
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     opts: Options,
     status: Status,
     book: Book,
@@ -178,7 +178,7 @@ fn bars_topic(symbol: &str) -> String {
 
 /// Runs the source until `shutdown` turns true.
 pub async fn run(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     opts: Options,
     mut status: Status,
     mut shutdown: watch::Receiver<bool>,
@@ -203,7 +203,7 @@ pub async fn run(
         let wait = match rest.check_symbols(&opts.symbols).await {
             Ok((ok, refused)) => {
                 if !refused.is_empty() {
-                    refuse(&store, &mut status, &refused);
+                    refuse(&*store, &mut status, &refused);
                 }
                 status.set_error((!refused.is_empty()).then(|| refused_words(&refused)));
                 break (ok, (!refused.is_empty()).then(|| refused_words(&refused)));
@@ -298,7 +298,7 @@ fn refused_words(refused: &[(String, String)]) -> String {
 }
 
 /// Names the refused symbols in the status and the log, and tells their `bars:` subscribers.
-fn refuse(store: &Store, status: &mut Status, refused: &[(String, String)]) {
+fn refuse(store: &dyn Publisher, status: &mut Status, refused: &[(String, String)]) {
     warn!(
         "binance: {}; the other symbols go on",
         refused_words(refused)

@@ -39,7 +39,7 @@ use tokio::sync::watch;
 
 use book::PositionSpec;
 use desk::{Desk, TickOutput};
-use tickdesk_hub::store::Store;
+use tickdesk_hub::broker::Publisher;
 
 /// One item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
 pub use tickdesk_wire::topics::CURVE as CURVE_TOPIC;
@@ -95,7 +95,7 @@ fn year_of(ms: i64) -> i32 {
 }
 
 /// Hands one tick's rows to the store: the curve first, then what is priced off it.
-fn publish(store: &Store, out: TickOutput) {
+fn publish(store: &dyn Publisher, out: TickOutput) {
     if !out.curve.is_empty() {
         store.publish(CURVE_TOPIC, out.curve, vec![]);
     }
@@ -113,7 +113,7 @@ fn publish(store: &Store, out: TickOutput) {
 /// Ticks the desk into the store until shutdown. The desk rolls to a new prior close when the market clock's New
 /// York date changes.
 pub async fn run(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     cfg: SimConfig,
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
@@ -127,7 +127,7 @@ pub async fn run(
         ..cfg
     };
     let mut desk = Desk::new(&cfg, &mut rng);
-    publish(&store, desk.open(clock.now_ms_u64()));
+    publish(&*store, desk.open(clock.now_ms_u64()));
     let mut today = et_date(clock.now_ms());
     let mut tick = tokio::time::interval(cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -139,7 +139,7 @@ pub async fn run(
                 if et_date(now) != today {
                     today = et_date(now);
                     tracing::info!(%today, "rates desk: day roll, today's close is the new prior close");
-                    publish(&store, desk.roll_day(clock.now_ms_u64()));
+                    publish(&*store, desk.roll_day(clock.now_ms_u64()));
                     continue;
                 }
                 let out = desk.step(&mut rng, clock.now_ms_u64());
@@ -151,7 +151,7 @@ pub async fn run(
                     fields.insert("source".into(), serde_json::json!("rates desk"));
                     store.append(tickdesk_hub::events::TRADES_TOPIC, fields, cfg.trade_history);
                 }
-                publish(&store, out);
+                publish(&*store, out);
             }
         }
     }
@@ -190,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn run_publishes_every_topic_from_the_first_tick() {
-        let store = Arc::new(Store::new(64, 256));
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 256));
         let (tx, rx) = watch::channel(false);
         let clock = Clock::starting_at(tickdesk_market::Date::from_ymd(2026, 12, 2).at_et(10, 0));
         let task = tokio::spawn(run(store.clone(), SimConfig::new(10, Some(1)), clock, rx));

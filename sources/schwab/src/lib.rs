@@ -55,8 +55,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::SchwabConfig;
+use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::demand::Demand;
-use tickdesk_hub::store::Store;
 
 pub use auth::{login_interactive, sim_tokens};
 pub use upstream::{Auth, Options, Timing};
@@ -70,7 +70,7 @@ pub const QUOTES_TOPIC: &str = tickdesk_wire::topics::QUOTES;
 /// Starts the Schwab client with the relay's settings: the real Schwab when an app key is set, else the built-in
 /// simulator at `cfg.api` (tokens from its token endpoint, kept in memory). Runs until `shutdown` turns true.
 pub fn spawn(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     demand: Arc<Demand>,
     cfg: SchwabConfig,
     clock: tickdesk_market::Clock,
@@ -81,7 +81,7 @@ pub fn spawn(
 
 /// Starts the Schwab client with explicit options (tests shorten the timings).
 pub fn spawn_with(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     demand: Arc<Demand>,
     opts: Options,
     shutdown: watch::Receiver<bool>,

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use tickdesk_market::clock::wall_ms as now_ms;
 use tickdesk_market::Phase;
 
+use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::status::SourceStatus;
-use tickdesk_hub::store::Store;
 
 /// The status item's key and `source` field.
 pub const SOURCE: &str = "schwab";
@@ -58,7 +58,7 @@ impl State {
 /// Keeps and publishes the status item.
 #[derive(Debug)]
 pub struct Status {
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     state: State,
     since: i64,
     last_msg: Option<i64>,
@@ -88,7 +88,7 @@ pub struct MarketNote {
 }
 
 impl Status {
-    pub fn new(store: Arc<Store>, throttle: Duration) -> Self {
+    pub fn new(store: Arc<dyn Publisher>, throttle: Duration) -> Self {
         let s = Status {
             store,
             state: State::Connecting,
@@ -261,7 +261,7 @@ impl Status {
             error: self.error.clone(),
             extra,
         }
-        .publish(&self.store);
+        .publish(&*self.store);
     }
 }
 
@@ -271,9 +271,9 @@ mod tests {
 
     #[test]
     fn publishes_state_changes_at_once_and_last_msg_throttled() {
-        let store = Arc::new(Store::new(64, 64));
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
-        let item = |store: &Store| {
+        let item = |store: &tickdesk_hub::memory::MemoryBroker| {
             store
                 .snapshot(tickdesk_hub::status::STATUS_TOPIC)
                 .unwrap()
@@ -323,9 +323,11 @@ mod tests {
     #[test]
     fn a_healthy_link_outside_the_session_is_closed_with_the_next_open() {
         use tickdesk_hub::status::STATUS_TOPIC;
-        let store = Arc::new(Store::new(64, 64));
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
-        let item = |store: &Store| store.snapshot(STATUS_TOPIC).unwrap().items[SOURCE].clone();
+        let item = |store: &tickdesk_hub::memory::MemoryBroker| {
+            store.snapshot(STATUS_TOPIC).unwrap().items[SOURCE].clone()
+        };
         s.set(State::Live, "streaming 10 keys");
         let open_at = 1_764_858_600_000;
         s.set_market(MarketNote {

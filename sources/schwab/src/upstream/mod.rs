@@ -64,8 +64,8 @@ use super::streamer::{DataItem, Inbound, Session, StreamError};
 use super::token::{now_s, LOGIN_HINT};
 use super::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
 use crate::config::SchwabConfig;
+use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::demand::Demand;
-use tickdesk_hub::store::Store;
 use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{calendar, Clock, Date, Phase};
@@ -228,7 +228,7 @@ pub fn chain_topic(underlying: &str, expiry: Date) -> String {
 /// Expects the on-demand prefixes to be registered already ([`super::spawn_with`] does it before spawning, so a
 /// browser can never subscribe before they exist).
 pub(super) async fn run(
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     demand: Arc<Demand>,
     opts: Options,
     mut shutdown: watch::Receiver<bool>,
@@ -251,7 +251,7 @@ pub(super) async fn run(
 impl Upstream {
     /// The orchestrator's state before its first step: nothing wanted, loaded or connected yet.
     fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Publisher>,
         opts: Options,
         rest: Rest,
         tokens: Arc<TokenManager>,
@@ -307,7 +307,7 @@ impl Upstream {
         cfg.symbols = Vec::new();
         let mut opts = Options::from_config(&cfg, clock);
         opts.api = "http://127.0.0.1:9".into();
-        let store = Arc::new(Store::new(64, 1 << 16));
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 1 << 16));
         let http = auth::http_client(Duration::from_secs(1));
         let file: crate::token::TokenFile = serde_json::from_value(json!({
             "creation_timestamp": now_s(),
@@ -463,7 +463,7 @@ enum After {
 }
 
 struct Upstream {
-    store: Arc<Store>,
+    store: Arc<dyn Publisher>,
     opts: Options,
     rest: Rest,
     tokens: Arc<TokenManager>,

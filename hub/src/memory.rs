@@ -1,4 +1,5 @@
-//! The relay's state: every topic's items, its (epoch, seq), its resume history, and its subscribers.
+//! The in-memory broker: every topic's items, its (epoch, seq), its resume history, and its subscribers, in this
+//! process. The default [`Broker`]; the conformance suite in [`crate::broker::conformance`] is its contract.
 //!
 //! Sources publish whole or partial rows; the store keeps only the fields that really changed, bumps the topic's
 //! seq by one, keeps the delta in the topic's [`History`] (for resume) and sends it, encoded once, on the topic's
@@ -22,9 +23,12 @@ use std::time::{Duration, Instant};
 use tickdesk_wire::{merge, Delta, Fields, Items, ServerMsg};
 use tokio::sync::broadcast;
 
-pub use crate::conflate::SharedDelta;
+use crate::broker::{
+    Broker, Changes, Event, HistoryEvictions, Publisher, ResumeMiss, Resumed, Snapshot,
+};
+use crate::conflate::SharedDelta;
 use crate::frame::recovered_frame;
-pub use crate::frame::{deltas_frame, encode, encode_json, Text};
+use crate::frame::{deltas_frame, encode, encode_json, Text};
 use crate::history::{Bounds, History, Trimmed};
 
 /// Per-topic history kept by default: bytes (texts plus overhead).
@@ -35,54 +39,6 @@ pub const DEFAULT_HISTORY_TOTAL_BYTES: usize = 16 << 20;
 pub const DEFAULT_HISTORY_MAX_AGE: Duration = Duration::from_secs(300);
 /// Changes buffered per topic for each session before one that falls behind on it is re-synced (that topic only).
 pub const TOPIC_CHANNEL_LEN: usize = 1024;
-
-/// A change as sessions receive it, on its topic's channel.
-#[derive(Debug)]
-pub enum Event {
-    /// One delta, encoded once: a session that has nothing pending for the topic sends its `frame` as it is, and
-    /// one a little behind splices the `json` of several into one frame, so N clients cost one encode.
-    Delta(Arc<SharedDelta>),
-    /// The topic's state was replaced (new epoch): sessions send a fresh snapshot.
-    Reset { topic: String },
-    /// Something its subscribers should be told about the topic (an upstream does not know its symbol): sessions
-    /// send an error frame naming it.
-    Notice {
-        topic: String,
-        code: tickdesk_wire::ErrorCode,
-        message: String,
-    },
-}
-
-/// A point-in-time copy of one topic.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    pub topic: String,
-    pub epoch: String,
-    pub seq: u64,
-    pub items: Items,
-}
-
-/// Why a resume was answered with a snapshot rather than the missed deltas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResumeMiss {
-    /// The topic was reset since (relay restart or upstream re-snapshot).
-    EpochChanged,
-    /// The history no longer reaches back to the client's seq (evicted by count, bytes or age).
-    HistoryGone,
-    /// The client claims a seq the topic has not reached: a replica from another life.
-    FromTheFuture,
-}
-
-/// A resume honoured: the `snapshot` frame with `recovered: true` and the missed deltas, exactly as they were sent
-/// live.
-#[derive(Debug, Clone)]
-pub struct Resumed {
-    pub frame: Text,
-    /// The seq the client stands at once it applied the frame.
-    pub seq: u64,
-    /// How many deltas the frame replays.
-    pub deltas: usize,
-}
 
 /// The bounds of the resume history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,9 +137,9 @@ impl Topic {
     }
 }
 
-/// The set of topics. Shared behind an `Arc`.
+/// The set of topics, in memory. Shared behind an `Arc`.
 #[derive(Debug)]
-pub struct Store {
+pub struct MemoryBroker {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     limits: HistoryLimits,
     channel_len: usize,
@@ -199,16 +155,16 @@ fn new_epoch() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
-impl Store {
+impl MemoryBroker {
     /// `history_len` deltas are kept per topic for resume (within the default byte and age bounds);
     /// `channel_len` changes of a topic are buffered per session before one that falls behind on it is re-synced.
     pub fn new(history_len: usize, channel_len: usize) -> Self {
-        Store::with_limits(HistoryLimits::deltas(history_len), channel_len)
+        MemoryBroker::with_limits(HistoryLimits::deltas(history_len), channel_len)
     }
 
     /// A store whose resume history is bounded by `limits`.
     pub fn with_limits(limits: HistoryLimits, channel_len: usize) -> Self {
-        Store {
+        MemoryBroker {
             topics: RwLock::new(HashMap::new()),
             limits,
             channel_len: channel_len.max(16),
@@ -231,7 +187,7 @@ impl Store {
 
     /// Receives every change of `topic` from now on (`None` for an unknown topic). Call it *before* reading the
     /// topic's snapshot, so nothing falls in between.
-    pub fn subscribe(&self, topic: &str) -> Option<broadcast::Receiver<Arc<Event>>> {
+    pub fn subscribe(&self, topic: &str) -> Option<Changes> {
         self.topic(topic).map(|t| t.tx.subscribe())
     }
 
@@ -547,9 +503,66 @@ impl Store {
     }
 }
 
+impl Publisher for MemoryBroker {
+    fn ensure_topic(&self, topic: &str) {
+        MemoryBroker::ensure_topic(self, topic)
+    }
+    fn publish(&self, topic: &str, rows: Items, del: Vec<String>) -> Option<u64> {
+        MemoryBroker::publish(self, topic, rows, del)
+    }
+    fn append(&self, topic: &str, fields: Fields, keep: usize) -> Option<String> {
+        MemoryBroker::append(self, topic, fields, keep)
+    }
+    fn reset(&self, topic: &str, items: Items) {
+        MemoryBroker::reset(self, topic, items)
+    }
+    fn notify(&self, topic: &str, code: tickdesk_wire::ErrorCode, message: String) {
+        MemoryBroker::notify(self, topic, code, message)
+    }
+    fn snapshot(&self, topic: &str) -> Option<Snapshot> {
+        MemoryBroker::snapshot(self, topic)
+    }
+    fn subscribe(&self, topic: &str) -> Option<Changes> {
+        MemoryBroker::subscribe(self, topic)
+    }
+    fn topic_names(&self) -> Vec<String> {
+        MemoryBroker::topic_names(self)
+    }
+}
+
+impl Broker for MemoryBroker {
+    fn has_topic(&self, topic: &str) -> bool {
+        MemoryBroker::has_topic(self, topic)
+    }
+    fn subscribers(&self, topic: &str) -> usize {
+        MemoryBroker::subscribers(self, topic)
+    }
+    fn snapshot_frame(&self, topic: &str) -> Option<(Text, String, u64)> {
+        MemoryBroker::snapshot_frame(self, topic)
+    }
+    fn resume(&self, topic: &str, epoch: &str, seq: u64) -> Result<Resumed, ResumeMiss> {
+        MemoryBroker::resume(self, topic, epoch, seq)
+    }
+    fn history_bytes(&self) -> usize {
+        MemoryBroker::history_bytes(self)
+    }
+    fn history_deltas(&self) -> usize {
+        MemoryBroker::history_deltas(self)
+    }
+    fn history_evictions(&self) -> HistoryEvictions {
+        let s = &self.stats;
+        HistoryEvictions {
+            count: s.evicted_count.load(Relaxed),
+            bytes: s.evicted_bytes.load(Relaxed),
+            total_bytes: s.evicted_total_bytes.load(Relaxed),
+            age: s.evicted_age.load(Relaxed),
+        }
+    }
+}
+
 /// Sweeps deltas over the maximum age out of every topic's history, a few times per maximum age (between every
 /// 10 ms and every 10 s), until `stop` flips to true.
-pub async fn sweep_history(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn sweep_history(store: Arc<MemoryBroker>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every =
         (store.limits.max_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(10));
     let mut tick = tokio::time::interval(every);
@@ -580,6 +593,19 @@ fn changed_fields(current: &Items, rows: Items) -> Items {
     out
 }
 
+/// The broker contract, run on this engine (one test per check).
+#[cfg(test)]
+mod conformance {
+    use std::sync::Arc;
+
+    use super::MemoryBroker;
+    use crate::broker::Broker;
+
+    crate::broker_conformance!(|n: usize| -> Arc<dyn Broker> {
+        Arc::new(MemoryBroker::new(n, 64))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,8 +620,8 @@ mod tests {
         [(key.to_string(), f)].into_iter().collect()
     }
 
-    fn store_with(topics: &[&str], limits: HistoryLimits) -> Store {
-        let s = Store::with_limits(limits, 64);
+    fn store_with(topics: &[&str], limits: HistoryLimits) -> MemoryBroker {
+        let s = MemoryBroker::with_limits(limits, 64);
         for t in topics {
             s.ensure_topic(t);
         }
@@ -675,7 +701,7 @@ mod tests {
 
     #[test]
     fn falling_behind_on_one_topic_loses_that_topic_only() {
-        let s = Store::with_limits(HistoryLimits::deltas(8), 16);
+        let s = MemoryBroker::with_limits(HistoryLimits::deltas(8), 16);
         s.ensure_topic("a");
         s.ensure_topic("b");
         let mut on_a = s.subscribe("a").unwrap();
@@ -690,7 +716,7 @@ mod tests {
 
     #[test]
     fn the_snapshot_frame_is_encoded_once_per_seq() {
-        let s = Store::new(8, 64);
+        let s = MemoryBroker::new(8, 64);
         s.publish("c", row("10Y", &[("y", 4.0)]), vec![]);
         let (a, epoch, seq) = s.snapshot_frame("c").unwrap();
         let (b, _, _) = s.snapshot_frame("c").unwrap();
@@ -759,7 +785,7 @@ mod tests {
 
     #[test]
     fn resume_says_why_not_when_it_cannot() {
-        let s = Store::new(3, 64);
+        let s = MemoryBroker::new(3, 64);
         for i in 0..5 {
             s.publish("c", row("a", &[("v", i as f64)]), vec![]);
         }
@@ -799,7 +825,7 @@ mod tests {
     #[test]
     fn the_per_topic_byte_budget_evicts_and_resume_answers_honestly() {
         let one = {
-            let s = Store::new(8, 64);
+            let s = MemoryBroker::new(8, 64);
             s.publish("c", row("a", &[("v", 1.0)]), vec![]);
             s.history_bytes()
         };
@@ -826,7 +852,7 @@ mod tests {
     #[test]
     fn over_the_total_budget_the_topic_holding_most_gives_way() {
         let one = {
-            let s = Store::new(8, 64);
+            let s = MemoryBroker::new(8, 64);
             s.publish("c", row("a", &[("v", 1.5)]), vec![]);
             s.history_bytes()
         };
@@ -932,7 +958,7 @@ mod tests {
 
     #[test]
     fn reset_changes_epoch_and_restarts_seq() {
-        let s = Store::new(3, 64);
+        let s = MemoryBroker::new(3, 64);
         s.publish("c", row("a", &[("v", 1.0)]), vec![]);
         let mut rx = s.subscribe("c").unwrap();
         let before = s.snapshot("c").unwrap();
@@ -951,7 +977,7 @@ mod tests {
 
     #[test]
     fn append_keeps_the_newest_events_in_arrival_order() {
-        let s = Store::new(16, 64);
+        let s = MemoryBroker::new(16, 64);
         let keys: Vec<String> = (0..5)
             .map(|i| {
                 s.append(
@@ -977,7 +1003,7 @@ mod tests {
 
     #[test]
     fn deleting_an_unknown_item_is_no_change() {
-        let s = Store::new(3, 64);
+        let s = MemoryBroker::new(3, 64);
         s.publish("c", row("a", &[("v", 1.0)]), vec![]);
         assert_eq!(s.publish("c", Items::new(), vec!["zzz".into()]), None);
         assert_eq!(s.publish("c", Items::new(), vec!["a".into()]), Some(2));
