@@ -120,6 +120,10 @@ pub trait Broker: Publisher {
 
     /// What the history has dropped so far, for `/metrics`.
     fn history_evictions(&self) -> HistoryEvictions;
+
+    /// Drops the deltas over the history's maximum age now (a sweep calls it a few times per maximum age, so a
+    /// quiet topic's old deltas go too).
+    fn expire_history(&self);
 }
 
 /// Deltas the resume history has dropped, by reason.

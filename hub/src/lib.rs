@@ -25,4 +25,5 @@ pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod secret;
+pub mod session;
 pub mod status;

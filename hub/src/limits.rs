@@ -55,6 +55,16 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The defaults, as if run with no flags (`TICKDESK_*` variables still apply). For tests and embedding.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            l: Limits,
+        }
+        <Only as clap::Parser>::parse_from(["tickdesk"]).l
+    }
+
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms.max(100))
     }

@@ -549,6 +549,9 @@ impl Broker for MemoryBroker {
     fn history_deltas(&self) -> usize {
         MemoryBroker::history_deltas(self)
     }
+    fn expire_history(&self) {
+        MemoryBroker::expire_history(self)
+    }
     fn history_evictions(&self) -> HistoryEvictions {
         let s = &self.stats;
         HistoryEvictions {

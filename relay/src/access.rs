@@ -31,7 +31,6 @@ use base64::Engine as _;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::state::AppState;
 use tickdesk_hub::secret::Secret;
 
 /// The websocket subprotocol the relay selects when a client offers subprotocols (the app always offers it first).
@@ -202,24 +201,24 @@ async fn refuse(access: &Access, ip: IpAddr) -> Response {
 
 /// Middleware on the guarded routes: passes requests that present the token, answers 401 to the rest (before any
 /// websocket upgrade).
-pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if !state.access.required() || req.method() == Method::OPTIONS {
+pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+    if !access.required() || req.method() == Method::OPTIONS {
         // OPTIONS: a CORS preflight carries no credentials by design; the request it announces is checked.
         return next.run(req).await;
     }
     let ip = peer(&req);
-    if state.access.allows(req.headers()) {
-        state.access.succeeded(ip);
+    if access.allows(req.headers()) {
+        access.succeeded(ip);
         return next.run(req).await;
     }
-    refuse(&state.access, ip).await
+    refuse(&access, ip).await
 }
 
 /// Middleware on every route: a `GET` whose query has `token=` is a browser opening the URL the relay printed. The
 /// right token gets the cookie and a redirect to the same URL without the token; a wrong one a 401. Neither answer
 /// lets a Referer carry the URL on.
-pub async fn login(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let (Some(token), Some(query)) = (&state.access.token, req.uri().query()) else {
+pub async fn login(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+    let (Some(token), Some(query)) = (&access.token, req.uri().query()) else {
         return next.run(req).await;
     };
     if req.method() != Method::GET {
@@ -231,7 +230,7 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request, next: Next)
     };
     let ip = peer(&req);
     let mut r = if token.matches(&given) {
-        state.access.succeeded(ip);
+        access.succeeded(ip);
         let path = req.uri().path();
         let to = if rest.is_empty() {
             path.to_string()
@@ -259,7 +258,7 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request, next: Next)
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     } else {
-        refuse(&state.access, ip).await
+        refuse(&access, ip).await
     };
     r.headers_mut().insert(
         header::REFERRER_POLICY,

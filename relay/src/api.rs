@@ -26,7 +26,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
 
 fn topic_json(state: &AppState, topic: &str) -> Option<serde_json::Value> {
     state
-        .store
+        .broker()
         .snapshot(topic)
         .map(|s| json!({"epoch": s.epoch, "seq": s.seq, "items": s.items}))
 }
@@ -48,7 +48,7 @@ pub(crate) async fn snapshot(
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
-        None => state.store.topic_names(),
+        None => state.broker().topic_names(),
     };
     let mut out = serde_json::Map::new();
     for name in names {
@@ -137,7 +137,7 @@ async fn publish(
         .and_then(|s| s.as_str())
         .unwrap_or("")
         .to_string();
-    match state.store.append(topic, fields, state.event_history) {
+    match state.broker().append(topic, fields, state.event_history) {
         Some(id) => {
             info!(topic, %symbol, %id, "published");
             (
@@ -231,7 +231,7 @@ pub(crate) async fn chain(
     let underlying = underlying.to_ascii_uppercase();
     let prefix = format!("chain:{underlying}:");
     let expiries: Vec<String> = state
-        .store
+        .broker()
         .topic_names()
         .into_iter()
         .filter_map(|t| t.strip_prefix(&prefix).map(String::from))
@@ -243,7 +243,7 @@ pub(crate) async fn chain(
             format!("no chain for {underlying:?} yet: watch it from the desk or add it to TICKDESK_SYMBOLS"),
         );
     };
-    let Some(snap) = state.store.snapshot(&format!("{prefix}{expiry}")) else {
+    let Some(snap) = state.broker().snapshot(&format!("{prefix}{expiry}")) else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_expiry",
@@ -254,7 +254,7 @@ pub(crate) async fn chain(
         );
     };
     let spot = state
-        .store
+        .broker()
         .snapshot(crate::stream::QUOTES_TOPIC)
         .and_then(|s| {
             s.items

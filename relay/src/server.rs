@@ -24,10 +24,12 @@ use crate::access;
 use crate::api;
 use crate::config::ServeConfig;
 use crate::session;
+use crate::state::history_limits;
 pub use crate::state::AppState;
 use crate::stream;
+use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::events::{SIGNALS_TOPIC, TRADES_TOPIC};
-use tickdesk_hub::memory::{self, MemoryBroker};
+use tickdesk_hub::memory::{self, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
 use tickdesk_market::Clock;
 use tickdesk_rates as rates;
@@ -49,8 +51,17 @@ pub async fn run(
     let addr = listener.local_addr()?;
     cfg.access_token = access::settle(cfg.access_token.take(), addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(AppState::new(&cfg, clock.clone(), stop_rx.clone()));
-    let store = state.store.clone();
+    let memory = Arc::new(MemoryBroker::with_limits(
+        history_limits(&cfg.limits),
+        TOPIC_CHANNEL_LEN,
+    ));
+    let state = Arc::new(AppState::with_broker(
+        &cfg,
+        clock.clone(),
+        stop_rx.clone(),
+        memory.clone(),
+    ));
+    let store = state.broker().clone();
     // Known topics exist before the first connection, so an early subscriber gets a (possibly empty) snapshot
     // and then every change, rather than an unknown-topic error.
     for topic in [
@@ -63,8 +74,8 @@ pub async fn run(
     ] {
         store.ensure_topic(topic);
     }
-    publish_status(&store, "rates", "live", "simulated rates desk");
-    let sweep_task = tokio::spawn(memory::sweep_history(store.clone(), stop_rx.clone()));
+    publish_status(&*store, "rates", "live", "simulated rates desk");
+    let sweep_task = tokio::spawn(memory::sweep_history(memory, stop_rx.clone()));
     let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
     let rates_task = tokio::spawn(rates::run(
@@ -75,7 +86,7 @@ pub async fn run(
     ));
     // Options analytics and unusual activity, derived from the chains the store holds.
     state
-        .demand
+        .demand()
         .allow_prefix(tickdesk_analytics::ANALYTICS_PREFIX);
     store.ensure_topic(tickdesk_analytics::ACTIVITY_TOPIC);
     let analytics_task = tokio::spawn(tickdesk_analytics::run(
@@ -89,6 +100,7 @@ pub async fn run(
         store.clone(),
         cfg.binance.clone(),
         cfg.seed,
+        Box::new(start_binance_simulator),
         stop_rx.clone(),
     );
     let schwab_tasks = if cfg.no_schwab {
@@ -127,6 +139,22 @@ pub async fn run(
 }
 
 type SimTask = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// The built-in Binance simulator, for the Binance source to start when it needs one.
+fn start_binance_simulator(
+    listener: TcpListener,
+    seed: Option<u64>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<(String, String, SimTask)> {
+    let opts = tickdesk_binance_sim::SimOptions {
+        seed,
+        ..Default::default()
+    };
+    let (handle, task) = tickdesk_binance_sim::start(listener, opts, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })?;
+    Ok((handle.ws_url(), handle.base_url(), task))
+}
 
 /// The market clock the settings ask for, at real time `now_ms`: the wall clock with a Schwab app key (a real
 /// account is honest about the real market); with a simulator, `--sim-start` (`auto`: the real time during a
@@ -178,8 +206,8 @@ async fn start_schwab(
         None
     };
     let client = schwab::spawn(
-        state.store.clone(),
-        state.demand.clone(),
+        state.broker().clone(),
+        state.demand().clone(),
         schwab_cfg,
         state.clock.clone(),
         stop,
@@ -236,7 +264,10 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
                 api::topic(s, Path(tickdesk_analytics::ACTIVITY_TOPIC.into()))
             }),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), access::guard));
+        .route_layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            access::guard,
+        ));
     // An app hosted on an allowed origin reads the REST views too (the fallback, the access check), presenting its
     // token in `Authorization`; outermost, so a 401 is readable by that app as well.
     let guarded = match cors(&cfg.allowed_origins) {
@@ -254,7 +285,10 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         warn!(dir = %cfg.static_dir.display(), "no app directory; serving the API only (build the app with trunk to serve it)");
         api
     };
-    app.layer(middleware::from_fn_with_state(state, access::login))
+    app.layer(middleware::from_fn_with_state(
+        state.access.clone(),
+        access::login,
+    ))
 }
 
 /// CORS for the allowed origins' `GET`s, with an `Authorization` header; none without an allow-list.
@@ -305,7 +339,7 @@ async fn ws_upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&headers, &state.allowed_origins) {
-        Metrics::add(&state.metrics.rejected_connections, 1);
+        Metrics::add(&state.metrics().rejected_connections, 1);
         let origin = headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
@@ -320,8 +354,8 @@ async fn ws_upgrade(
         )
             .into_response();
     }
-    if state.metrics.clients.get() as usize >= state.limits.max_connections {
-        Metrics::add(&state.metrics.rejected_connections, 1);
+    if state.metrics().clients.get() as usize >= state.limits().max_connections {
+        Metrics::add(&state.metrics().rejected_connections, 1);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "connection limit reached; retry with backoff",
@@ -332,20 +366,26 @@ async fn ws_upgrade(
     // Client frames are small: an 8 KiB read buffer instead of tungstenite's 128 KiB default, which it allocates
     // per connection and zeroes on reads (see BENCHMARKS.md, memory per idle connection). Larger frames still
     // arrive whole; the buffer grows for them.
-    ws.max_message_size(state.limits.max_frame_bytes.saturating_mul(4).max(1 << 20))
-        .read_buffer_size(READ_BUFFER_BYTES)
-        // A browser offering subprotocols (the app carrying its token in one) must be answered with one of them.
-        .protocols([access::SUBPROTOCOL])
-        .on_upgrade(move |socket| session::run(socket, state))
+    ws.max_message_size(
+        state
+            .limits()
+            .max_frame_bytes
+            .saturating_mul(4)
+            .max(1 << 20),
+    )
+    .read_buffer_size(READ_BUFFER_BYTES)
+    // A browser offering subprotocols (the app carrying its token in one) must be answered with one of them.
+    .protocols([access::SUBPROTOCOL])
+    .on_upgrade(move |socket| session::run(socket, state))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let sources = state
-        .store
+        .broker()
         .snapshot(STATUS_TOPIC)
         .map(|s| s.items)
         .unwrap_or_default();
-    let text = state.metrics.render(&sources, &*state.store);
+    let text = state.metrics().render(&sources, &**state.broker());
     (
         [(
             header::CONTENT_TYPE,
@@ -358,7 +398,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub use tickdesk_hub::status::STATUS_TOPIC;
 
 /// Records a source's state in the status topic.
-pub fn publish_status(store: &MemoryBroker, source: &str, state: &str, detail: &str) {
+pub fn publish_status(store: &dyn Publisher, source: &str, state: &str, detail: &str) {
     tickdesk_hub::status::SourceStatus::new(
         source,
         state,

@@ -1,4 +1,5 @@
-//! What every request handler and session shares: the store, demand, limits, metrics and the shutdown flag.
+//! What every request handler and session shares: the hub (broker, demand, limits, metrics, the shutdown flag) and
+//! the HTTP edge's own settings.
 //!
 //! A module of its own so the parts that use it (`session`, `api`, `stream`) depend on this, not on `server`, which
 //! only wires routes and tasks together: no import circles.
@@ -11,28 +12,25 @@ use tokio::sync::watch;
 
 use crate::access::Access;
 use crate::config::ServeConfig;
+use tickdesk_hub::broker::Broker;
 use tickdesk_hub::demand::Demand;
 use tickdesk_hub::limits::Limits;
 use tickdesk_hub::memory::{HistoryLimits, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
 use tickdesk_hub::secret::Secret;
+use tickdesk_hub::session::Context;
 
 /// Shared by every request and session.
 #[derive(Debug)]
 pub struct AppState {
-    pub store: Arc<MemoryBroker>,
-    /// Who watches what, for upstreams that stream only watched topics.
-    pub demand: Arc<Demand>,
-    pub limits: Limits,
-    pub metrics: Metrics,
+    /// What the hub's sessions share; [`AppState::broker`] is its broker.
+    pub hub: Arc<Context>,
     pub allowed_origins: Vec<String>,
     pub publish_token: Option<Secret>,
     /// The access token every guarded route requires, and the record of failed attempts.
-    pub access: Access,
+    pub access: Arc<Access>,
     pub event_history: usize,
     pub stream_interval: Duration,
-    /// Flips to true once on shutdown; sessions close their sockets with a close frame.
-    pub shutdown: watch::Receiver<bool>,
     /// The market clock every source reads for market decisions.
     pub clock: Clock,
 }
@@ -40,22 +38,55 @@ pub struct AppState {
 impl AppState {
     /// The shared state for `cfg`; `shutdown` flips to true when the relay stops.
     pub fn new(cfg: &ServeConfig, clock: Clock, shutdown: watch::Receiver<bool>) -> AppState {
+        let broker = MemoryBroker::with_limits(history_limits(&cfg.limits), TOPIC_CHANNEL_LEN);
+        AppState::with_broker(cfg, clock, shutdown, Arc::new(broker))
+    }
+
+    /// The shared state over a broker of the caller's.
+    pub fn with_broker(
+        cfg: &ServeConfig,
+        clock: Clock,
+        shutdown: watch::Receiver<bool>,
+        broker: Arc<dyn Broker>,
+    ) -> AppState {
         AppState {
-            store: Arc::new(MemoryBroker::with_limits(
-                history_limits(&cfg.limits),
-                TOPIC_CHANNEL_LEN,
-            )),
-            demand: Arc::new(Demand::default()),
-            limits: cfg.limits.clone(),
-            metrics: Metrics::default(),
+            hub: Arc::new(Context {
+                broker,
+                demand: Arc::new(Demand::default()),
+                limits: cfg.limits.clone(),
+                metrics: Metrics::default(),
+                shutdown,
+            }),
             allowed_origins: cfg.allowed_origins.clone(),
             publish_token: cfg.publish_token.clone(),
-            access: Access::new(cfg.access_token.clone()),
+            access: Arc::new(Access::new(cfg.access_token.clone())),
             event_history: cfg.event_history.max(1),
             stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
-            shutdown,
             clock,
         }
+    }
+}
+
+impl AppState {
+    /// The hub's broker: every topic's state, (epoch, seq) and history.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.hub.broker
+    }
+
+    pub fn demand(&self) -> &Arc<Demand> {
+        &self.hub.demand
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.hub.limits
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.hub.metrics
+    }
+
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.hub.shutdown.clone()
     }
 }
 

@@ -28,7 +28,13 @@ fn rows_by(items: &Items, field: &str) -> Vec<Value> {
 
 /// The desk snapshot as sent on `/ws/stream`.
 pub fn desk_snapshot(state: &AppState, ts_ms: u64) -> Value {
-    let items = |t: &str| state.store.snapshot(t).map(|s| s.items).unwrap_or_default();
+    let items = |t: &str| {
+        state
+            .broker()
+            .snapshot(t)
+            .map(|s| s.items)
+            .unwrap_or_default()
+    };
     let pnl = items(tickdesk_rates::PNL_TOPIC);
     let summary: Map<String, Value> = pnl
         .into_iter()
@@ -45,7 +51,7 @@ pub fn desk_snapshot(state: &AppState, ts_ms: u64) -> Value {
 
 /// `{type:"price_update", symbols:{SYM:{price, change, change_pct}}}` from the quotes topic, if it has any.
 pub fn price_update(state: &AppState) -> Option<Value> {
-    let quotes = state.store.snapshot(QUOTES_TOPIC)?.items;
+    let quotes = state.broker().snapshot(QUOTES_TOPIC)?.items;
     if quotes.is_empty() {
         return None;
     }
@@ -67,7 +73,7 @@ pub(crate) async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpg
 async fn run(socket: WebSocket, state: Arc<AppState>) {
     let (mut sink, mut stream) = socket.split();
     let mut tick = tokio::time::interval(state.stream_interval);
-    let mut shutdown = state.shutdown.clone();
+    let mut shutdown = state.shutdown();
     loop {
         // Decide inside the select, send outside it: a `watch` guard must not live across the send's await.
         let frames = tokio::select! {
@@ -118,7 +124,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
-        state.store.publish(
+        state.broker().publish(
             QUOTES_TOPIC,
             [("AAPL".to_string(), row)].into_iter().collect(),
             vec![],

@@ -25,18 +25,21 @@ fn publish(state: &AppState, topic: &str, v: f64) {
     )]
     .into_iter()
     .collect();
-    state.store.publish(topic, row, vec![]).expect("a change");
+    state
+        .broker()
+        .publish(topic, row, vec![])
+        .expect("a change");
 }
 
 fn seq_of(state: &AppState, topic: &str) -> u64 {
-    state.store.snapshot(topic).unwrap().seq
+    state.broker().snapshot(topic).unwrap().seq
 }
 
 /// A hub over `store` with topics `a` and `b`.
 async fn hub(store: MemoryBroker) -> (Relay, Arc<AppState>) {
     let (relay, state) = Relay::start_hub(test_config(), store).await;
-    state.store.ensure_topic("a");
-    state.store.ensure_topic("b");
+    state.broker().ensure_topic("a");
+    state.broker().ensure_topic("b");
     (relay, state)
 }
 
@@ -79,8 +82,8 @@ fn snapshots_of<'a>(frames: &'a [ServerMsg], topic: &str) -> Vec<&'a ServerMsg> 
 async fn a_session_is_woken_only_by_changes_of_the_topics_it_watches() {
     let (relay, state) = hub(MemoryBroker::new(1024, 1024)).await;
     let (mut on_a, _) = subscribed(&relay, None, &["a"]).await;
-    assert_eq!(state.store.subscribers("a"), 1);
-    assert_eq!(state.store.subscribers("b"), 0, "nobody listens on b");
+    assert_eq!(state.broker().subscribers("a"), 1);
+    assert_eq!(state.broker().subscribers("b"), 0, "nobody listens on b");
     for i in 0..50 {
         publish(&state, "b", i as f64);
         // Room for a session listening on b to run, if one were.
@@ -167,7 +170,7 @@ async fn lagging_on_one_topic_resumes_that_topic_alone_from_the_history() {
     for t in ["a", "b"] {
         assert_eq!(
             c.replica.topic(t).unwrap().items,
-            state.store.snapshot(t).unwrap().items
+            state.broker().snapshot(t).unwrap().items
         );
         publish(&state, t, 1000.0);
         read_to(&mut c, t, seq_of(&state, t)).await;
@@ -187,7 +190,7 @@ async fn lagging_on_one_topic_beyond_the_history_re_snapshots_that_topic_alone()
     else {
         panic!("one fresh snapshot of a: {frames:?}")
     };
-    assert_eq!(items, &state.store.snapshot("a").unwrap().items);
+    assert_eq!(items, &state.broker().snapshot("a").unwrap().items);
     assert!(snapshots_of(&frames, "b").is_empty(), "b is not re-sent");
     assert_eq!(c.seq("b"), 2);
     relay.stop().await;
@@ -235,7 +238,7 @@ async fn a_resume_within_the_byte_budget_replays_exactly_and_one_past_it_gets_a_
     // Replayed on the replica it held, the state is the store's.
     assert_eq!(
         back.replica.topic("a").unwrap().items,
-        state.store.snapshot("a").unwrap().items
+        state.broker().snapshot("a").unwrap().items
     );
 
     let held = back.replica.clone();
@@ -254,7 +257,7 @@ async fn a_resume_within_the_byte_budget_replays_exactly_and_one_past_it_gets_a_
     else {
         panic!("a fresh snapshot: {snaps:?}")
     };
-    assert_eq!(items, &state.store.snapshot("a").unwrap().items);
+    assert_eq!(items, &state.broker().snapshot("a").unwrap().items);
     assert!(
         relay
             .metric("tickdesk_history_evicted_total{reason=\"topic_bytes\"}")
@@ -298,7 +301,7 @@ async fn a_resume_older_than_the_maximum_age_gets_a_snapshot() {
         "61 s away: the deltas are too old to replay, {snaps:?}"
     );
     assert!(relay.metric("tickdesk_history_bytes").await > 0);
-    state.store.expire_history();
+    state.broker().expire_history();
     assert_eq!(relay.metric("tickdesk_history_bytes").await, 0);
     assert_eq!(
         relay
@@ -326,7 +329,7 @@ async fn unsubscribing_lets_go_of_a_quiet_topic_at_once() {
         .await;
     }
     common::eventually("the topic's receivers let go", 10, async || {
-        (state.store.subscribers("quiet") == 0).then_some(())
+        (state.broker().subscribers("quiet") == 0).then_some(())
     })
     .await;
     relay.stop().await;

@@ -132,9 +132,12 @@ impl Relay {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut state = AppState::new(&cfg, in_session(), stop_rx);
-        state.store = Arc::new(store);
-        let state = Arc::new(state);
+        let state = Arc::new(AppState::with_broker(
+            &cfg,
+            in_session(),
+            stop_rx,
+            Arc::new(store),
+        ));
         let app = tickdesk_relay::server::router(state.clone(), &cfg);
         let task = tokio::spawn(async move {
             axum::serve(listener, app)

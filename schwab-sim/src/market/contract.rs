@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tickdesk_market::Date;
 
+use super::params::{pct, NOT_COMPUTABLE, RATE, YEAR_MS};
 use super::underlying::Underlying;
-use super::{pct, NOT_COMPUTABLE, RATE, YEAR_MS};
 use crate::pricing::{black_scholes, round_to, BsInputs, Greeks, QuoteRules};
 
 /// One option contract: static terms, the model's latest valuation, and the day's market.

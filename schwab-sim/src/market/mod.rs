@@ -36,19 +36,17 @@
 //! - `underlying.rs` and `contract.rs`: the day's state of one underlying and of one option, with the quoting
 //!   and valuation that move them.
 //! - `bars.rs`: each underlying's 1-minute bars: recorded from the walk, a deterministic past before it.
+//! - `params.rs`: the model's constants (rate, year, session length, vols) and the percent change both quotes use.
 //! - `draws.rs`: the random draws (seeded hashes for per-contract values, normal, Poisson, trade sizes).
 //! - `state.rs`: the [`Market`] itself: listing, the day roll, the step, watching and lazy repricing.
 //!
 //! Everything is re-exported here, so the rest of the crate names `market::X` whatever file `X` lives in.
 
-use tickdesk_market::DAY_MS;
-
-use crate::pricing::round_to;
-
 mod bars;
 mod contract;
 mod draws;
 mod osi;
+mod params;
 mod series;
 mod specs;
 mod state;
@@ -63,23 +61,4 @@ pub use specs::{default_specs, AssetKind, ExpiryStyle, Strikes, UnderlyingSpec};
 pub use state::{Market, MarketConfig};
 pub use underlying::Underlying;
 
-/// The risk-free rate used for every valuation (decimal). Reported as `interestRate` 4.3 in the chain.
-pub const RATE: f64 = 0.043;
-/// The value Schwab reports for volatility and greeks it cannot compute.
-pub const NOT_COMPUTABLE: f64 = -999.0;
-const SESSION_SECONDS: f64 = 23_400.0;
-const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * SESSION_SECONDS;
-const YEAR_MS: f64 = 365.0 * DAY_MS as f64;
-/// Volatility of the market factor that drives every underlying.
-const MARKET_VOL: f64 = 0.13;
-/// ATM vol sensitivity to the underlying's log return since the close (spot down 1% → vol up ~3%).
-const VOL_SPOT_BETA: f64 = 3.0;
-
-/// The change from `base` to `now` in percent (4 decimals); 0 without a base. Shared by underlyings and options.
-fn pct(now: f64, base: f64) -> f64 {
-    if base == 0.0 {
-        0.0
-    } else {
-        round_to((now - base) / base * 100.0, 4)
-    }
-}
+pub use params::{NOT_COMPUTABLE, RATE};

@@ -14,10 +14,12 @@ use tickdesk_market::Date;
 use super::contract::{reprice, Contract};
 use super::draws::{hash_mix, normal, poisson, trade_size, unit};
 use super::osi::{option_description, osi_symbol};
+use super::params::{
+    MARKET_VOL, RATE, SESSION_SECONDS, TRADING_SECONDS_PER_YEAR, VOL_SPOT_BETA, YEAR_MS,
+};
 use super::series::series_for;
 use super::specs::default_specs;
 use super::underlying::{quote_underlying, Underlying};
-use super::{MARKET_VOL, RATE, SESSION_SECONDS, TRADING_SECONDS_PER_YEAR, VOL_SPOT_BETA, YEAR_MS};
 use crate::pricing::{black_scholes, round_to, BsInputs};
 
 /// How the market runs.
@@ -555,7 +557,7 @@ fn round_strike_weight(strike: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::NOT_COMPUTABLE;
+    use crate::market::params::NOT_COMPUTABLE;
 
     fn market(seed: u64) -> Market {
         // Tuesday 2025-12-09, 11:00 ET.

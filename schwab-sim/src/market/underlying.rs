@@ -4,7 +4,7 @@
 
 use rand::Rng;
 
-use super::pct;
+use super::params::pct;
 use super::specs::{AssetKind, UnderlyingSpec};
 use crate::pricing::round_to;
 

@@ -57,13 +57,30 @@ pub fn normalise_symbols(symbols: &[String]) -> Vec<String> {
     out
 }
 
+/// A built-in simulator's running task.
+pub type SimTask = JoinHandle<anyhow::Result<()>>;
+
+/// Starts the built-in Binance simulator on a bound loopback listener, with the run's seed, until the flag turns
+/// true; returns its stream base, REST base and task. The relay hands in the simulator crate's `start`, so the
+/// source itself needs no simulator to build.
+pub type StartSimulator = Box<
+    dyn FnOnce(
+            TcpListener,
+            Option<u64>,
+            watch::Receiver<bool>,
+        ) -> anyhow::Result<(String, String, SimTask)>
+        + Send,
+>;
+
 /// Starts the Binance source with the relay's settings (`None` when it is off). Its topics (`crypto` and each
 /// symbol's `bars:`) and its status item exist when this returns, so no browser can subscribe before the relay
-/// knows them. Runs until `shutdown` turns true; a built-in simulator it started stops with it.
+/// knows them. Runs until `shutdown` turns true; a built-in simulator it started (with `simulator`, when `auto`
+/// cannot reach Binance or the mode is `sim`) stops with it.
 pub fn spawn(
     store: Arc<dyn Publisher>,
     cfg: BinanceConfig,
     seed: Option<u64>,
+    simulator: StartSimulator,
     shutdown: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let plan = mode::plan(cfg.mode, &cfg.ws, &cfg.rest);
@@ -86,7 +103,7 @@ pub fn spawn(
             );
         }
         let (ws, rest, simulated, sim_task) =
-            match resolve(plan, &cfg, seed, shutdown.clone()).await {
+            match resolve(plan, &cfg, seed, simulator, shutdown.clone()).await {
                 Ok(r) => r,
                 Err(e) => {
                     warn!(error = %e, "binance: the built-in simulator did not start");
@@ -115,13 +132,12 @@ pub fn spawn(
     }))
 }
 
-type SimTask = JoinHandle<anyhow::Result<()>>;
-
 /// The endpoints to use: the configured ones, or a built-in simulator started here (with why).
 async fn resolve(
     plan: Plan,
     cfg: &BinanceConfig,
     seed: Option<u64>,
+    simulator: StartSimulator,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(String, String, Option<String>, Option<SimTask>)> {
     let reason = match plan {
@@ -140,14 +156,7 @@ async fn resolve(
         }
     };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let opts = tickdesk_binance_sim::SimOptions {
-        seed,
-        ..Default::default()
-    };
-    let mut stop = shutdown;
-    let (handle, task) = tickdesk_binance_sim::start(listener, opts, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })?;
-    info!(%reason, "binance: using the built-in Binance simulator at {}", handle.base_url());
-    Ok((handle.ws_url(), handle.base_url(), Some(reason), Some(task)))
+    let (ws, rest, task) = simulator(listener, seed, shutdown)?;
+    info!(%reason, "binance: using the built-in Binance simulator at {rest}");
+    Ok((ws, rest, Some(reason), Some(task)))
 }

@@ -4,16 +4,16 @@
 //! steps back to back on one thread and prints the CPU time per step and what that is of one core at the 500 ms
 //! cadence, as one JSON line.
 //!
-//! `cargo run --release -p tickdesk-relay --example analytics_cpu [steps]`
+//! `cargo run --release -p tickdesk-analytics --example analytics_cpu [steps]`
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use tickdesk_market::{Clock, Date};
-use tickdesk_relay::analytics::activity::ActivityRules;
-use tickdesk_relay::analytics::Analytics;
-use tickdesk_relay::store::Store;
+use tickdesk_analytics::activity::ActivityRules;
+use tickdesk_analytics::Analytics;
+use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_wire::{Fields, Items};
 
 const UNDERLYINGS: [(&str, f64); 3] = [("SPY", 600.0), ("AAPL", 230.0), ("QQQ", 520.0)];
