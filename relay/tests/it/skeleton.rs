@@ -1,7 +1,7 @@
 //! The walking skeleton over real loopback sockets: the curve is live, snapshot then deltas, shutdown closes
 //! sockets with a close frame.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

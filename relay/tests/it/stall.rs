@@ -2,7 +2,7 @@
 //! watches, not by the upstream rate or the stall's length; when it reads again it catches up with the latest
 //! values. Runs for `TICKDESK_STALL_SECS` (default 60) seconds.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,6 +35,8 @@ async fn curve_seq(relay: &Relay) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again() {
+    // The process's memory is measured: no other test's relay or simulator may run beside this one.
+    let _alone = tickdesk_testkit::serial::exclusive("the stalled client's memory test").await;
     let secs: u64 = std::env::var("TICKDESK_STALL_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

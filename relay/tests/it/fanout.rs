@@ -6,7 +6,7 @@
 //! - a resume within the history replays exactly what live clients got; past its byte budget or its maximum age
 //!   it is answered with a fresh snapshot, flagged `recovered: false`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //!
 //! Cases are bounded (`CASES`) so the suite stays fast; `PROPTEST_CASES` raises them for a longer hunt.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! `signals` topic, an on-demand topic's first answer, a resume answer), so a client reading `items` never meets
 //! a missing field.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,9 +4,8 @@
 //! and a redirect without the token; and, in the captured logs, a token the relay makes is printed once in the URL
 //! while one the user gave never appears in the logs.
 
-mod common;
+use crate::common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{test_config, Relay};
@@ -321,60 +320,16 @@ async fn without_a_token_on_loopback_everything_stays_open() {
     relay.stop().await;
 }
 
-/// Log lines, captured in memory.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
-    }
-}
-
-/// Every log line of this test binary at debug level, captured by one global subscriber (a per-thread one misses
-/// lines whose callsite was first hit while another test ran with none: tracing caches that interest).
-fn all_logs() -> Logs {
-    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        logs
-    })
-    .clone()
-}
-
 /// Runs `f` (one at a time among the tests that read logs) and returns what was logged meanwhile, with `f`'s
 /// result. Other tests of this binary may log meanwhile too: assertions name their own port.
-async fn logged<R, F: std::future::Future<Output = R>>(f: impl FnOnce(Logs) -> F) -> (String, R) {
+async fn logged<R>(f: impl AsyncFnOnce(&common::Logs) -> R) -> (String, R) {
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = ONE_AT_A_TIME.lock().await;
-    let logs = all_logs();
-    let start = logs.0.lock().unwrap().len();
-    let r = f(logs.clone()).await;
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()[start..]).to_string();
-    (text, r)
+    // `f` starts relays of its own (serve_on): they count as running fixtures.
+    let _running = tickdesk_testkit::serial::shared().await;
+    let logs = common::logs();
+    let r = f(&logs).await;
+    (logs.text(), r)
 }
 
 /// A relay listening on `listen` as `run` would (the access token settled there), and the port it got.
@@ -413,7 +368,7 @@ fn token_after(logs: &str, marker: &str) -> String {
 async fn beyond_loopback_the_relay_makes_a_token_and_prints_the_url_once() {
     let mut tokens = Vec::new();
     for _ in 0..2 {
-        let (logs, port) = logged(|logs| async move {
+        let (logs, port) = logged(async |logs| {
             let (port, stop, task) = serve_on("0.0.0.0:0", test_config()).await;
             let a: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             assert_eq!(
@@ -455,7 +410,7 @@ async fn beyond_loopback_the_relay_makes_a_token_and_prints_the_url_once() {
 #[tokio::test]
 async fn a_token_the_user_gave_never_appears_in_the_logs() {
     for listen in ["0.0.0.0:0", "127.0.0.1:0"] {
-        let (logs, port) = logged(|_| async move {
+        let (logs, port) = logged(async |_| {
             let (port, stop, task) = serve_on(listen, guarded_config()).await;
             let a: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             assert_eq!(

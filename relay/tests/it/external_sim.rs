@@ -2,7 +2,7 @@
 //! the simulator outlives a relay restart, each relay holds one streamer connection to it, and the load
 //! settings' `SIMX` streams. Also the simulator's tick tap (`/sim/ticks`) that benchmark peers read.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The publish API for trading bots, `/ws/stream`, and the connection-level limits, over real sockets.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

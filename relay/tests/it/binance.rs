@@ -3,7 +3,7 @@
 //! fallback both ways), the topics (`crypto`, crypto `bars:`), memory under a trade burst, and `auto` falling back
 //! to the built-in simulator. Nothing here reaches the internet: every URL is 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

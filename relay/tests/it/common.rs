@@ -18,11 +18,13 @@ use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// A relay running on 127.0.0.1:<any>, stopped when dropped.
+/// A relay running on 127.0.0.1:<any>, stopped when dropped. Holds a shared turn of
+/// [`tickdesk_testkit::serial`] while it runs.
 pub struct Relay {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    _turn: tickdesk_testkit::serial::Shared,
 }
 
 /// Settings for tests: a fast curve, no static files, a deterministic seed.
@@ -106,6 +108,7 @@ impl Relay {
 
     /// Starts a relay whose market runs on `clock`.
     pub async fn start_at(cfg: ServeConfig, clock: Clock) -> Relay {
+        let turn = tickdesk_testkit::serial::shared().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -120,6 +123,7 @@ impl Relay {
             addr,
             stop: Some(tx),
             task: Some(task),
+            _turn: turn,
         }
     }
 
@@ -128,6 +132,7 @@ impl Relay {
     /// the shared state too, so the test can publish into the store directly (without yielding, when it must make
     /// a session fall behind).
     pub async fn start_hub(cfg: ServeConfig, store: MemoryBroker) -> (Relay, Arc<AppState>) {
+        let turn = tickdesk_testkit::serial::shared().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -152,6 +157,7 @@ impl Relay {
             addr,
             stop: Some(tx),
             task: Some(task),
+            _turn: turn,
         };
         (relay, state)
     }
@@ -335,5 +341,105 @@ impl Client {
 
     pub fn seq(&self, topic: &str) -> u64 {
         self.replica.topic(topic).map_or(0, |t| t.seq)
+    }
+}
+
+// ---- logs ---------------------------------------------------------------------------------------------------
+
+/// The log lines (everything at debug, the relay at trace) a test's own thread writes while the test holds a
+/// [`Logs`]. A `#[tokio::test]` (current-thread) runs every task it spawns on that thread, its relay, simulator
+/// and clients too, so that is the test's own logging; other tests running beside it (in this one binary, in
+/// parallel threads) neither reach its capture nor pay for it. Tests that look at the logs still look for their own
+/// unique strings (their port, their token): two tests capturing at once share the buffer.
+///
+/// One global subscriber rather than one per test (`set_default`): tracing caches per-callsite interest globally,
+/// and scoped subscribers on parallel test threads make that cache (and so the capture) unreliable. Its filter
+/// asks at every event whether the thread captures (callsite interest "sometimes"), so nothing is formatted for a
+/// thread that does not, and what was kept is dropped when the last capture ends: a test that measures the
+/// process's memory runs with no capture beside it.
+pub(crate) struct Logs {
+    start: usize,
+    /// Bound to the thread it captures (not `Send`).
+    _here: std::marker::PhantomData<*const ()>,
+}
+
+struct Captured {
+    bytes: Vec<u8>,
+    holders: usize,
+}
+
+static CAPTURED: std::sync::Mutex<Captured> = std::sync::Mutex::new(Captured {
+    bytes: Vec::new(),
+    holders: 0,
+});
+
+thread_local! {
+    /// The captures held on this thread.
+    static CAPTURES_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn captured() -> std::sync::MutexGuard<'static, Captured> {
+    CAPTURED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where the global subscriber writes: the capture.
+struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        captured().bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing what this thread logs (the global subscriber is installed on first use), until the returned
+/// [`Logs`] is dropped.
+pub(crate) fn logs() -> Logs {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        use tracing_subscriber::filter::{dynamic_filter_fn, EnvFilter, FilterExt};
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
+        // Asked at every event (a `filter_fn` is asked once per callsite, and the answer cached).
+        let here = dynamic_filter_fn(|_, _| CAPTURES_HERE.with(|n| n.get() > 0));
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(|| CaptureWriter)
+            .with_ansi(false)
+            .with_filter(here.and(EnvFilter::new("debug,tickdesk_relay=trace")));
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("one global subscriber");
+    });
+    CAPTURES_HERE.with(|n| n.set(n.get() + 1));
+    let mut c = captured();
+    c.holders += 1;
+    Logs {
+        start: c.bytes.len(),
+        _here: std::marker::PhantomData,
+    }
+}
+
+impl Logs {
+    /// What was captured since this capture started.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&captured().bytes[self.start..]).into_owned()
+    }
+
+    /// Everything the captures held now have kept (since the first of them started).
+    pub(crate) fn all(&self) -> String {
+        String::from_utf8_lossy(&captured().bytes).into_owned()
+    }
+}
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        CAPTURES_HERE.with(|n| n.set(n.get() - 1));
+        let mut c = captured();
+        c.holders -= 1;
+        if c.holders == 0 {
+            c.bytes = Vec::new();
+        }
     }
 }

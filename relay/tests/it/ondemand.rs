@@ -1,6 +1,6 @@
 //! On-demand topics over a real relay with its built-in Schwab simulator: the cap on how many the relay creates.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! The rates desk over a real relay: REST and the stream hold the same curve, spreads, positions and PnL at the
 //! same seq; the published PnL adds up exactly; a seed repeats the curve path.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 

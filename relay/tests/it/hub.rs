@@ -1,7 +1,7 @@
 //! The hub's invariants over real loopback sockets: resume, snapshot fallback, pause, conflation, bad input,
 //! REST/stream agreement.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! The simulator and the client share one frozen market clock that the tests move by hand: a minute passes when
 //! the test says so, never by waiting. Waits are polls with a deadline.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `analytics:{U}` agrees with its `chain:` topic at the same moment (the item names the chain seq it was computed
 //! from), it is recomputed only when something changed, and `activity` fires once per crossing, not on every tick.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,12 +5,11 @@
 //! relay's store (what browsers would be sent) and the simulator's own view (logins, connections, subscriptions),
 //! and stops both. Waits are "eventually" polls with a deadline, never fixed sleeps that assume a speed.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -25,6 +24,8 @@ use tickdesk_wire::{Fields, Items};
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+use common::logs;
+
 const OPTIONS: &str = "LEVELONE_OPTIONS";
 const EQUITIES: &str = "LEVELONE_EQUITIES";
 
@@ -32,13 +33,15 @@ const EQUITIES: &str = "LEVELONE_EQUITIES";
 
 struct Sim {
     handle: SimHandle,
+    /// The log lines are captured while the simulator runs (an `eventually` that times out shows them).
+    _logs: common::Logs,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Sim {
     async fn start(opts: SimOptions) -> Sim {
-        logs();
+        let logs = logs();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let (handle, task) = sim::start(listener, opts, async {
@@ -47,6 +50,7 @@ impl Sim {
         .unwrap();
         Sim {
             handle,
+            _logs: logs,
             stop: Some(tx),
             task: Some(task),
         }
@@ -198,7 +202,7 @@ async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) 
             return t;
         }
         if Instant::now() >= deadline {
-            let text = logs().text();
+            let text = logs().all();
             let lines: Vec<&str> = text
                 .lines()
                 .filter(|l| l.contains("tickdesk_schwab") && !l.contains("::sim"))
@@ -500,7 +504,6 @@ async fn switching_expiry_or_underlying_is_add_and_unsubs_not_a_reconnect() {
 
 #[tokio::test]
 async fn code_3_login_denied_refreshes_the_token_and_reconnects() {
-    logs();
     let sim = Sim::start(sim_opts()).await;
     sim.handle.deny_next_login();
     let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
@@ -923,52 +926,6 @@ async fn the_access_token_is_refreshed_before_it_expires() {
 }
 
 // ---- secrets ----------------------------------------------------------------------------------------------------
-
-/// The log output of every test in this binary.
-///
-/// One global subscriber rather than one per test (`set_default`): tracing caches per-callsite interest
-/// globally, and scoped subscribers on parallel test threads make that cache (and so the capture) unreliable.
-/// Tests that look at the logs look for their own unique strings.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-/// Starts capturing (everything at debug, the relay at trace) on first use.
-fn logs() -> LogBuffer {
-    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = LogBuffer::default();
-        let w = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "debug,tickdesk_relay=trace",
-            ))
-            .with_writer(move || w.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        buf
-    })
-    .clone()
-}
 
 #[tokio::test]
 async fn auth_login_then_a_full_session_never_leaks_a_secret() {
