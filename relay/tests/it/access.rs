@@ -347,7 +347,7 @@ async fn serve_on(
     let task = tokio::spawn(tickdesk_relay::run(
         listener,
         cfg,
-        common::in_session(),
+        tickdesk_testkit::in_session(),
         async {
             let _ = rx.await;
         },

@@ -219,7 +219,7 @@ async fn the_relays_analytics_match_its_chain_topic() {
     // Slow market ticks, so the chain often stands still between a recompute and the read.
     cfg.sim.tick_ms = 3000;
     let relay = common::Relay::start(cfg).await;
-    let found = common::eventually(
+    let found = tickdesk_testkit::eventually(
         "a SPY analytics item that matches its chain",
         60,
         async || {

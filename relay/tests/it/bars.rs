@@ -8,58 +8,27 @@
 
 use crate::common;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tickdesk_hub::demand::Demand;
 use tickdesk_hub::{broker::Event, memory::MemoryBroker};
 use tickdesk_market::{Clock, Date};
 use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options, Timing};
-use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
+use tickdesk_schwab_sim::SimOptions;
+use tickdesk_testkit::{eventually, SchwabSim};
 use tickdesk_wire::bars::Bar;
 use tickdesk_wire::Fields;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-struct Sim {
-    handle: SimHandle,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+/// What these tests read of the Schwab simulator's market.
+trait SimMarket {
+    /// The simulator's recorded bar of `symbol` starting at `t`.
+    fn bar(&self, symbol: &str, t: i64) -> Option<Bar>;
+    fn last(&self, symbol: &str) -> f64;
 }
 
-impl Sim {
-    async fn start(clock: &Clock) -> Sim {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let opts = SimOptions {
-            clock: clock.clone(),
-            seed: Some(7),
-            tick_ms: 40,
-            heartbeat: Duration::from_millis(300),
-            ..SimOptions::default()
-        };
-        let (handle, task) = sim::start(listener, opts, async {
-            let _ = rx.await;
-        })
-        .unwrap();
-        Sim {
-            handle,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    fn subs(&self, service: &str) -> BTreeSet<String> {
-        self.handle
-            .subscriptions()
-            .get(service)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
-    }
-
-    /// The simulator's recorded bar of `symbol` starting at `t`.
+impl SimMarket for SchwabSim {
     fn bar(&self, symbol: &str, t: i64) -> Option<Bar> {
         self.handle.with_market(|m| {
             m.underlying(symbol)?
@@ -74,15 +43,18 @@ impl Sim {
         self.handle
             .with_market(|m| m.underlying(symbol).unwrap().last)
     }
+}
 
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-        }
-    }
+/// A Schwab simulator on `clock` (frozen: the tests move it), seeded, with fast ticks and heartbeats.
+async fn start_sim(clock: &Clock) -> SchwabSim {
+    SchwabSim::start(SimOptions {
+        clock: clock.clone(),
+        seed: Some(7),
+        tick_ms: 40,
+        heartbeat: Duration::from_millis(300),
+        ..SimOptions::default()
+    })
+    .await
 }
 
 struct Client {
@@ -93,13 +65,13 @@ struct Client {
 }
 
 impl Client {
-    fn start(sim: &Sim, clock: &Clock, symbols: &[&str], key_budget: usize) -> Client {
+    fn start(sim: &SchwabSim, clock: &Clock, symbols: &[&str], key_budget: usize) -> Client {
         Self::start_with_foreign(sim, clock, symbols, key_budget, &[])
     }
 
     /// `foreign`: symbols whose bars another source (Binance) publishes.
     fn start_with_foreign(
-        sim: &Sim,
+        sim: &SchwabSim,
         clock: &Clock,
         symbols: &[&str],
         key_budget: usize,
@@ -110,7 +82,7 @@ impl Client {
 
     /// `unknown_cooldown`: how long an unknown symbol is not asked again (the default's minutes when `None`).
     fn start_full(
-        sim: &Sim,
+        sim: &SchwabSim,
         clock: &Clock,
         symbols: &[&str],
         key_budget: usize,
@@ -180,20 +152,6 @@ impl Client {
     }
 }
 
-async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn wed() -> Date {
     Date::from_ymd(2026, 12, 2)
 }
@@ -204,14 +162,14 @@ fn at(hh: i64, mm: i64) -> i64 {
 }
 
 /// Waits for the first picture of `topic` and for its chart and equity to stream.
-async fn loaded_and_live(c: &Client, sim: &Sim, symbol: &str) -> Vec<Bar> {
+async fn loaded_and_live(c: &Client, sim: &SchwabSim, symbol: &str) -> Vec<Bar> {
     let topic = format!("bars:{symbol}");
-    let bars = eventually("the first picture", 10, || {
+    let bars = eventually("the first picture", 10, async || {
         let b = c.bars(&topic);
         (!b.is_empty()).then_some(b)
     })
     .await;
-    eventually("the chart and the equity streamed", 10, || {
+    eventually("the chart and the equity streamed", 10, async || {
         (sim.subs("CHART_EQUITY").contains(symbol)
             && sim.subs("LEVELONE_EQUITIES").contains(symbol))
         .then_some(())
@@ -223,7 +181,7 @@ async fn loaded_and_live(c: &Client, sim: &Sim, symbol: &str) -> Vec<Bar> {
 #[tokio::test]
 async fn history_then_the_current_minute_in_place_then_a_new_minute() {
     let clock = Clock::frozen(at(10, 15) + 30_000);
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start(&sim, &clock, &[], 500);
     c.demand.add("bars:AAPL");
     let first = loaded_and_live(&c, &sim, "AAPL").await;
@@ -240,10 +198,14 @@ async fn history_then_the_current_minute_in_place_then_a_new_minute() {
     // to no change at all): the 10:15 bar follows the streamed last price, in place.
     clock.advance_ms(10_000);
     assert!(sim.handle.gap("AAPL", 1.002));
-    let moved = eventually("the current minute follows the last price", 10, || {
-        let b = c.bar("bars:AAPL", at(10, 15))?;
-        (b.c == sim.last("AAPL") && b != *first.last().unwrap()).then_some(b)
-    })
+    let moved = eventually(
+        "the current minute follows the last price",
+        10,
+        async || {
+            let b = c.bar("bars:AAPL", at(10, 15))?;
+            (b.c == sim.last("AAPL") && b != *first.last().unwrap()).then_some(b)
+        },
+    )
     .await;
     assert_eq!(
         c.bars("bars:AAPL").len(),
@@ -259,7 +221,7 @@ async fn history_then_the_current_minute_in_place_then_a_new_minute() {
     eventually(
         "10:15 as the simulator completed it, 10:16 opened",
         10,
-        || {
+        async || {
             let done = sim.bar("AAPL", at(10, 15))?;
             (c.bar("bars:AAPL", at(10, 15)) == Some(done)
                 && c.bar("bars:AAPL", at(10, 16))?.c == sim.last("AAPL"))
@@ -275,14 +237,14 @@ async fn history_then_the_current_minute_in_place_then_a_new_minute() {
 #[tokio::test]
 async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
     let clock = Clock::frozen(at(10, 15) + 30_000);
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start(&sim, &clock, &[], 500);
     c.demand.add("bars:$SPX");
     loaded_and_live(&c, &sim, "$SPX").await;
     let calls = sim.handle.rest_call_times().len();
     // The stream goes down for a while and the market moves on five minutes meanwhile.
     sim.handle.drop_connections_for(Duration::from_millis(400));
-    eventually("the socket is gone", 10, || {
+    eventually("the socket is gone", 10, async || {
         (sim.handle.connections_open() == 0).then_some(())
     })
     .await;
@@ -292,7 +254,7 @@ async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
     eventually(
         "10:16-10:19 backfilled as the simulator has them",
         15,
-        || {
+        async || {
             (16..20)
                 .all(|m| {
                     let b = sim.bar("$SPX", at(10, m));
@@ -302,7 +264,7 @@ async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
         },
     )
     .await;
-    eventually("10:20 moves live", 10, || {
+    eventually("10:20 moves live", 10, async || {
         (c.bar("bars:$SPX", at(10, 20))?.c == sim.last("$SPX")).then_some(())
     })
     .await;
@@ -322,34 +284,38 @@ async fn minutes_missed_during_an_outage_are_backfilled_from_pricehistory() {
 #[tokio::test]
 async fn the_last_minute_held_before_a_short_outage_is_repaired_from_pricehistory() {
     let clock = Clock::frozen(at(10, 15) + 30_000);
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start(&sim, &clock, &[], 500);
     c.demand.add("bars:$SPX");
     loaded_and_live(&c, &sim, "$SPX").await;
     sim.handle.drop_connections_for(Duration::from_millis(400));
-    eventually("the socket is gone", 10, || {
+    eventually("the socket is gone", 10, async || {
         (sim.handle.connections_open() == 0).then_some(())
     })
     .await;
     // The market trades on inside 10:15 while nobody streams: the relay's 10:15 misses those trades.
     let before = sim.bar("$SPX", at(10, 15)).unwrap();
     clock.advance_ms(15_000);
-    eventually("the simulator's 10:15 moved after the drop", 10, || {
-        (sim.bar("$SPX", at(10, 15))? != before).then_some(())
-    })
+    eventually(
+        "the simulator's 10:15 moved after the drop",
+        10,
+        async || (sim.bar("$SPX", at(10, 15))? != before).then_some(()),
+    )
     .await;
     // Back at 10:16:20: no minute is missing, but 10:15 completed during the outage and CHART_EQUITY will not
     // send it again; only pricehistory can make it right.
     clock.advance_ms(35_000);
-    let done = eventually("10:15 complete at the simulator", 10, || {
+    let done = eventually("10:15 complete at the simulator", 10, async || {
         let b = sim.bar("$SPX", at(10, 16))?;
         (b.t == at(10, 16)).then_some(())?;
         sim.bar("$SPX", at(10, 15))
     })
     .await;
-    eventually("10:15 repaired as the simulator recorded it", 15, || {
-        (c.bar("bars:$SPX", at(10, 15)) == Some(done)).then_some(())
-    })
+    eventually(
+        "10:15 repaired as the simulator recorded it",
+        15,
+        async || (c.bar("bars:$SPX", at(10, 15)) == Some(done)).then_some(()),
+    )
     .await;
     c.stop().await;
     sim.stop().await;
@@ -358,17 +324,23 @@ async fn the_last_minute_held_before_a_short_outage_is_repaired_from_pricehistor
 #[tokio::test]
 async fn chart_keys_share_the_key_budget_with_the_options() {
     let clock = Clock::frozen(at(11, 0));
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     // Two keys: SPY's and AAPL's quotes. AAPL's chart and SPY's contracts are out.
     let c = Client::start(&sim, &clock, &["SPY"], 2);
     c.demand.add("bars:AAPL");
-    eventually("bars loaded, the status says they are not live", 10, || {
-        let note = c.status().get("detail")?.as_str()?.to_string();
-        (!c.bars("bars:AAPL").is_empty() && note.contains("bars not live") && note.contains("AAPL"))
+    eventually(
+        "bars loaded, the status says they are not live",
+        10,
+        async || {
+            let note = c.status().get("detail")?.as_str()?.to_string();
+            (!c.bars("bars:AAPL").is_empty()
+                && note.contains("bars not live")
+                && note.contains("AAPL"))
             .then_some(())
-    })
+        },
+    )
     .await;
-    eventually("both quotes stream", 10, || {
+    eventually("both quotes stream", 10, async || {
         (sim.subs("LEVELONE_EQUITIES") == ["AAPL".to_string(), "SPY".to_string()].into())
             .then_some(())
     })
@@ -380,7 +352,7 @@ async fn chart_keys_share_the_key_budget_with_the_options() {
     // Three keys: the chart streams, before any contract.
     let c = Client::start(&sim, &clock, &["SPY"], 3);
     c.demand.add("bars:AAPL");
-    eventually("the chart streams within the budget", 10, || {
+    eventually("the chart streams within the budget", 10, async || {
         (sim.subs("CHART_EQUITY") == ["AAPL".to_string()].into()).then_some(())
     })
     .await;
@@ -391,7 +363,7 @@ async fn chart_keys_share_the_key_budget_with_the_options() {
     eventually(
         "the status no longer says the bars are not live",
         10,
-        || {
+        async || {
             let note = c.status().get("detail")?.as_str()?.to_string();
             (!note.contains("bars not live")).then_some(())
         },
@@ -404,7 +376,7 @@ async fn chart_keys_share_the_key_budget_with_the_options() {
 #[tokio::test]
 async fn the_day_roll_trims_the_window_and_an_unwatched_topic_is_emptied() {
     let clock = Clock::frozen(at(19, 58));
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start(&sim, &clock, &[], 500);
     c.demand.add("bars:SPY");
     let first = loaded_and_live(&c, &sim, "SPY").await;
@@ -413,7 +385,7 @@ async fn the_day_roll_trims_the_window_and_an_unwatched_topic_is_emptied() {
     let epoch = c.store.snapshot("bars:SPY").unwrap().epoch;
     // Thursday just after midnight: the window is Wednesday and Thursday; Tuesday's bars are deleted.
     clock.set(Date::from_ymd(2026, 12, 3).at_et(0, 5));
-    let after = eventually("Tuesday trimmed", 10, || {
+    let after = eventually("Tuesday trimmed", 10, async || {
         let b = c.bars("bars:SPY");
         (b.first()?.t >= at(4, 0)).then_some(b)
     })
@@ -433,7 +405,7 @@ async fn the_day_roll_trims_the_window_and_an_unwatched_topic_is_emptied() {
     );
     // No browser watches it any more: emptied, the chart and quote unsubscribed (nothing else wants them).
     c.demand.remove("bars:SPY");
-    eventually("emptied", 10, || {
+    eventually("emptied", 10, async || {
         c.bars("bars:SPY").is_empty().then_some(())
     })
     .await;
@@ -444,7 +416,7 @@ async fn the_day_roll_trims_the_window_and_an_unwatched_topic_is_emptied() {
 #[tokio::test]
 async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
     let clock = Clock::frozen(at(11, 0));
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start(&sim, &clock, &[], 500);
     let topic = "bars:NOPE";
     c.store.ensure_topic(topic);
@@ -461,7 +433,7 @@ async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
     // It takes no streamer key: a symbol that trades, watched after it, gets its chart and quote; NOPE none.
     c.demand.add("bars:AAPL");
     loaded_and_live(&c, &sim, "AAPL").await;
-    eventually("NOPE holds no key", 10, || {
+    eventually("NOPE holds no key", 10, async || {
         (!sim.subs("CHART_EQUITY").contains("NOPE")
             && !sim.subs("LEVELONE_EQUITIES").contains("NOPE"))
         .then_some(())
@@ -474,7 +446,7 @@ async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
 #[tokio::test]
 async fn an_unknown_symbol_still_watched_is_asked_again_after_the_cool_down() {
     let clock = Clock::frozen(at(11, 0));
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start_full(
         &sim,
         &clock,
@@ -500,7 +472,7 @@ async fn an_unknown_symbol_still_watched_is_asked_again_after_the_cool_down() {
 #[tokio::test]
 async fn bars_another_source_publishes_are_left_to_it() {
     let clock = Clock::frozen(at(11, 0));
-    let sim = Sim::start(&clock).await;
+    let sim = start_sim(&clock).await;
     let c = Client::start_with_foreign(&sim, &clock, &[], 500, &["BTCUSDT"]);
     // Binance's topic, as its source writes it at start.
     let crypto = "bars:BTCUSDT";

@@ -7,19 +7,13 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, test_config, Client, Relay};
+use common::{test_config, Relay};
 use serde_json::Value;
 use tickdesk_binance::Mode;
-use tickdesk_binance_sim::{SimHandle, SimOptions, SimState};
+use tickdesk_binance_sim::SimOptions;
 use tickdesk_relay::ServeConfig;
+use tickdesk_testkit::{eventually, BinanceSim as Sim, Client};
 use tickdesk_wire::ServerMsg;
-use tokio::sync::oneshot;
-
-/// A Binance simulator on 127.0.0.1:<any>, stopped when dropped.
-struct Sim {
-    handle: SimHandle,
-    _stop: oneshot::Sender<()>,
-}
 
 /// Fast timers: a step every 20 ms, tickers and klines every 200 ms, a ping a second.
 fn fast() -> SimOptions {
@@ -30,22 +24,6 @@ fn fast() -> SimOptions {
         ping_interval: Duration::from_secs(1),
         pong_timeout: Duration::from_secs(3),
         ..SimOptions::default()
-    }
-}
-
-impl Sim {
-    async fn start(opts: SimOptions) -> Sim {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let (handle, _task) = tickdesk_binance_sim::start(listener, opts, async {
-            let _ = rx.await;
-        })
-        .unwrap();
-        Sim { handle, _stop: tx }
-    }
-
-    fn state(&self) -> SimState {
-        self.handle.state()
     }
 }
 

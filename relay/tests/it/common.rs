@@ -1,22 +1,18 @@
-//! Test fixtures: a real relay on a loopback port, and a websocket client that keeps a replica.
-#![allow(dead_code, unreachable_pub)]
+//! The relay's own fixtures (the ones the simulators' tests share are in `tickdesk-testkit`, which may not depend on
+//! the relay): a real relay on a loopback port, the test settings, the Schwab client's fast timers, a topic's next
+//! error notice, and the log capture.
+#![allow(unreachable_pub)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tickdesk_market::{Clock, Date};
+use tickdesk_market::Clock;
 
-use futures_util::{SinkExt, StreamExt};
 use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_relay::state::AppState;
 use tickdesk_relay::ServeConfig;
-use tickdesk_wire::replica::Replica;
-use tickdesk_wire::{ClientMsg, ResumePoint, ServerMsg, PROTOCOL_VERSION};
-use tokio::net::TcpStream;
+use tickdesk_testkit::{eventually, in_session};
 use tokio::sync::{oneshot, watch};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A relay running on 127.0.0.1:<any>, stopped when dropped. Holds a shared turn of
 /// [`tickdesk_testkit::serial`] while it runs.
@@ -38,11 +34,6 @@ pub fn test_config() -> ServeConfig {
     // Nor Binance: tests never reach the internet, and the Binance tests start their own simulator.
     cfg.binance.mode = tickdesk_binance::Mode::Off;
     cfg
-}
-
-/// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET, running), whenever the test runs.
-pub fn in_session() -> Clock {
-    Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15))
 }
 
 /// The Schwab client's timers for tests against the simulator: pings every 100 ms, a link silent for 1.2 s is
@@ -83,22 +74,6 @@ pub async fn next_notice(
     })
     .await
     .expect(what)
-}
-
-/// Polls `f` every 10 ms until it returns `Some`, or panics after `secs` seconds naming `what`: the tests wait for
-/// what they expect to happen, never for a fixed time that assumes a speed.
-pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = f().await {
-            return t;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {secs} s waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 impl Relay {
@@ -229,7 +204,7 @@ impl Relay {
         body: &str,
     ) -> (u16, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let mut req = http()
+        let mut req = tickdesk_testkit::http()
             .request(method, format!("http://{}{path}", self.addr))
             .body(body.to_string());
         for (k, v) in headers {
@@ -241,106 +216,11 @@ impl Relay {
     }
 }
 
-/// The tests' HTTP client: loopback only, so no proxy from the environment may stand in between.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
 impl Drop for Relay {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-    }
-}
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// A protocol client with a replica, as the app and the load tool have.
-pub struct Client {
-    pub ws: Ws,
-    pub replica: Replica,
-}
-
-impl Client {
-    pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect");
-        Client {
-            ws,
-            replica: Replica::new(),
-        }
-    }
-
-    pub async fn send(&mut self, msg: &ClientMsg) {
-        self.ws
-            .send(Message::Text(serde_json::to_string(msg).unwrap().into()))
-            .await
-            .unwrap();
-    }
-
-    pub async fn send_raw(&mut self, m: Message) {
-        self.ws.send(m).await.unwrap();
-    }
-
-    pub async fn hello(&mut self, resume: BTreeMap<String, ResumePoint>) {
-        self.send(&ClientMsg::Hello {
-            v: PROTOCOL_VERSION,
-            resume,
-        })
-        .await;
-    }
-
-    pub async fn subscribe(&mut self, topics: &[&str]) {
-        self.send(&ClientMsg::Subscribe {
-            topics: topics.iter().map(|s| s.to_string()).collect(),
-            max_rate: None,
-        })
-        .await;
-    }
-
-    /// The next protocol frame (skipping websocket pings), applied to the replica. Panics on a gap.
-    pub async fn next(&mut self) -> Option<ServerMsg> {
-        self.next_within(Duration::from_secs(5)).await
-    }
-
-    pub async fn next_within(&mut self, d: Duration) -> Option<ServerMsg> {
-        let deadline = tokio::time::Instant::now() + d;
-        loop {
-            let m = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .ok()??;
-            match m.ok()? {
-                Message::Text(t) => {
-                    let msg: ServerMsg = serde_json::from_str(t.as_str())
-                        .unwrap_or_else(|e| panic!("bad frame {t}: {e}"));
-                    self.replica.apply(&msg).unwrap_or_else(|g| panic!("{g}"));
-                    return Some(msg);
-                }
-                Message::Close(_) => return None,
-                _ => continue,
-            }
-        }
-    }
-
-    /// Reads frames until `pred` holds for one (within 15 s in all); returns it.
-    pub async fn until(&mut self, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let m = self
-                .next_within(left)
-                .await
-                .expect("the awaited frame within 15 s");
-            if pred(&m) {
-                return m;
-            }
-        }
-    }
-
-    pub fn seq(&self, topic: &str) -> u64 {
-        self.replica.topic(topic).map_or(0, |t| t.seq)
     }
 }
 
@@ -357,7 +237,7 @@ impl Client {
 /// asks at every event whether the thread captures (callsite interest "sometimes"), so nothing is formatted for a
 /// thread that does not, and what was kept is dropped when the last capture ends: a test that measures the
 /// process's memory runs with no capture beside it.
-pub(crate) struct Logs {
+pub struct Logs {
     start: usize,
     /// Bound to the thread it captures (not `Send`).
     _here: std::marker::PhantomData<*const ()>,
@@ -397,7 +277,7 @@ impl std::io::Write for CaptureWriter {
 
 /// Starts capturing what this thread logs (the global subscriber is installed on first use), until the returned
 /// [`Logs`] is dropped.
-pub(crate) fn logs() -> Logs {
+pub fn logs() -> Logs {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         use tracing_subscriber::filter::{dynamic_filter_fn, EnvFilter, FilterExt};
@@ -423,12 +303,12 @@ pub(crate) fn logs() -> Logs {
 
 impl Logs {
     /// What was captured since this capture started.
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&captured().bytes[self.start..]).into_owned()
     }
 
     /// Everything the captures held now have kept (since the first of them started).
-    pub(crate) fn all(&self) -> String {
+    pub fn all(&self) -> String {
         String::from_utf8_lossy(&captured().bytes).into_owned()
     }
 }

@@ -6,32 +6,22 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{test_config, Client, Relay};
+use common::{test_config, Relay};
 use futures_util::StreamExt;
 use serde_json::Value;
-use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
+use tickdesk_schwab_sim::{SimHandle, SimOptions};
+use tickdesk_testkit::{Client, SchwabSim};
 use tickdesk_wire::ServerMsg;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
 fn sim_options() -> SimOptions {
     SimOptions {
-        clock: common::in_session(),
+        clock: tickdesk_testkit::in_session(),
         seed: Some(5),
         tick_ms: 50,
         load_contracts: 40,
         ..SimOptions::default()
     }
-}
-
-async fn start_sim() -> (SimHandle, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let (handle, _task) = sim::start(listener, sim_options(), async {
-        let _ = rx.await;
-    })
-    .unwrap();
-    (handle, tx)
 }
 
 fn relay_config(sim: &SimHandle) -> tickdesk_relay::ServeConfig {
@@ -87,41 +77,41 @@ async fn live_chain(relay: &Relay) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_uses_a_running_simulator_that_outlives_it() {
-    let (sim, _stop_sim) = start_sim().await;
-    assert!(relay_config(&sim).schwab.external_simulator());
+    let sim = SchwabSim::start(sim_options()).await;
+    assert!(relay_config(&sim.handle).schwab.external_simulator());
 
-    let relay = Relay::start(relay_config(&sim)).await;
+    let relay = Relay::start(relay_config(&sim.handle)).await;
     let topic = tokio::time::timeout(Duration::from_secs(20), live_chain(&relay))
         .await
         .expect("SIMX streams through the external simulator");
     assert!(topic.starts_with("chain:SIMX:"));
     assert_eq!(
-        sim.logins(),
+        sim.handle.logins(),
         1,
         "this relay logged in to this simulator once"
     );
-    assert_eq!(sim.connections_total(), 1);
+    assert_eq!(sim.handle.connections_total(), 1);
     relay.stop().await;
 
     // A new relay process would do the same: the simulator is still there, with its market and counters.
-    let relay = Relay::start(relay_config(&sim)).await;
+    let relay = Relay::start(relay_config(&sim.handle)).await;
     tokio::time::timeout(Duration::from_secs(20), live_chain(&relay))
         .await
         .expect("the restarted relay streams again");
-    assert_eq!(sim.logins(), 2, "one login per relay start");
+    assert_eq!(sim.handle.logins(), 2, "one login per relay start");
     assert_eq!(
-        sim.connections_total(),
+        sim.handle.connections_total(),
         2,
         "one streamer connection per relay"
     );
-    assert_eq!(sim.connections_open(), 1);
+    assert_eq!(sim.handle.connections_open(), 1);
     relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tick_tap_carries_changed_contracts_with_the_chain_field_names() {
-    let (sim, _stop_sim) = start_sim().await;
-    let url = format!("ws://{}/sim/ticks?underlying=SIMX", sim.addr());
+    let sim = SchwabSim::start(sim_options()).await;
+    let url = format!("ws://{}/sim/ticks?underlying=SIMX", sim.handle.addr());
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let mut frames = Vec::new();
     while frames.len() < 3 {
@@ -134,7 +124,7 @@ async fn the_tick_tap_carries_changed_contracts_with_the_chain_field_names() {
             frames.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
         }
     }
-    let listed = sim.state().contracts;
+    let listed = sim.handle.state().contracts;
     let first = frames[0]["contracts"].as_object().unwrap();
     assert!(first.len() >= 40 && first.len() <= listed);
     assert!(first
@@ -147,6 +137,6 @@ async fn the_tick_tap_carries_changed_contracts_with_the_chain_field_names() {
             assert_eq!(row["ts"].as_i64(), Some(ts));
         }
     }
-    let unknown = format!("ws://{}/sim/ticks?underlying=NOPE", sim.addr());
+    let unknown = format!("ws://{}/sim/ticks?underlying=NOPE", sim.handle.addr());
     assert!(tokio_tungstenite::connect_async(&unknown).await.is_err());
 }

@@ -11,10 +11,11 @@ use crate::common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{test_config, Client, Relay};
+use common::{test_config, Relay};
 use serde_json::json;
 use tickdesk_hub::memory::{Clock, HistoryLimits, MemoryBroker};
 use tickdesk_relay::state::AppState;
+use tickdesk_testkit::{Client, Next};
 use tickdesk_wire::replica::Replica;
 use tickdesk_wire::{Delta, Items, ServerMsg};
 
@@ -90,7 +91,7 @@ async fn a_session_is_woken_only_by_changes_of_the_topics_it_watches() {
         tokio::task::yield_now().await;
     }
     publish(&state, "a", 1.0);
-    let Some(ServerMsg::Deltas { updates }) = on_a.next().await else {
+    let Next::Frame(ServerMsg::Deltas { updates }) = on_a.next().await else {
         panic!("expected a's change")
     };
     assert_eq!(
@@ -112,7 +113,10 @@ async fn a_session_is_woken_only_by_changes_of_the_topics_it_watches() {
     read_to(&mut on_b, "b", 51).await;
     assert_eq!(relay.metric("tickdesk_topic_wakeups_total").await, 2);
     assert!(
-        on_a.next_within(Duration::from_millis(50)).await.is_none(),
+        matches!(
+            on_a.next_within(Duration::from_millis(50)).await,
+            Next::Timeout
+        ),
         "and still nothing for the session on a"
     );
     relay.stop().await;
@@ -328,7 +332,7 @@ async fn unsubscribing_lets_go_of_a_quiet_topic_at_once() {
         })
         .await;
     }
-    common::eventually("the topic's receivers let go", 10, async || {
+    tickdesk_testkit::eventually("the topic's receivers let go", 10, async || {
         (state.broker().subscribers("quiet") == 0).then_some(())
     })
     .await;

@@ -386,7 +386,7 @@ fn a_live_session_survives_whatever_a_client_sends() {
     runner.run(&client_frame(), check).unwrap();
     // Another client is served as usual.
     rt.block_on(async {
-        let mut c = common::Client::connect(&relay.ws_url()).await;
+        let mut c = tickdesk_testkit::Client::connect(&relay.ws_url()).await;
         c.hello(BTreeMap::new()).await;
         c.subscribe(&["curve"]).await;
         c.until(|m| matches!(m, tickdesk_wire::ServerMsg::Snapshot { .. }))

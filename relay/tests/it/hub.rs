@@ -6,7 +6,8 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{eventually, test_config, Client, Relay};
+use common::{test_config, Relay};
+use tickdesk_testkit::{eventually, Client, Next};
 use tickdesk_wire::{ClientMsg, ErrorCode, Items, ServerMsg};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -160,9 +161,21 @@ async fn a_paused_client_receives_nothing_until_resume_then_the_current_values()
     c.send(&ClientMsg::Pause).await;
     c.until(|m| matches!(m, ServerMsg::Paused)).await;
     let paused_at = c.seq("curve");
+    // What was already on its way is read until 800 ms of silence. A pause that does not hold never goes silent
+    // (the curve ticks every 20 ms): that fails within 10 s, it does not hang.
     let mut during = Vec::new();
-    while let Some(m) = c.next_within(Duration::from_millis(800)).await {
-        during.push(m);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.next_within(Duration::from_millis(800)).await {
+            Next::Timeout => break,
+            Next::Frame(m) => during.push(m),
+            gone => panic!("the connection ended while paused: {gone:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never silent while paused: {} frames in 10 s",
+            during.len()
+        );
     }
     assert!(
         during
@@ -263,9 +276,11 @@ async fn bad_frames_get_error_frames_and_everyone_else_keeps_being_served() {
             ..
         }
     ));
-    assert!(
-        bad.next_within(Duration::from_secs(3)).await.is_none(),
-        "then the relay closes"
+    let end = bad.next_within(Duration::from_secs(3)).await;
+    assert_eq!(
+        end.close_code(),
+        Some(1008),
+        "then the relay closes, a policy violation (PROTOCOL.md): {end:?}"
     );
     // The bystander never noticed.
     let before = bystander.seq("curve");
@@ -339,9 +354,10 @@ async fn a_client_that_answers_pings_stays_connected_while_idle() {
     let start = tokio::time::Instant::now();
     while start.elapsed() < Duration::from_millis(2500) {
         match c.next_within(Duration::from_millis(500)).await {
-            Some(ServerMsg::Heartbeat { .. }) => heartbeats += 1,
-            Some(ServerMsg::Error { code, .. }) => panic!("unexpected error {code:?}"),
-            _ => {}
+            Next::Frame(ServerMsg::Heartbeat { .. }) => heartbeats += 1,
+            Next::Frame(ServerMsg::Error { code, .. }) => panic!("unexpected error {code:?}"),
+            Next::Frame(_) | Next::Timeout => {}
+            gone => panic!("the idle client was let go: {gone:?}"),
         }
     }
     assert!(heartbeats >= 5, "heartbeats keep coming: {heartbeats}");

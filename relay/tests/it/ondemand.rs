@@ -4,7 +4,8 @@ use crate::common;
 
 use std::collections::BTreeMap;
 
-use common::{test_config, Client, Relay};
+use common::{test_config, Relay};
+use tickdesk_testkit::Client;
 use tickdesk_wire::bars::Bar;
 use tickdesk_wire::{ErrorCode, ServerMsg};
 

@@ -5,9 +5,10 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{test_config, Client, Relay};
+use common::{test_config, Relay};
 use futures_util::StreamExt;
 use tickdesk_hub::secret::Secret;
+use tickdesk_testkit::{Client, Next};
 use tickdesk_wire::{ClientMsg, ServerMsg};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -132,10 +133,10 @@ async fn bad_tokens_and_bad_payloads_are_refused_with_the_reason_and_nothing_is_
         )
         .await;
     assert_eq!(status, 413, "oversized bodies are refused");
-    assert!(c
-        .next_within(Duration::from_millis(300))
-        .await
-        .is_none_or(|m| !matches!(m, ServerMsg::Deltas { .. })));
+    assert!(!matches!(
+        c.next_within(Duration::from_millis(300)).await,
+        Next::Frame(ServerMsg::Deltas { .. })
+    ));
     assert!(
         c.replica.topic("signals").unwrap().items.is_empty(),
         "nothing was broadcast"
@@ -195,7 +196,8 @@ async fn max_rate_caps_how_often_a_client_is_sent_a_topic() {
     let mut frames = 0;
     let mut spans = 0;
     while start.elapsed() < Duration::from_millis(1500) {
-        if let Some(ServerMsg::Deltas { updates }) = c.next_within(Duration::from_millis(300)).await
+        if let Next::Frame(ServerMsg::Deltas { updates }) =
+            c.next_within(Duration::from_millis(300)).await
         {
             frames += 1;
             spans += updates.iter().map(|d| d.seq - d.prev).sum::<u64>();
@@ -230,7 +232,7 @@ async fn foreign_origins_and_connections_over_the_limit_are_refused() {
         .expect("allowed origin");
     let mut b = Client::connect(&relay.ws_url()).await;
     b.hello(BTreeMap::new()).await;
-    b.next().await.unwrap(); // Welcome: both sessions are registered.
+    b.next().await.expect("the welcome"); // Both sessions are registered.
     let third = tokio_tungstenite::connect_async(relay.ws_url()).await;
     assert!(third.is_err(), "over the connection limit");
     let (_, metrics) = relay.get("/metrics").await;

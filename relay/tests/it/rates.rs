@@ -5,8 +5,9 @@ use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::{test_config, Client, Relay};
+use common::{test_config, Relay};
 use serde_json::Value;
+use tickdesk_testkit::Client;
 use tickdesk_wire::Items;
 
 const TOPICS: [&str; 4] = ["curve", "spreads", "positions", "pnl"];

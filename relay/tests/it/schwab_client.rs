@@ -19,9 +19,10 @@ use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_hub::secret::Secret;
 use tickdesk_market::{Clock, Date};
 use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options};
-use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
+use tickdesk_schwab_sim::SimOptions;
+use tickdesk_testkit::{in_session, SchwabSim};
 use tickdesk_wire::{Fields, Items};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use common::logs;
@@ -31,62 +32,36 @@ const EQUITIES: &str = "LEVELONE_EQUITIES";
 
 // ---- fixtures ----------------------------------------------------------------------------------------------
 
+/// The Schwab simulator, with this test's log lines captured while it runs (an `eventually` that times out shows
+/// them).
 struct Sim {
-    handle: SimHandle,
-    /// The log lines are captured while the simulator runs (an `eventually` that times out shows them).
+    sim: SchwabSim,
     _logs: common::Logs,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl std::ops::Deref for Sim {
+    type Target = SchwabSim;
+    fn deref(&self) -> &SchwabSim {
+        &self.sim
+    }
 }
 
 impl Sim {
     async fn start(opts: SimOptions) -> Sim {
         let logs = logs();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let (handle, task) = sim::start(listener, opts, async {
-            let _ = rx.await;
-        })
-        .unwrap();
         Sim {
-            handle,
+            sim: SchwabSim::start(opts).await,
             _logs: logs,
-            stop: Some(tx),
-            task: Some(task),
         }
-    }
-
-    fn url(&self) -> String {
-        self.handle.base_url()
-    }
-
-    fn subs(&self, service: &str) -> BTreeSet<String> {
-        self.handle
-            .subscriptions()
-            .get(service)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
     }
 
     fn total_keys(&self) -> usize {
         self.handle.subscriptions().values().map(Vec::len).sum()
     }
 
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-        }
+    async fn stop(self) {
+        self.sim.stop().await;
     }
-}
-
-/// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET, running), whenever the test runs.
-fn in_session() -> Clock {
-    Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15))
 }
 
 /// Fast, deterministic simulator settings.
@@ -193,25 +168,23 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
     }
 }
 
-/// Polls `f` every 20 ms until it returns `Some`, or panics after `secs` seconds naming `what` (with the
-/// client's recent log lines, from every test running at the time, to see why).
+/// [`tickdesk_testkit::eventually`] for a plain closure, with the client's recent log lines in the panic message
+/// of a timeout (from every test capturing at the time), to see why.
 async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        if Instant::now() >= deadline {
+    tickdesk_testkit::eventually_or(
+        what,
+        secs,
+        async || f(),
+        || {
             let text = logs().all();
             let lines: Vec<&str> = text
                 .lines()
-                .filter(|l| l.contains("tickdesk_schwab") && !l.contains("::sim"))
+                .filter(|l| l.contains("tickdesk_schwab") && !l.contains("tickdesk_schwab_sim"))
                 .collect();
-            eprintln!("{}", lines[lines.len().saturating_sub(80)..].join("\n"));
-            panic!("timed out after {secs} s waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            lines[lines.len().saturating_sub(80)..].join("\n")
+        },
+    )
+    .await
 }
 
 /// Waits until the client is live with a loaded, streaming chain for `underlying`; returns its topic.
@@ -263,7 +236,7 @@ fn matches_market(c: &Client, sim: &Sim, topic: &str, underlying: &str) -> bool 
 #[tokio::test]
 async fn login_then_chain_snapshot_then_deltas_for_start_symbols() {
     let sim = Sim::start(sim_opts()).await;
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     let topic = live_chain(&c, &sim, "AAPL").await;
     assert_eq!(sim.handle.logins(), 1);
     assert_eq!(sim.handle.connections_total(), 1, "one streamer connection");
@@ -361,7 +334,7 @@ async fn login_then_chain_snapshot_then_deltas_for_start_symbols() {
 #[tokio::test]
 async fn a_delta_changes_only_what_it_carries() {
     let sim = Sim::start(sim_opts()).await;
-    let c = Client::start(client_opts(&sim.url(), &["SPY"]));
+    let c = Client::start(client_opts(&sim.url(""), &["SPY"]));
     let topic = live_chain(&c, &sim, "SPY").await;
     // Subscribed before the snapshot is read, so every delta after it is on the channel.
     let mut rx = c.store.subscribe(&topic).expect("the chain's topic exists");
@@ -438,7 +411,7 @@ async fn a_delta_changes_only_what_it_carries() {
 #[tokio::test]
 async fn switching_expiry_or_underlying_is_add_and_unsubs_not_a_reconnect() {
     let sim = Sim::start(sim_opts()).await;
-    let c = Client::start(client_opts(&sim.url(), &["SPY"]));
+    let c = Client::start(client_opts(&sim.url(""), &["SPY"]));
     live_chain(&c, &sim, "SPY").await;
     // A browser asks for AAPL's expirations, then its first expiry's chain.
     c.demand.add("expirations:AAPL");
@@ -506,7 +479,7 @@ async fn switching_expiry_or_underlying_is_add_and_unsubs_not_a_reconnect() {
 async fn code_3_login_denied_refreshes_the_token_and_reconnects() {
     let sim = Sim::start(sim_opts()).await;
     sim.handle.deny_next_login();
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     live_chain(&c, &sim, "AAPL").await;
     let st = sim.handle.state();
     assert_eq!(st.login_denials, 1);
@@ -523,10 +496,10 @@ async fn code_3_login_denied_refreshes_the_token_and_reconnects() {
 #[tokio::test]
 async fn code_12_another_session_took_the_connection_stop_and_say_so() {
     let sim = Sim::start(sim_opts()).await;
-    let first = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let first = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     let topic = live_chain(&first, &sim, "AAPL").await;
     // Another client of the same user logs in: Schwab keeps one connection per user.
-    let second = Client::start(client_opts(&sim.url(), &["SPY"]));
+    let second = Client::start(client_opts(&sim.url(""), &["SPY"]));
     live_chain(&second, &sim, "SPY").await;
     eventually("the first client stops", 10, || {
         (first.state() == "stopped").then_some(())
@@ -557,7 +530,7 @@ async fn code_19_over_the_symbol_limit_shrinks_and_reports() {
         ..sim_opts()
     })
     .await;
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     let topic = live_chain(&c, &sim, "AAPL").await;
     eventually("the budget note", 10, || {
         let d = c.status()["detail"].as_str().unwrap_or("").to_string();
@@ -657,7 +630,7 @@ async fn code_20_logs_in_again_on_the_same_socket_and_resubscribes() {
     let armed = Arc::new(AtomicBool::new(false));
     let upstream = format!("ws://{}/ws", sim.handle.addr());
     let proxy_task = tokio::spawn(code20_proxy(proxy, upstream, armed.clone()));
-    let c = Client::start(client_opts(&sim.url(), &["SPY"]));
+    let c = Client::start(client_opts(&sim.url(""), &["SPY"]));
     live_chain(&c, &sim, "SPY").await;
     // The next subscription change is answered with code 20.
     armed.store(true, Ordering::SeqCst);
@@ -698,7 +671,7 @@ async fn code_30_is_recovered_and_never_caused() {
     // No start symbols and no browser: nothing to stream, so no connection (it would be stopped). Proving an
     // absence (no event says "the client chose not to connect"): a wanted connection is made at once, so a few of
     // the client's market checks (50 ms) suffice.
-    let c = Client::start(client_opts(&sim.url(), &[]));
+    let c = Client::start(client_opts(&sim.url(""), &[]));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.handle.connections_total(), 0, "no empty connection");
     // A browser watches a chain: connect and stream it.
@@ -749,7 +722,7 @@ async fn code_30_is_recovered_and_never_caused() {
 #[tokio::test]
 async fn a_dropped_socket_reconnects_resubscribes_and_the_state_is_right() {
     let sim = Sim::start(sim_opts()).await;
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     let topic = live_chain(&c, &sim, "AAPL").await;
     let subs_before = sim.handle.subscriptions();
     let epoch = c.store.snapshot(&topic).unwrap().epoch;
@@ -781,7 +754,7 @@ async fn a_dropped_socket_reconnects_resubscribes_and_the_state_is_right() {
 #[tokio::test]
 async fn a_stalled_link_is_detected_and_replaced() {
     let sim = Sim::start(sim_opts()).await;
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     live_chain(&c, &sim, "AAPL").await;
     sim.handle.stall(Duration::from_secs(4));
     eventually("stale link noticed", 10, || {
@@ -800,7 +773,7 @@ async fn a_stalled_link_is_detected_and_replaced() {
 async fn malformed_frames_are_logged_and_skipped_never_a_crash() {
     let logs = logs();
     let sim = Sim::start(sim_opts()).await;
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     let topic = live_chain(&c, &sim, "AAPL").await;
     const SKIPPED: &str = "malformed Schwab streamer frame skipped";
     let before = logs.text().matches(SKIPPED).count();
@@ -827,7 +800,7 @@ async fn malformed_frames_are_logged_and_skipped_never_a_crash() {
 #[tokio::test]
 async fn the_key_budget_holds_and_the_rest_is_marked_not_live() {
     let sim = Sim::start(sim_opts()).await;
-    let mut opts = client_opts(&sim.url(), &["AAPL", "SPY"]);
+    let mut opts = client_opts(&sim.url(""), &["AAPL", "SPY"]);
     opts.key_budget = 12;
     let c = Client::start(opts);
     let budget_ok = || sim.total_keys() <= 12;
@@ -897,7 +870,7 @@ async fn the_access_token_is_refreshed_before_it_expires() {
         ..sim_opts()
     })
     .await;
-    let c = Client::start(client_opts(&sim.url(), &["AAPL"]));
+    let c = Client::start(client_opts(&sim.url(""), &["AAPL"]));
     live_chain(&c, &sim, "AAPL").await;
     eventually("two refreshes", 12, || {
         (sim.handle.state().tokens_refreshed >= 2).then_some(())
@@ -944,7 +917,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
 
     // `tickdesk-relay auth login`, with the paste-back done by the test.
     let mut cfg = tickdesk_relay::ServeConfig::defaults().schwab;
-    cfg.api = sim.url();
+    cfg.api = sim.url("");
     cfg.app_key = Some(Secret::new(app_key));
     cfg.app_secret = Some(Secret::new(app_secret));
     cfg.token_file = token_file.clone();
@@ -1057,7 +1030,7 @@ async fn auth_login_then_a_full_session_never_leaks_a_secret() {
 /// Relay settings for the real-app path (token file, app key and secret) against the simulator.
 fn app_config(sim: &Sim, token_file: &std::path::Path) -> tickdesk_schwab::config::SchwabConfig {
     let mut cfg = tickdesk_relay::ServeConfig::defaults().schwab;
-    cfg.api = sim.url();
+    cfg.api = sim.url("");
     cfg.app_key = Some(Secret::new("APPKEY-lapse-test"));
     cfg.app_secret = Some(Secret::new("APPSECRET-lapse-test"));
     cfg.token_file = token_file.to_path_buf();
@@ -1130,7 +1103,7 @@ async fn a_lapsed_refresh_token_says_what_to_run_and_a_new_login_is_picked_up() 
 async fn a_missing_token_file_says_what_to_run() {
     let sim = Sim::start(sim_opts()).await;
     let mut cfg = tickdesk_relay::ServeConfig::defaults().schwab;
-    cfg.api = sim.url();
+    cfg.api = sim.url("");
     cfg.app_key = Some(Secret::new("k"));
     cfg.app_secret = Some(Secret::new("s"));
     cfg.token_file = std::env::temp_dir().join(format!(
@@ -1169,7 +1142,7 @@ async fn on_clock(
         ..sim_opts()
     })
     .await;
-    let mut opts = client_opts(&sim.url(), symbols);
+    let mut opts = client_opts(&sim.url(""), symbols);
     opts.clock = clock.clone();
     tweak(&mut opts);
     let c = Client::start(opts);
@@ -1577,7 +1550,7 @@ async fn a_chain_too_large_for_schwab_is_asked_for_in_parts() {
         ..sim_opts()
     })
     .await;
-    let mut opts = client_opts(&sim.url(), &["SPY"]);
+    let mut opts = client_opts(&sim.url(""), &["SPY"]);
     opts.clock = clock.clone();
     opts.filter.strike_window = None;
     opts.filter.min_open_interest = 0;
@@ -1644,7 +1617,7 @@ async fn the_daily_disconnect_at_a_fixed_hour_is_survived() {
         ..sim_opts()
     })
     .await;
-    let mut opts = client_opts(&sim.url(), &["AAPL"]);
+    let mut opts = client_opts(&sim.url(""), &["AAPL"]);
     opts.clock = clock.clone();
     let c = Client::start(opts);
     let topic = live_chain(&c, &sim, "AAPL").await;

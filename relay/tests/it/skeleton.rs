@@ -6,7 +6,8 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{test_config, Client, Relay};
+use common::{test_config, Relay};
+use tickdesk_testkit::{Client, Next};
 use tickdesk_wire::ServerMsg;
 
 #[tokio::test]
@@ -15,7 +16,7 @@ async fn curve_snapshot_then_gapless_deltas() {
     let mut c = Client::connect(&relay.ws_url()).await;
     c.hello(BTreeMap::new()).await;
     c.subscribe(&["curve"]).await;
-    let welcome = c.next().await.unwrap();
+    let welcome = c.next().await.expect("the welcome");
     assert!(
         matches!(welcome, ServerMsg::Welcome { v: 1, .. }),
         "{welcome:?}"
@@ -44,17 +45,27 @@ async fn shutdown_sends_an_error_and_a_close_frame() {
     let relay = Relay::start(test_config()).await;
     let mut c = Client::connect(&relay.ws_url()).await;
     c.hello(BTreeMap::new()).await;
-    c.next().await.unwrap();
+    c.next().await.expect("the welcome");
     let stopping = tokio::spawn(relay.stop());
     let mut saw_error = false;
-    while let Some(m) = c.next_within(Duration::from_secs(5)).await {
-        if let ServerMsg::Error { code, fatal, .. } = m {
-            assert_eq!(code, tickdesk_wire::ErrorCode::ShuttingDown);
-            assert!(fatal);
-            saw_error = true;
+    // Frames until the connection ends (each within 5 s): a fatal shutting_down error among them, then the close.
+    let end = loop {
+        match c.next_within(Duration::from_secs(5)).await {
+            Next::Frame(ServerMsg::Error { code, fatal, .. }) => {
+                assert_eq!(code, tickdesk_wire::ErrorCode::ShuttingDown);
+                assert!(fatal);
+                saw_error = true;
+            }
+            Next::Frame(_) => {}
+            end => break end,
         }
-    }
+    };
     assert!(saw_error, "a shutting_down error precedes the close");
+    assert_eq!(
+        end.close_code(),
+        Some(1001),
+        "then a close frame, going away (PROTOCOL.md): {end:?}"
+    );
     stopping.await.unwrap();
 }
 

@@ -7,7 +7,8 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{eventually, test_config, Client, Relay};
+use common::{test_config, Relay};
+use tickdesk_testkit::{eventually, Client};
 use tickdesk_wire::ServerMsg;
 
 /// Resident memory of this process (the relay runs in it), in bytes.
