@@ -6,20 +6,11 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tickdesk_binance_sim::{self as sim, SimHandle, SimOptions};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tickdesk_binance_sim::SimOptions;
+use tickdesk_testkit::{eventually, http, BinanceSim as Sim, Ws};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Sim {
-    handle: SimHandle,
-    _stop: oneshot::Sender<()>,
-}
 
 fn fast() -> SimOptions {
     SimOptions {
@@ -28,20 +19,6 @@ fn fast() -> SimOptions {
         ticker_every: Duration::from_millis(100),
         ..SimOptions::default()
     }
-}
-
-async fn start(opts: SimOptions) -> Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let (handle, _task) = sim::start(listener, opts, async {
-        let _ = rx.await;
-    })
-    .unwrap();
-    Sim { handle, _stop: tx }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 async fn get(sim: &Sim, path: &str) -> (u16, Value) {
@@ -99,17 +76,9 @@ async fn closed(ws: &mut Ws) -> Option<u16> {
     }
 }
 
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn combined_streams_carry_binance_payloads_wrapped_with_their_name() {
-    let sim = start(fast()).await;
+    let sim = Sim::start(fast()).await;
     let mut ws = connect(
         &sim,
         "/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker/btcusdt@ticker/btcusdt@miniTicker/btcusdt@kline_1m",
@@ -148,7 +117,7 @@ async fn combined_streams_carry_binance_payloads_wrapped_with_their_name() {
 
 #[tokio::test]
 async fn raw_streams_answer_subscribe_unsubscribe_and_list() {
-    let sim = start(fast()).await;
+    let sim = Sim::start(fast()).await;
     let mut ws = connect(&sim, "/ws").await;
     ws.send(Message::Text(
         json!({"method": "SUBSCRIBE", "params": ["ethusdt@aggTrade"], "id": 1})
@@ -199,7 +168,7 @@ async fn raw_streams_answer_subscribe_unsubscribe_and_list() {
 
 #[tokio::test]
 async fn more_than_five_messages_in_a_second_close_the_connection() {
-    let sim = start(fast()).await;
+    let sim = Sim::start(fast()).await;
     let mut ws = connect(&sim, "/ws").await;
     for id in 0..6 {
         ws.send(Message::Text(
@@ -229,7 +198,7 @@ async fn more_than_five_messages_in_a_second_close_the_connection() {
 
 #[tokio::test]
 async fn pings_must_be_answered_with_their_payload_in_time() {
-    let sim = start(SimOptions {
+    let sim = Sim::start(SimOptions {
         // Four pings a second: their pongs count against the client's five messages a second.
         ping_interval: Duration::from_millis(250),
         pong_timeout: Duration::from_millis(600),
@@ -239,14 +208,19 @@ async fn pings_must_be_answered_with_their_payload_in_time() {
     // tungstenite answers pings as it reads: this client keeps the connection.
     let mut reader = connect(&sim, "/ws").await;
     let reading = tokio::spawn(async move { while let Some(Ok(_)) = reader.next().await {} });
-    eventually("pongs counted", || sim.handle.state().pongs_ok >= 3).await;
+    eventually("pongs counted", 10, async || {
+        (sim.handle.state().pongs_ok >= 3).then_some(())
+    })
+    .await;
     // A raw TCP client that never answers is closed.
     let (_mute, _) = tokio_tungstenite::connect_async(format!("{}/ws", sim.handle.ws_url()))
         .await
         .unwrap();
-    eventually("the mute connection closed for its missing pong", || {
-        sim.handle.state().ping_timeouts >= 1
-    })
+    eventually(
+        "the mute connection closed for its missing pong",
+        10,
+        async || (sim.handle.state().ping_timeouts >= 1).then_some(()),
+    )
     .await;
     assert!(
         !reading.is_finished(),
@@ -257,7 +231,7 @@ async fn pings_must_be_answered_with_their_payload_in_time() {
 
 #[tokio::test]
 async fn connections_end_at_the_maximum_age() {
-    let sim = start(SimOptions {
+    let sim = Sim::start(SimOptions {
         max_connection_age: Duration::from_millis(300),
         ..fast()
     })
@@ -269,7 +243,7 @@ async fn connections_end_at_the_maximum_age() {
 
 #[tokio::test]
 async fn rest_routes_answer_in_binance_formats() {
-    let sim = start(fast()).await;
+    let sim = Sim::start(fast()).await;
     assert_eq!(get(&sim, "/api/v3/ping").await, (200, json!({})));
     let (s, info) = get(
         &sim,
@@ -330,7 +304,7 @@ async fn rest_routes_answer_in_binance_formats() {
 
 #[tokio::test]
 async fn faults_drop_stall_refuse_restrict_shutdown_and_burst() {
-    let sim = start(SimOptions {
+    let sim = Sim::start(SimOptions {
         shutdown_grace: Duration::from_millis(200),
         ..fast()
     })
@@ -407,8 +381,8 @@ async fn faults_drop_stall_refuse_restrict_shutdown_and_burst() {
     // Burst: a thousand trades a second per symbol.
     let before = sim.handle.last_agg_id("BTCUSDT").unwrap();
     sim.handle.burst(1000, Duration::from_millis(500));
-    eventually("a burst of trades", || {
-        sim.handle.last_agg_id("BTCUSDT").unwrap() >= before + 400
+    eventually("a burst of trades", 10, async || {
+        (sim.handle.last_agg_id("BTCUSDT").unwrap() >= before + 400).then_some(())
     })
     .await;
 }

@@ -6,72 +6,23 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tickdesk_market::{Clock, Date};
-use tickdesk_schwab_sim::{self as sim, SimHandle, SimOptions};
+use tickdesk_schwab_sim::SimOptions;
+use tickdesk_testkit::{eventually, http, in_session, SchwabSim as Sim};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-struct Sim {
-    handle: SimHandle,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Sim {
-    async fn start(opts: SimOptions) -> Sim {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let (handle, task) = sim::start(listener, opts, async {
-            let _ = rx.await;
-        })
-        .unwrap();
-        Sim {
-            handle,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.handle.base_url())
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(WAIT, t)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-        }
-    }
-}
-
-/// A market clock in a regular session (Wednesday 2 December 2026, 10:15 ET), whenever the test runs.
-fn in_session() -> SimOptions {
-    SimOptions {
-        clock: Clock::starting_at(Date::from_ymd(2026, 12, 2).at_et(10, 15)),
-        ..SimOptions::default()
-    }
-}
-
+/// A market clock in a regular session, a seed, fast ticks.
 fn opts() -> SimOptions {
     SimOptions {
+        clock: in_session(),
         seed: Some(42),
         tick_ms: 50,
-        ..in_session()
+        ..SimOptions::default()
     }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// Exchanges a code for tokens at the simulator's token endpoint: (access, refresh).
@@ -103,18 +54,6 @@ async fn get(sim: &Sim, path: &str, token: Option<&str>) -> (u16, Value) {
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls `f` every 20 ms until it returns `Some`, or panics after [`WAIT`] naming `what`.
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(t) = f().await {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// What the socket delivered.
@@ -330,7 +269,7 @@ async fn oauth_tokens_bearer_checks_and_authorize_redirect() {
         401
     );
     // Expired (1 s lifetime here, by the wall clock): refused once its second is up.
-    let (status, body) = eventually("the access token expires", async || {
+    let (status, body) = eventually("the access token expires", 5, async || {
         let (status, body) = get(&sim, "/trader/v1/userPreference", Some(&access)).await;
         (status != 200).then_some((status, body))
     })
@@ -1039,7 +978,7 @@ async fn faults_malformed_stall_drop_and_code30() {
     }
     assert!(s.closed().await.is_some());
     // The state endpoint counts it all, once the closed sockets are counted out.
-    let state = eventually("no streamer socket open", async || {
+    let state = eventually("no streamer socket open", 5, async || {
         let state: Value = get(&sim, "/sim/state", None).await.1;
         (state["connections_open"] == 0).then_some(state)
     })
@@ -1285,7 +1224,7 @@ async fn a_timed_drop_refuses_new_streamer_connections_until_it_ends() {
     assert_eq!(s.closed().await, None);
     let refused = tokio_tungstenite::connect_async(sim.handle.ws_url()).await;
     assert!(refused.is_err(), "refused during the outage");
-    eventually("connections accepted again", async || {
+    eventually("connections accepted again", 5, async || {
         tokio_tungstenite::connect_async(sim.handle.ws_url())
             .await
             .ok()

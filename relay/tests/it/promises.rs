@@ -12,6 +12,7 @@ use common::{test_config, Relay};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tickdesk_hub::secret::Secret;
+use tickdesk_testkit::Ws;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -52,9 +53,6 @@ async fn a_publish_body_with_an_unknown_field_answers_422() {
     assert!(answer.contains("invalid JSON"), "{answer}");
     relay.stop().await;
 }
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The raw JSON of the next `snapshot` frames for `topics`, by topic.
 async fn raw_snapshots(ws: &mut Ws, topics: &[&str]) -> BTreeMap<String, Value> {
