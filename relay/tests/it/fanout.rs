@@ -323,6 +323,16 @@ async fn unsubscribing_lets_go_of_a_quiet_topic_at_once() {
     let (relay, state) = Relay::start_hub(test_config(), store).await;
     let mut c = Client::connect(&relay.ws_url()).await;
     c.hello(Default::default()).await;
+    // Subscribed (its snapshot came), the session listens on the topic: there is a receiver to let go of.
+    c.subscribe(&["quiet"]).await;
+    c.until(|m| matches!(m, ServerMsg::Snapshot { topic, .. } if topic == "quiet"))
+        .await;
+    let listening = state.broker().subscribers("quiet");
+    assert!(listening >= 1, "a subscribed session listens: {listening}");
+    c.send(&tickdesk_wire::ClientMsg::Unsubscribe {
+        topics: vec!["quiet".into()],
+    })
+    .await;
     // Subscribe and unsubscribe over and over to a topic that never changes: each wait must end with its
     // subscription, or the session would pile up receivers on the topic's channel.
     for _ in 0..50 {
