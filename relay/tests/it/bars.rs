@@ -447,14 +447,8 @@ async fn an_unknown_symbol_gets_the_unknown_symbol_error() {
 async fn an_unknown_symbol_still_watched_is_asked_again_after_the_cool_down() {
     let clock = Clock::frozen(at(11, 0));
     let sim = start_sim(&clock).await;
-    let c = Client::start_full(
-        &sim,
-        &clock,
-        &[],
-        500,
-        &[],
-        Some(Duration::from_millis(300)),
-    );
+    let cool_down = Duration::from_millis(300);
+    let c = Client::start_full(&sim, &clock, &[], 500, &[], Some(cool_down));
     let topic = "bars:NOPE";
     c.store.ensure_topic(topic);
     let mut rx = c.store.subscribe(topic).unwrap();
@@ -465,6 +459,15 @@ async fn an_unknown_symbol_still_watched_is_asked_again_after_the_cool_down() {
         let (code, _) = common::next_notice(&mut rx, 10, what).await;
         assert_eq!(code, tickdesk_wire::ErrorCode::UnknownSymbol);
     }
+    // The simulator's record of the market-data calls (with no start symbols, the only ones are NOPE's
+    // pricehistory): the verdict's call, then the second, not before the cool-down had passed.
+    let calls = sim.handle.rest_call_times();
+    assert!(calls.len() >= 2, "pricehistory asked twice: {calls:?}");
+    let spacing = calls[1] - calls[0];
+    assert!(
+        spacing >= cool_down,
+        "asked again {spacing:?} after the first answer, within the {cool_down:?} cool-down"
+    );
     c.stop().await;
     sim.stop().await;
 }
