@@ -197,21 +197,46 @@ async fn subscribing_by_message_stays_under_five_messages_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_reconnects_with_backoff() {
+    // The source's reconnect backoff starts at 0.5 s (full jitter above it, `--binance-backoff-max-ms`'s help).
+    const BACKOFF_MIN: Duration = Duration::from_millis(500);
     let sim = Sim::start(fast()).await;
     let relay = Relay::start(config(&sim, "BTCUSDT,ETHUSDT")).await;
     let t = priced(&relay, &["BTCUSDT", "ETHUSDT"]).await;
     wait_state(&relay, "live").await;
-    assert_eq!(sim.handle.drop_connections(), 1);
-    eventually("a second connection", 20, async || {
-        (sim.state().connections_open == 1 && sim.state().connections_total == 2).then_some(())
-    })
-    .await;
+    // Dropped twice (the second time before the backoff could start over): each time one new connection, whose
+    // attempt reaches the simulator no sooner than the backoff's floor after the drop. (Measured from before the
+    // drop to when the poll sees the attempt: never shorter than the real spacing.)
+    for connection in [2, 3] {
+        let attempts = sim.state().ws_attempts;
+        let dropped = Instant::now();
+        assert_eq!(sim.handle.drop_connections(), 1);
+        let attempted = eventually("a reconnect attempt", 20, async || {
+            (sim.state().ws_attempts > attempts).then(Instant::now)
+        })
+        .await;
+        let waited = attempted - dropped;
+        assert!(
+            waited >= BACKOFF_MIN,
+            "connection {connection} attempted {waited:?} after the drop: not backed off"
+        );
+        eventually(&format!("connection {connection}"), 20, async || {
+            let s = sim.state();
+            (s.connections_open == 1 && s.connections_total == connection).then_some(())
+        })
+        .await;
+        eventually(&format!("live on connection {connection}"), 20, async || {
+            let s = status(&relay).await;
+            (s["state"] == "live" && s["connections"] == connection).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(
+        sim.state().ws_attempts,
+        3,
+        "one attempt per connection: {:?}",
+        sim.state()
+    );
     moves_on(&relay, "BTCUSDT", ts(&t, "BTCUSDT")).await;
-    eventually("live on the second connection", 20, async || {
-        let s = status(&relay).await;
-        (s["state"] == "live" && s["connections"] == 2).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
