@@ -224,10 +224,14 @@ async fn a_dropped_connection_reconnects_with_backoff() {
             (s.connections_open == 1 && s.connections_total == connection).then_some(())
         })
         .await;
-        eventually(&format!("live on connection {connection}"), 20, async || {
-            let s = status(&relay).await;
-            (s["state"] == "live" && s["connections"] == connection).then_some(())
-        })
+        eventually(
+            &format!("live on connection {connection}"),
+            20,
+            async || {
+                let s = status(&relay).await;
+                (s["state"] == "live" && s["connections"] == connection).then_some(())
+            },
+        )
         .await;
     }
     assert_eq!(

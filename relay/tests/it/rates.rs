@@ -199,33 +199,57 @@ async fn the_desk_takes_a_new_prior_close_at_the_day_roll() {
     };
     let yesterday = prior(&c);
     // The curve moves during the day; the prior close does not.
-    let moved = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
             c.next().await.expect("curve ticks");
             let t = c.replica.topic("curve").unwrap();
             if t.items["10Y"]["chg_bp"].as_f64() != Some(0.0) {
-                return t.items["10Y"]["yield"].as_f64().unwrap();
+                return;
             }
         }
     })
     .await
     .expect("the curve moves");
     assert_eq!(prior(&c), yesterday);
-    // New York midnight: today's marks become the prior close.
-    clock.set(Date::from_ymd(2026, 12, 3).at_et(0, 1));
-    tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while prior(&c) == yesterday {
-            c.next().await.expect("the roll arrives");
+    // New York midnight: the marks the desk stood at become the prior close, so each tenor's new prior close is the
+    // yield of the last frame before the roll, exactly. That frame is known when the roll came as a delta of its
+    // own (one seq on): a conflated delta would merge the day's last tick into the roll, and then the next
+    // midnight is tried.
+    let mut day = wed;
+    for _ in 0..5 {
+        day = day.add_days(1);
+        let before_roll = prior(&c);
+        clock.set(day.at_et(0, 1));
+        let (last, seq, rolled) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let last = c.replica.topic("curve").unwrap().clone();
+                c.next().await.expect("the roll arrives");
+                if prior(&c) != before_roll {
+                    return (
+                        last.items,
+                        last.seq,
+                        c.replica.topic("curve").unwrap().clone(),
+                    );
+                }
+            }
+        })
+        .await
+        .expect("a new prior close after the day roll");
+        assert_ne!(prior(&c), yesterday);
+        if rolled.seq != seq + 1 {
+            continue;
         }
-    })
-    .await
-    .expect("a new prior close after the day roll");
-    assert_ne!(prior(&c), yesterday);
-    assert!(
-        (prior(&c) - moved).abs() < 0.5,
-        "the new prior close is near where the day ended"
-    );
-    relay.stop().await;
+        assert_eq!(rolled.items.len(), 11);
+        for (tenor, row) in &rolled.items {
+            assert_eq!(
+                row["prior_close"], last[tenor]["yield"],
+                "{tenor}: the new prior close is the mark the day ended at (seq {seq})"
+            );
+        }
+        relay.stop().await;
+        return;
+    }
+    panic!("five day rolls, each conflated with the tick before it");
 }
 
 #[tokio::test]
