@@ -11,15 +11,24 @@ use common::{test_config, Relay};
 use tickdesk_testkit::{eventually, Client};
 use tickdesk_wire::ServerMsg;
 
-/// Resident memory of this process (the relay runs in it), in bytes.
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// Resident memory of this process (the relay runs in it), in bytes: `VmRSS` of `/proc/self/status`. On Linux it
+/// must be read (a panic says why not); `None` only on a system without `/proc`, where the memory goes unmeasured
+/// and the test says so.
+fn rss_bytes() -> Option<u64> {
+    let status = match std::fs::read_to_string("/proc/self/status") {
+        Ok(s) => s,
+        Err(e) if cfg!(not(target_os = "linux")) && e.kind() == std::io::ErrorKind::NotFound => {
+            return None
+        }
+        Err(e) => panic!("the process's memory is read from /proc/self/status: {e}"),
+    };
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/self/status:\n{status}"));
+    Some(kib * 1024)
 }
 
 fn metric(text: &str, name: &str) -> u64 {
@@ -74,6 +83,12 @@ async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again(
     let (_, m0) = relay.get("/metrics").await;
     let seq0 = curve_seq(&relay).await;
     let mut peak = warm;
+    if warm.is_none() {
+        eprintln!(
+            "*** NOT MEASURED: no /proc on this system, so the stalled client's memory (RSS) goes unchecked; \
+             only the conflation, the queue bound and the catch-up are ***"
+        );
+    }
     // The rest of the stall is measured (at least 5 s of it).
     let deadline = stall_end.max(tokio::time::Instant::now() + Duration::from_secs(5.min(secs)));
     while tokio::time::Instant::now() < deadline {
@@ -86,11 +101,14 @@ async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again(
     let conflated = metric(&m1, "tickdesk_deltas_conflated_total")
         - metric(&m0, "tickdesk_deltas_conflated_total");
     let queue_max = metric(&m1, "tickdesk_client_queue_bytes_max");
-    let growth = peak.saturating_sub(warm);
+    let growth = peak.zip(warm).map(|(p, w)| p.saturating_sub(w));
     eprintln!(
-        "stall {secs}s: {changes} curve changes upstream, {conflated} deltas conflated, peak RSS growth {:.1} MiB, \
+        "stall {secs}s: {changes} curve changes upstream, {conflated} deltas conflated, peak RSS growth {}, \
          largest client queue ~{queue_max} bytes",
-        growth as f64 / (1 << 20) as f64
+        growth.map_or("not measured".to_string(), |g| format!(
+            "{:.1} MiB",
+            g as f64 / (1 << 20) as f64
+        ))
     );
     assert!(
         changes > 200,
@@ -104,10 +122,12 @@ async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again(
         queue_max < 256 * 1024,
         "pending state is bounded by the watched state: {queue_max} bytes"
     );
-    assert!(
-        growth < 8 << 20,
-        "memory stays flat during the stall: grew {growth} bytes"
-    );
+    if let Some(growth) = growth {
+        assert!(
+            growth < 8 << 20,
+            "memory stays flat during the stall: grew {growth} bytes"
+        );
+    }
 
     // Read again: the client drains what its socket held, then gets one conflated catch-up per topic. Within a
     // bounded time it must stand at or past the relay's seq of the moment it resumed reading (latest values), and
