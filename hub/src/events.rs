@@ -10,8 +10,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tickdesk_wire::Fields;
 
-pub use tickdesk_wire::topics::{SIGNALS as SIGNALS_TOPIC, TRADES as TRADES_TOPIC};
-
 /// Why a payload was refused, in words for the bot's author.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]

@@ -12,7 +12,7 @@
 //! - [`limits`]: the hub's limits as settings; [`metrics`]: the counters `/metrics` exposes.
 //! - Small shared pieces every source uses: [`status`] (one status shape for every source), [`bars`] (a
 //!   `bars:` topic's bounded series of 1-minute bars, pure), [`events`] (signal/trade validation, pure), [`secret`]
-//!   (settings that must never be printed).
+//!   (settings that must never be printed), [`topic`] (a chain topic's underlying and expiry as a market date).
 
 pub mod bars;
 pub mod broker;
@@ -27,3 +27,4 @@ pub mod metrics;
 pub mod secret;
 pub mod session;
 pub mod status;
+pub mod topic;

@@ -2,6 +2,8 @@
 //! on seq and content.
 
 use std::sync::Arc;
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,7 +15,7 @@ use serde_json::json;
 use tracing::info;
 
 use crate::state::AppState;
-use tickdesk_hub::events::{self, Invalid, SIGNALS_TOPIC, TRADES_TOPIC};
+use tickdesk_hub::events::{self, Invalid};
 
 /// An error answer: a status and `{"error": code, "message": text}`.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -160,7 +162,7 @@ pub(crate) async fn publish_signal(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    publish(state, headers, body, SIGNALS_TOPIC, events::signal).await
+    publish(state, headers, body, topics::SIGNALS, events::signal).await
 }
 
 /// `POST /api/publish/trade`.
@@ -169,7 +171,7 @@ pub(crate) async fn publish_trade(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    publish(state, headers, body, TRADES_TOPIC, events::trade).await
+    publish(state, headers, body, topics::TRADES, events::trade).await
 }
 
 /// Filters for `GET /api/chain/{underlying}`.
@@ -192,7 +194,8 @@ pub fn filter_chain(
     strikes: Option<usize>,
     min_oi: f64,
 ) -> tickdesk_wire::Items {
-    let strike_of = |f: &tickdesk_wire::Fields| f.get("strike").and_then(serde_json::Value::as_f64);
+    let strike_of =
+        |f: &tickdesk_wire::Fields| f.get(fields::STRIKE).and_then(serde_json::Value::as_f64);
     let mut all: Vec<f64> = items.values().filter_map(strike_of).collect();
     all.sort_by(f64::total_cmp);
     all.dedup();
@@ -212,7 +215,7 @@ pub fn filter_chain(
         .iter()
         .filter(|(_, f)| strike_of(f).is_some_and(|k| kept.contains(&k)))
         .filter(|(_, f)| {
-            f.get("open_interest")
+            f.get(fields::OPEN_INTEREST)
                 .and_then(serde_json::Value::as_f64)
                 .unwrap_or(0.0)
                 >= min_oi
@@ -253,15 +256,12 @@ pub(crate) async fn chain(
             ),
         );
     };
-    let spot = state
-        .broker()
-        .snapshot(crate::stream::QUOTES_TOPIC)
-        .and_then(|s| {
-            s.items
-                .get(&underlying)
-                .and_then(|f| f.get("last"))
-                .and_then(serde_json::Value::as_f64)
-        });
+    let spot = state.broker().snapshot(topics::QUOTES).and_then(|s| {
+        s.items
+            .get(&underlying)
+            .and_then(|f| f.get(fields::LAST))
+            .and_then(serde_json::Value::as_f64)
+    });
     let items = filter_chain(&snap.items, spot, q.strikes, q.min_oi.unwrap_or(0.0));
     Json(json!({
         "underlying": underlying,

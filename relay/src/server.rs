@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tickdesk_wire::topics;
 
 use std::time::Duration;
 
@@ -28,7 +29,6 @@ use crate::state::history_limits;
 pub use crate::state::AppState;
 use crate::stream;
 use tickdesk_hub::broker::Publisher;
-use tickdesk_hub::events::{SIGNALS_TOPIC, TRADES_TOPIC};
 use tickdesk_hub::memory::{self, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
 use tickdesk_market::Clock;
@@ -65,12 +65,12 @@ pub async fn run(
     // Known topics exist before the first connection, so an early subscriber gets a (possibly empty) snapshot
     // and then every change, rather than an unknown-topic error.
     for topic in [
-        rates::CURVE_TOPIC,
-        rates::SPREADS_TOPIC,
-        rates::POSITIONS_TOPIC,
-        rates::PNL_TOPIC,
-        SIGNALS_TOPIC,
-        TRADES_TOPIC,
+        topics::CURVE,
+        topics::SPREADS,
+        topics::POSITIONS,
+        topics::PNL,
+        topics::SIGNALS,
+        topics::TRADES,
     ] {
         store.ensure_topic(topic);
     }
@@ -85,10 +85,8 @@ pub async fn run(
         stop_rx.clone(),
     ));
     // Options analytics and unusual activity, derived from the chains the store holds.
-    state
-        .demand()
-        .allow_prefix(tickdesk_analytics::ANALYTICS_PREFIX);
-    store.ensure_topic(tickdesk_analytics::ACTIVITY_TOPIC);
+    state.demand().allow_prefix(topics::ANALYTICS_PREFIX);
+    store.ensure_topic(topics::ACTIVITY);
     let analytics_task = tokio::spawn(tickdesk_analytics::run(
         store.clone(),
         cfg.analytics.clone(),
@@ -235,34 +233,32 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         .route("/api/topic/{name}", get(api::topic))
         .route(
             "/api/curve",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::CURVE_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::CURVE.into()))),
         )
         .route(
             "/api/positions",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::POSITIONS_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::POSITIONS.into()))),
         )
         .route(
             "/api/pnl",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::PNL_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::PNL.into()))),
         )
         .route(
             "/api/signals",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(SIGNALS_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::SIGNALS.into()))),
         )
         .route(
             "/api/trades",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(TRADES_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::TRADES.into()))),
         )
         .route(
             "/api/status",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::STATUS.into()))),
         )
         .route("/api/chain/{underlying}", get(api::chain))
         .route(
             "/api/activity",
-            get(|s: State<Arc<AppState>>| {
-                api::topic(s, Path(tickdesk_analytics::ACTIVITY_TOPIC.into()))
-            }),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::ACTIVITY.into()))),
         )
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
@@ -382,7 +378,7 @@ async fn ws_upgrade(
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let sources = state
         .broker()
-        .snapshot(STATUS_TOPIC)
+        .snapshot(topics::STATUS)
         .map(|s| s.items)
         .unwrap_or_default();
     let text = state.metrics().render(&sources, &**state.broker());
@@ -395,7 +391,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-pub use tickdesk_hub::status::STATUS_TOPIC;
+pub use topics::STATUS;
 
 /// Records a source's state in the status topic.
 pub fn publish_status(store: &dyn Publisher, source: &str, state: &str, detail: &str) {

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use tickdesk_market::{Clock, Date};
 use tickdesk_analytics::activity::ActivityRules;
 use tickdesk_analytics::Analytics;
 use tickdesk_hub::memory::MemoryBroker;
+use tickdesk_market::{Clock, Date};
 use tickdesk_wire::{Fields, Items};
 
 const UNDERLYINGS: [(&str, f64); 3] = [("SPY", 600.0), ("AAPL", 230.0), ("QQQ", 520.0)];

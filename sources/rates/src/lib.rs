@@ -30,6 +30,7 @@ pub mod rows;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tickdesk_wire::topics;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -40,15 +41,6 @@ use tokio::sync::watch;
 use book::PositionSpec;
 use desk::{Desk, TickOutput};
 use tickdesk_hub::broker::Publisher;
-
-/// One item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
-pub use tickdesk_wire::topics::CURVE as CURVE_TOPIC;
-/// Items `total` and `bucket:<tenor>`.
-pub use tickdesk_wire::topics::PNL as PNL_TOPIC;
-/// One item per open position, keyed by its id.
-pub use tickdesk_wire::topics::POSITIONS as POSITIONS_TOPIC;
-/// Items `2s10s`, `5s30s`, `2s5s10s`: `bp`, `chg_bp`.
-pub use tickdesk_wire::topics::SPREADS as SPREADS_TOPIC;
 
 /// How the simulation runs.
 #[derive(Debug, Clone)]
@@ -97,16 +89,16 @@ fn year_of(ms: i64) -> i32 {
 /// Hands one tick's rows to the store: the curve first, then what is priced off it.
 fn publish(store: &dyn Publisher, out: TickOutput) {
     if !out.curve.is_empty() {
-        store.publish(CURVE_TOPIC, out.curve, vec![]);
+        store.publish(topics::CURVE, out.curve, vec![]);
     }
     if !out.spreads.is_empty() {
-        store.publish(SPREADS_TOPIC, out.spreads, vec![]);
+        store.publish(topics::SPREADS, out.spreads, vec![]);
     }
     if !out.positions.is_empty() || !out.closed.is_empty() {
-        store.publish(POSITIONS_TOPIC, out.positions, out.closed);
+        store.publish(topics::POSITIONS, out.positions, out.closed);
     }
     if !out.pnl.is_empty() {
-        store.publish(PNL_TOPIC, out.pnl, vec![]);
+        store.publish(topics::PNL, out.pnl, vec![]);
     }
 }
 
@@ -149,7 +141,7 @@ pub async fn run(
                     // The desk's own tickets go on the trades tape beside what bots publish.
                     let mut fields = t.fields();
                     fields.insert("source".into(), serde_json::json!("rates desk"));
-                    store.append(tickdesk_hub::events::TRADES_TOPIC, fields, cfg.trade_history);
+                    store.append(topics::TRADES, fields, cfg.trade_history);
                 }
                 publish(&*store, out);
             }
@@ -197,13 +189,18 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = tx.send(true);
         task.await.unwrap();
-        let counts: Vec<usize> = [CURVE_TOPIC, SPREADS_TOPIC, POSITIONS_TOPIC, PNL_TOPIC]
-            .iter()
-            .map(|t| store.snapshot(t).map_or(0, |s| s.items.len()))
-            .collect();
+        let counts: Vec<usize> = [
+            topics::CURVE,
+            topics::SPREADS,
+            topics::POSITIONS,
+            topics::PNL,
+        ]
+        .iter()
+        .map(|t| store.snapshot(t).map_or(0, |s| s.items.len()))
+        .collect();
         assert_eq!(counts[..2], [11, 3]);
         assert!(counts[2] >= book::default_book().len());
         assert_eq!(counts[3], 12);
-        assert!(store.snapshot(CURVE_TOPIC).unwrap().seq > 1, "it ticks");
+        assert!(store.snapshot(topics::CURVE).unwrap().seq > 1, "it ticks");
     }
 }
