@@ -17,6 +17,18 @@ use tracing::info;
 use crate::state::AppState;
 use tickdesk_hub::events::{self, Invalid};
 
+/// The answer to a path under `/api/` or `/ws/` that names nothing: a JSON 404 a script can read.
+pub async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route {method} {}; the REST views and the websocket paths are listed in PROTOCOL.md",
+            uri.path()
+        ),
+    )
+}
+
 /// An error answer: a status and `{"error": code, "message": text}`.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (

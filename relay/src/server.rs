@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -256,6 +256,9 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
             get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::STATUS.into()))),
         )
         .route("/api/chain/{underlying}", get(api::chain))
+        // A typo under /api or /ws answers a JSON 404, not the app's index page.
+        .route("/api/{*rest}", any(api::not_found))
+        .route("/ws/{*rest}", any(api::not_found))
         .route(
             "/api/activity",
             get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::ACTIVITY.into()))),
@@ -350,14 +353,15 @@ async fn ws_upgrade(
         )
             .into_response();
     }
-    if state.metrics().clients.get() as usize >= state.limits().max_connections {
+    // A permit per connection, held until its session ends: the cap cannot be overshot by upgrades racing.
+    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
         Metrics::add(&state.metrics().rejected_connections, 1);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "connection limit reached; retry with backoff",
         )
             .into_response();
-    }
+    };
     // The hard cap lets frames a little over the limit through, so they get a readable error frame.
     // Client frames are small: an 8 KiB read buffer instead of tungstenite's 128 KiB default, which it allocates
     // per connection and zeroes on reads (see BENCHMARKS.md, memory per idle connection). Larger frames still
@@ -372,7 +376,10 @@ async fn ws_upgrade(
     .read_buffer_size(READ_BUFFER_BYTES)
     // A browser offering subprotocols (the app carrying its token in one) must be answered with one of them.
     .protocols([access::SUBPROTOCOL])
-    .on_upgrade(move |socket| session::run(socket, state))
+    .on_upgrade(move |socket| async move {
+        session::run(socket, state).await;
+        drop(permit);
+    })
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -185,8 +185,16 @@ mod tests {
         let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 256));
         let (tx, rx) = watch::channel(false);
         let clock = Clock::starting_at(tickdesk_market::Date::from_ymd(2026, 12, 2).at_et(10, 0));
+        store.ensure_topic(topics::CURVE);
+        let mut curve = store.subscribe(topics::CURVE).unwrap();
         let task = tokio::spawn(run(store.clone(), SimConfig::new(10, Some(1)), clock, rx));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The first tick and one after it, waited for (not slept on): a stalled desk fails here.
+        for tick in ["first", "second"] {
+            tokio::time::timeout(Duration::from_secs(10), curve.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {tick} curve tick within 10 s"))
+                .expect("the curve's channel is open");
+        }
         let _ = tx.send(true);
         task.await.unwrap();
         let counts: Vec<usize> = [
