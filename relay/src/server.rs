@@ -31,6 +31,7 @@ use crate::stream;
 use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::memory::{self, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
+use tickdesk_hub::source::{Running, Source, Sources};
 use tickdesk_market::Clock;
 use tickdesk_rates as rates;
 use tickdesk_schwab as schwab;
@@ -74,26 +75,24 @@ pub async fn run(
     ] {
         store.ensure_topic(topic);
     }
-    publish_status(&*store, "rates", "live", "simulated rates desk");
     let sweep_task = tokio::spawn(memory::sweep_history(memory, stop_rx.clone()));
+    let sources = Sources {
+        publisher: store.clone(),
+        demand: state.demand().clone(),
+        clock: clock.clone(),
+        shutdown: stop_rx.clone(),
+    };
     let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
-    let rates_task = tokio::spawn(rates::run(
-        store.clone(),
-        sim_cfg,
-        clock.clone(),
-        stop_rx.clone(),
-    ));
-    // Options analytics and unusual activity, derived from the chains the store holds.
-    state.demand().allow_prefix(topics::ANALYTICS_PREFIX);
-    store.ensure_topic(topics::ACTIVITY);
-    let analytics_task = tokio::spawn(tickdesk_analytics::run(
-        store.clone(),
-        cfg.analytics.clone(),
-        clock.clone(),
-        cfg.event_history.max(1),
-        stop_rx.clone(),
-    ));
+    let mut running: Vec<Running> = Vec::new();
+    running.extend(rates::RatesDesk(sim_cfg).start(&sources));
+    running.extend(
+        tickdesk_analytics::Derived {
+            cfg: cfg.analytics.clone(),
+            event_history: cfg.event_history,
+        }
+        .start(&sources),
+    );
     let binance_task = tickdesk_binance::spawn(
         store.clone(),
         cfg.binance.clone(),
@@ -120,8 +119,9 @@ pub async fn run(
         let _ = stop_tx.send(true);
     })
     .await?;
-    rates_task.abort();
-    analytics_task.abort();
+    for source in running {
+        source.stop(Duration::from_secs(3)).await;
+    }
     sweep_task.abort();
     if let Some(task) = binance_task {
         let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
@@ -400,16 +400,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 pub use topics::STATUS;
 
-/// Records a source's state in the status topic.
-pub fn publish_status(store: &dyn Publisher, source: &str, state: &str, detail: &str) {
-    tickdesk_hub::status::SourceStatus::new(
-        source,
-        state,
-        tickdesk_market::clock::wall_ms(),
-        detail,
-    )
-    .publish(store);
-}
 
 #[cfg(test)]
 mod tests {

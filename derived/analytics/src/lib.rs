@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use activity::{ActivityRules, Detector};
 use calc::{Contract, YEAR_MS};
 use tickdesk_hub::broker::{Event, Publisher};
+use tickdesk_hub::source::{Running, Source, Sources};
 use tickdesk_hub::topic::chain_of;
 
 /// The item of `analytics:{U}` over every held expiry.
@@ -369,4 +370,32 @@ pub fn held(store: &dyn Publisher) -> BTreeMap<String, Items> {
             Some((u, store.snapshot(&t)?.items))
         })
         .collect()
+}
+/// The options analytics and unusual activity as a [`Source`] (a derived one: it reads the chains the hub holds).
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub cfg: AnalyticsConfig,
+    /// Activity lines kept (the relay's `TICKDESK_EVENT_HISTORY`).
+    pub event_history: usize,
+}
+
+impl Source for Derived {
+    fn name(&self) -> &'static str {
+        "analytics"
+    }
+
+    fn start(self, with: &Sources) -> Option<Running> {
+        // `analytics:{U}` is made on demand; `activity` always exists (empty while analytics are off).
+        with.demand.allow_prefix(topics::ANALYTICS_PREFIX);
+        with.publisher.ensure_topic(topics::ACTIVITY);
+        let name = self.name();
+        let task = tokio::spawn(run(
+            with.publisher.clone(),
+            self.cfg,
+            with.clock.clone(),
+            self.event_history.max(1),
+            with.shutdown.clone(),
+        ));
+        Some(Running::new(name, task))
+    }
 }

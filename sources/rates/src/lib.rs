@@ -41,6 +41,8 @@ use tokio::sync::watch;
 use book::PositionSpec;
 use desk::{Desk, TickOutput};
 use tickdesk_hub::broker::Publisher;
+use tickdesk_hub::source::{Running, Source, Sources};
+use tickdesk_hub::status::SourceStatus;
 
 /// How the simulation runs.
 #[derive(Debug, Clone)]
@@ -146,6 +148,43 @@ pub async fn run(
                 publish(&*store, out);
             }
         }
+    }
+}
+
+/// The rates desk as a [`Source`]: its topics and its `rates` status item exist once started.
+#[derive(Debug, Clone)]
+pub struct RatesDesk(pub SimConfig);
+
+impl Source for RatesDesk {
+    fn name(&self) -> &'static str {
+        "rates"
+    }
+
+    fn start(self, with: &Sources) -> Option<Running> {
+        let p = &with.publisher;
+        for topic in [
+            topics::CURVE,
+            topics::SPREADS,
+            topics::POSITIONS,
+            topics::PNL,
+        ] {
+            p.ensure_topic(topic);
+        }
+        SourceStatus::new(
+            self.name(),
+            "live",
+            tickdesk_market::clock::wall_ms(),
+            "simulated rates desk",
+        )
+        .publish(&**p);
+        let name = self.name();
+        let task = tokio::spawn(run(
+            p.clone(),
+            self.0,
+            with.clock.clone(),
+            with.shutdown.clone(),
+        ));
+        Some(Running::new(name, task))
     }
 }
 
