@@ -28,7 +28,6 @@ use crate::session;
 use crate::state::history_limits;
 pub use crate::state::AppState;
 use crate::stream;
-use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::memory::{self, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
 use tickdesk_hub::source::{Running, Source, Sources};
