@@ -81,7 +81,7 @@ pub async fn run(
         clock: clock.clone(),
         shutdown: stop_rx.clone(),
     };
-    let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
+    let mut sim_cfg = rates::SimConfig::new(cfg.rates.tick_ms, cfg.seed);
     sim_cfg.trade_history = cfg.event_history.max(1);
     let mut running: Vec<Running> = Vec::new();
     running.extend(rates::RatesDesk(sim_cfg).start(&sources));
@@ -398,7 +398,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 pub use topics::STATUS;
-
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@
 //! | `pnl` | `total`, `bucket:<tenor>` | `bucket`, `positions`, `day_pnl`, `total_pnl`, `realized_pnl`, `explain_pnl`, `residual`, `dv01`, `key_dv01` |
 
 pub mod book;
+pub mod config;
 pub mod curve;
 pub mod desk;
 pub mod pnl;
