@@ -19,19 +19,19 @@ use super::status::State;
 
 /// How long an old and a new link run side by side once the new one delivers, before the old one is closed: every
 /// stream (the 24 h tickers come once a second) has delivered on the new link by then, so nothing falls between.
-pub const OVERLAP: Duration = Duration::from_secs(1);
+const OVERLAP: Duration = Duration::from_secs(1);
 
 /// Messages of the replacement kept during the overlap; at this many it takes over at once (memory stays bounded
 /// whatever the rate).
-pub const OVERLAP_BUFFER: usize = 50_000;
+const OVERLAP_BUFFER: usize = 50_000;
 
 /// While polling REST, the stream is tried again at least this often.
-pub const POLLING_RETRY_MAX: Duration = Duration::from_secs(10);
+const POLLING_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// How long a link must stay up before the reconnect backoff starts over. Resetting on the first message let a
 /// server (or proxy) that closes right after sending data (1008, a policy close) be reconnected every ≤ 1 s for
 /// ever, while Binance allows 300 connection attempts per 5 minutes per IP; a link that lasts this long is healthy.
-pub const STABLE_AFTER: Duration = Duration::from_secs(30);
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// Whether a link up since `up_since` has lasted long enough at `now` for the backoff to start over.
 fn stable(up_since: Option<Instant>, now: Instant) -> bool {
@@ -39,11 +39,11 @@ fn stable(up_since: Option<Instant>, now: Instant) -> bool {
 }
 
 /// How long REST is left alone after a 429/418 that carries no `Retry-After`.
-pub const THROTTLE_DEFAULT: Duration = Duration::from_secs(60);
+const THROTTLE_DEFAULT: Duration = Duration::from_secs(60);
 
 /// The longest `Retry-After` honoured as is: a longer one (a 418 ban can say days) is waited in steps of this, so a
 /// bogus header cannot stop polling for good, while each try still waits minutes.
-pub const THROTTLE_MAX: Duration = Duration::from_secs(15 * 60);
+const THROTTLE_MAX: Duration = Duration::from_secs(15 * 60);
 
 /// How long to leave REST alone after Binance throttled it: its `Retry-After` (capped), at least one poll period.
 /// Calling again before that makes Binance escalate a 429 to a 418 ban.
@@ -846,31 +846,4 @@ fn swap(close: Option<u64>, link: Serving, kept: Vec<Msg>, out: &mut Out) -> Lin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backoff_starts_over_only_after_a_link_stayed_up() {
-        let t0 = Instant::now();
-        assert!(!stable(None, t0), "never delivered");
-        assert!(
-            !stable(Some(t0), t0 + Duration::from_millis(500)),
-            "closed right after its first message"
-        );
-        assert!(!stable(
-            Some(t0),
-            t0 + STABLE_AFTER - Duration::from_millis(1)
-        ));
-        assert!(stable(Some(t0), t0 + STABLE_AFTER));
-    }
-
-    #[test]
-    fn a_throttled_rest_waits_its_retry_after_capped_and_at_least_a_poll() {
-        let poll = Duration::from_secs(2);
-        let s = Duration::from_secs;
-        assert_eq!(throttle_wait(Some(s(30)), poll), s(30));
-        assert_eq!(throttle_wait(None, poll), THROTTLE_DEFAULT);
-        assert_eq!(throttle_wait(Some(s(3 * 86_400)), poll), THROTTLE_MAX);
-        assert_eq!(throttle_wait(Some(s(0)), poll), poll);
-    }
-}
+mod tests;
