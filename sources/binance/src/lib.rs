@@ -7,9 +7,10 @@
 //! - [`book`]: the latest quote per symbol and the bar windows, each update applied once, written coalesced (pure);
 //! - [`bucket`]: the send path's token bucket (pure);
 //! - [`link`]: one stream connection in its own task (pongs, the bucket, silence);
+//! - [`link_state`]: the link's state machine (make-before-break, backoff, 451, REST fallback; pure);
 //! - [`rest`]: `exchangeInfo`, klines, the polled tickers;
 //! - [`status`]: the `binance` item of the `status` topic;
-//! - [`upstream`]: the orchestrator (make-before-break, backoff, 451, REST fallback).
+//! - [`upstream`]: the I/O loop that performs the machine's actions (links, REST calls, store writes).
 //!
 //! # Topics
 //!
@@ -23,6 +24,7 @@ pub mod book;
 pub mod bucket;
 pub mod config;
 pub mod link;
+pub mod link_state;
 pub mod mode;
 pub mod payload;
 pub mod rest;
