@@ -92,12 +92,13 @@ pub async fn run(
         }
         .start(&sources),
     );
-    let binance_task = tickdesk_binance::spawn(
-        store.clone(),
-        cfg.binance.clone(),
-        cfg.seed,
-        Box::new(start_binance_simulator),
-        stop_rx.clone(),
+    running.extend(
+        tickdesk_binance::Binance {
+            cfg: cfg.binance.clone(),
+            seed: cfg.seed,
+            simulator: Box::new(start_binance_simulator),
+        }
+        .start(&sources),
     );
     let schwab_tasks = if cfg.no_schwab {
         info!("Schwab options are off (--no-schwab)");
@@ -118,13 +119,10 @@ pub async fn run(
         let _ = stop_tx.send(true);
     })
     .await?;
-    for source in running {
-        source.stop(Duration::from_secs(3)).await;
-    }
+    // Every source watches the shutdown flag; they close their links side by side, each within its grace.
+    futures_util::future::join_all(running.into_iter().map(|s| s.stop(Duration::from_secs(3))))
+        .await;
     sweep_task.abort();
-    if let Some(task) = binance_task {
-        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
-    }
     if let Some((client, simulator)) = schwab_tasks {
         // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
         let _ = tokio::time::timeout(Duration::from_secs(3), client).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tickdesk_wire::backoff::Backoff;
-use tickdesk_wire::topics::{BARS_PREFIX, CRYPTO};
+use tickdesk_wire::topics::{Topic, CRYPTO};
 use tickdesk_wire::ErrorCode;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -80,7 +80,7 @@ struct Upstream {
 }
 
 fn bars_topic(symbol: &str) -> String {
-    format!("{BARS_PREFIX}{symbol}")
+    Topic::Bars(symbol.to_string()).to_string()
 }
 
 fn jitter() -> f64 {
