@@ -6,23 +6,11 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+const { openDesk, screenshot } = require('./harness.cjs');
 
-async function openDesk(t, relayArgs, viewport = { width: 1280, height: 800 }) {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '11', ...relayArgs]);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
-  return { page, errors, port };
-}
+/** The desk on the chain tab, live, with the simulator's seed fixed. */
+const chainDesk = (t, relayArgs, viewport = { width: 1280, height: 800 }) =>
+  openDesk(t, ['--seed', '11', ...relayArgs], { path: '/#chain', viewport });
 
 /** The visible chain rows as plain data. */
 function rows(page) {
@@ -57,7 +45,7 @@ async function waitForChain(page, root, date, min = 5) {
 const pressed = (page, sel) => page.$eval(`${sel} button[aria-pressed="true"]`, (b) => b.dataset.date || b.dataset.symbol);
 
 test('the chain shows calls and puts centred on the money, flashes, and follows expiry and underlying', async (t) => {
-  const { page, errors } = await openDesk(t, []);
+  const { page, errors } = await chainDesk(t, []);
   // The relay's start symbols are offered; the first is selected, with its nearest expiry.
   await page.waitForSelector('#underlyings button[data-symbol="SPY"]');
   const symbols = await page.$$eval('#underlyings button', (bs) => bs.map((b) => b.dataset.symbol));
@@ -144,7 +132,7 @@ test('the chain shows calls and puts centred on the money, flashes, and follows 
 });
 
 test('an index shows no bid or ask (Schwab sends none); an equity shows both', async (t) => {
-  const { page, errors } = await openDesk(t, []);
+  const { page, errors } = await chainDesk(t, []);
   await page.waitForSelector('#underlyings button[data-symbol="$SPX"]');
   await page.click('#underlyings button[data-symbol="SPY"]');
   await page.waitForSelector('#underlying[data-symbol="SPY"]');
@@ -160,7 +148,7 @@ test('an index shows no bid or ask (Schwab sends none); an equity shows both', a
 });
 
 test('columns, strike window, minimum open interest and recentring', async (t) => {
-  const { page, errors } = await openDesk(t, []);
+  const { page, errors } = await chainDesk(t, []);
   await page.click('#underlyings button[data-symbol="SPY"]');
   await page.waitForSelector('#expiries button[aria-pressed="true"]');
   const date = await pressed(page, '#expiries');
@@ -216,7 +204,7 @@ test('columns, strike window, minimum open interest and recentring', async (t) =
 
 test('contracts outside the relay key budget are marked not live; the narrow chain scrolls under a fixed header', async (t) => {
   // 40 keys for three start symbols and this chain: the wings of the chain are served from REST, not streamed.
-  const { page, errors } = await openDesk(t, ['--key-budget', '40'], { width: 640, height: 900 });
+  const { page, errors } = await chainDesk(t, ['--key-budget', '40'], { width: 640, height: 900 });
   await page.click('#underlyings button[data-symbol="$SPX"]');
   await page.waitForSelector('#expiries button[aria-pressed="true"]');
   const date = await pressed(page, '#expiries');
