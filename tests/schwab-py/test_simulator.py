@@ -138,6 +138,13 @@ def sim_state(base):
     return httpx.get(base + "/sim/state", timeout=5).json()
 
 
+def sim_today(client):
+    """The simulator's market date, asked of the simulator (its clock is pinned by ``--start``; the host's date says
+    nothing about which expiries it lists): its first ``$SPX`` expiry less that expiry's days to expiration."""
+    first = client.get_option_expiration_chain("$SPX").json()["expirationList"][0]
+    return datetime.date.fromisoformat(first["expirationDate"]) - datetime.timedelta(days=first["daysToExpiration"])
+
+
 def test_option_chain_is_parsed(client):
     r = client.get_option_chain("AAPL", contract_type=client.Options.ContractType.ALL, strike_count=3,
                                 include_underlying_quote=True)
@@ -192,7 +199,7 @@ async def stream_options(client, keys, want_messages=3, timeout=20):
 
 
 def test_stream_level_one_options(client, sim):
-    today = datetime.date.today()
+    today = sim_today(client)
     chain = client.get_option_chain("$SPX", strike_count=2, from_date=today - datetime.timedelta(days=1),
                                     to_date=today + datetime.timedelta(days=10)).json()
     keys = [c[0]["symbol"] for strikes in chain["callExpDateMap"].values() for c in strikes.values()][:4]
