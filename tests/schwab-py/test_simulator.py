@@ -19,9 +19,9 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -43,28 +43,27 @@ APP_SECRET = "sim-app-secret"
 CALLBACK = "https://127.0.0.1:8182"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_sim(log_dir, start):
-    """A simulator subprocess on a free port whose market clock starts at ``start``; yields its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    """A simulator subprocess whose market clock starts at ``start``; yields its base URL.
+
+    It binds port 0 itself and prints the address it got (``schwab simulator listening on http://ADDR/``): no port
+    is picked here and released for it to take, which another process could take in between."""
     log_path = log_dir / "simulator.log"
-    cmd = shlex.split(SIM_CMD) + ["--listen", f"127.0.0.1:{port}", "--seed", "7", "--tick-ms", "100",
+    cmd = shlex.split(SIM_CMD) + ["--listen", "127.0.0.1:0", "--seed", "7", "--tick-ms", "100",
                                   "--start", start]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT
+        base = None
         while True:
+            if base is None:
+                m = re.search(r"schwab simulator listening on (http://[0-9.:]+)/", log_path.read_text(errors="replace"))
+                base = m.group(1) if m else None
             try:
-                if httpx.get(base + "/sim/state", timeout=2).status_code == 200:
+                if base is not None and httpx.get(base + "/sim/state", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
