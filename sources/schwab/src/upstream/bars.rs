@@ -11,8 +11,8 @@ use serde_json::Value;
 use tickdesk_wire::Items;
 use tracing::{debug, info};
 
-use super::BARS_PREFIX;
 use crate::bars::is_schwab_bars;
+use crate::BARS_PREFIX;
 use tickdesk_hub::bars::{in_extended_session, window_start, Series};
 use tickdesk_hub::broker::Publisher;
 use tickdesk_market::Clock;

@@ -2,7 +2,8 @@
 //! the held expiries, and the contract key → topic index that streamed items are routed by.
 //!
 //! Bookkeeping only: loads, the store and the plan belong to the orchestrator, which acts on what these methods
-//! return (topics to load, topics to empty).
+//! return (topics to load, topics to empty). The chain topic's name, `chain:{UNDERLYING}:{YYYY-MM-DD}`, is read
+//! and written here too ([`parse_chain_topic`], [`chain_topic`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -10,11 +11,27 @@ use tickdesk_market::Date;
 use tickdesk_wire::Items;
 use tracing::{info, warn};
 
-use super::{chain_topic, parse_chain_topic};
 use crate::budget::Priority;
 use crate::chain::{self, ChainFilter, Contract, Expiration};
 use crate::plan::Candidates;
+use crate::CHAIN_PREFIX;
 use tickdesk_schwab_proto::fields;
+
+/// `chain:{UNDERLYING}:{YYYY-MM-DD}` → (underlying upper-cased, expiry).
+pub fn parse_chain_topic(topic: &str) -> Option<(String, Date)> {
+    let rest = topic.strip_prefix(CHAIN_PREFIX)?;
+    let (u, d) = rest.rsplit_once(':')?;
+    let u = u.trim();
+    if u.is_empty() || d.len() != 10 {
+        return None;
+    }
+    Some((u.to_ascii_uppercase(), Date::parse_iso(d)?))
+}
+
+/// The chain topic of an underlying and expiry.
+pub fn chain_topic(underlying: &str, expiry: Date) -> String {
+    format!("{CHAIN_PREFIX}{underlying}:{expiry}")
+}
 
 /// Why a chain topic is wanted. The order is importance: when several reasons hold, the first wins ([`Want::merge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

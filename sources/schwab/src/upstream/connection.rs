@@ -10,12 +10,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::{stopping, unix_to_instant, Auth, Options, Timing};
+use super::options::{Auth, Options, Timing};
 use crate::auth::{self, AuthError, TokenManager};
 use crate::link::{Link, LinkTiming};
 use crate::rest::{Rest, RestError};
 use crate::status::{State, Status};
 use crate::streamer::{Session, StreamError};
+use crate::token::now_s;
 use crate::token::LOGIN_HINT;
 use tickdesk_schwab_proto::codes;
 
@@ -340,6 +341,17 @@ pub(super) async fn obtain_tokens(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// Resolves once shutdown is asked for (without holding the watch's guard across awaits).
+pub(super) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+fn unix_to_instant(unix_s: i64) -> tokio::time::Instant {
+    let now = now_s();
+    let secs = (unix_s - now).clamp(0, 86_400 * 30) as u64;
+    tokio::time::Instant::now() + Duration::from_secs(secs)
 }
 
 #[cfg(test)]

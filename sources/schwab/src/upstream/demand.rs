@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::bars::schwab_bars_symbol;
-use super::{parse_chain_topic, CHAIN_PREFIX, EXPIRATIONS_PREFIX};
+use super::chains::parse_chain_topic;
+use crate::{CHAIN_PREFIX, EXPIRATIONS_PREFIX};
 
 /// What browsers watch.
 #[derive(Debug, Default, PartialEq)]

@@ -14,7 +14,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::parse_chain_topic;
+use super::chains::parse_chain_topic;
 use crate::budget::Priority;
 use crate::chain::{self, ChainError, ChainPicture, Expiration};
 use crate::rest::{is_too_big, ChainPart, Rest, RestError};

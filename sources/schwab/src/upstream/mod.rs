@@ -1,15 +1,20 @@
 //! The orchestrator: one streamer connection for the whole relay, driven by what browsers watch.
 //!
-//! One task reacts to one event at a time (demand, a load's answer, the link, a timer), so nothing is locked.
-//! Its state is in parts that each own theirs: [`chains::Chains`] (what chains are wanted and why, their pictures),
-//! [`bars::Bars`] (the `bars:` topics), [`loads::Loads`] (the REST tasks in flight) and [`loads::Unknown`],
-//! [`subscription::Subscription`] (what is streamed, the one command in flight), [`connection::Connection`] (the
-//! tokens, reconnects) and [`inbound::Feed`] (what the stream delivered). The parts never reach into each other:
-//! [`Upstream`]'s handlers below read one, act on another.
+//! One task reacts to one event at a time (demand, a load's answer, the link, a timer), so nothing is locked. Its
+//! state is in parts that each own theirs: `chains::Chains` (which chains are wanted and why, their pictures),
+//! `bars::Bars` (the `bars:` topics), `loads::Loads` (the REST tasks in flight) and `loads::Unknown`,
+//! `subscription::Subscription` (what is streamed, the one command in flight), `connection::Connection` (tokens,
+//! reconnects) and `inbound::Feed` (what the stream delivered). The parts never reach into each other: the
+//! handlers of `Upstream` below read one and act on another.
 //!
 //! The link ([`Link`]) runs the plan's SUBS/ADD/UNSUBS one at a time in its own task; this loop only sends the
 //! next command and hears its outcome, so it never waits on a streamer round trip. After a reconnect the
 //! subscription starts from nothing, and each key's first item is a snapshot applied whole.
+//!
+//! Response codes: **3** (login denied) refreshes the token, then reconnects; **12** (another session took the
+//! connection) stops for good and says so; **19** (over the symbol limit) lowers the budget by 10% and replans;
+//! **20** (no session for these ids) logs in again on the same socket, reconnecting if that fails; **30** (stop
+//! streaming) reconnects and resubscribes.
 
 mod bars;
 mod chains;
@@ -38,11 +43,11 @@ use super::plan;
 use super::rest::{Rest, RestError};
 use super::status::{MarketNote, State, Status};
 use super::streamer::{DataItem, Inbound, Session, StreamError};
-use super::token::now_s;
-use super::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
+use super::{CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
 use bars::{bars_topic, Bars};
+pub use chains::{chain_topic, parse_chain_topic};
 use chains::{Chain, Chains};
-use connection::{obtain_tokens, ConnectFailed, Connection};
+use connection::{obtain_tokens, stopping, ConnectFailed, Connection};
 use demand::Wanted;
 use inbound::Feed;
 use loads::{fetch_chain, LoadKey, Loaded, Loads, Unknown};
@@ -54,22 +59,6 @@ use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{calendar, Date, Phase};
 use tickdesk_schwab_proto::fields::{CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
-
-/// `chain:{UNDERLYING}:{YYYY-MM-DD}` → (underlying upper-cased, expiry).
-pub fn parse_chain_topic(topic: &str) -> Option<(String, Date)> {
-    let rest = topic.strip_prefix(CHAIN_PREFIX)?;
-    let (u, d) = rest.rsplit_once(':')?;
-    let u = u.trim();
-    if u.is_empty() || d.len() != 10 {
-        return None;
-    }
-    Some((u.to_ascii_uppercase(), Date::parse_iso(d)?))
-}
-
-/// The chain topic of an underlying and expiry.
-pub fn chain_topic(underlying: &str, expiry: Date) -> String {
-    format!("{CHAIN_PREFIX}{underlying}:{expiry}")
-}
 
 /// Runs the client until shutdown.
 /// Expects the on-demand prefixes to be registered already ([`super::spawn_with`] does it before spawning, so a
@@ -118,11 +107,6 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
-/// Resolves once shutdown is asked for (without holding the watch's guard across awaits).
-async fn stopping(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
-}
-
 /// Waits for the link's next event, or forever without a link.
 async fn next_link_event(link: &mut Option<Link>) -> LinkEvent {
     match link {
@@ -141,12 +125,6 @@ async fn connected(
             .unwrap_or_else(|e| Err(ConnectFailed::Retry(format!("connecting failed: {e}")))),
         None => std::future::pending().await,
     }
-}
-
-fn unix_to_instant(unix_s: i64) -> tokio::time::Instant {
-    let now = now_s();
-    let secs = (unix_s - now).clamp(0, 86_400 * 30) as u64;
-    tokio::time::Instant::now() + Duration::from_secs(secs)
 }
 
 impl Upstream {
@@ -1038,6 +1016,7 @@ impl Upstream {
 #[cfg(test)]
 mod tests_support {
     use super::*;
+    use crate::token::now_s;
 
     pub(super) fn tokens(api: &str) -> Arc<TokenManager> {
         let http = auth::http_client(Duration::from_secs(1));
