@@ -21,10 +21,81 @@
 # Knobs (environment): ROUNDS_CPU (3), CPU_CLIENTS ("100 1000"), CPU_WINDOW (10), QUIET_ROUNDS (2), QUIET_SECS (20),
 # STORM_ROUNDS (2), REST_SECS (180), REST_AGE_MS (60000), REST_COPIES (2), FIGURES ("0 7 3 9"),
 # WAIT_QUIET_S (0: do not wait; else poll the 1-minute load average every 30 s, up to this long, until < WAIT_LOAD),
-# WAIT_LOAD (1.0), OUT (target/bench-compare). Raw results: $OUT/results.jsonl; logs beside it.
+# WAIT_LOAD (1.0), OUT (target/bench-compare). Raw results: $OUT/results.jsonl; logs beside it; the table again from them:
+# bench/compare.sh --table OUT. CPU comes from /proc in 10 ms ticks: over a 20 s window, 0.0005 core is one tick.
 # Everything runs on 127.0.0.1, bounded in time (timeouts on every load-tool call); every process started is stopped
 # on exit (trap), children of the load tool's storm included.
 set -euo pipefail
+
+print_table() { # RESULTS LOADAVG
+  python3 - "$1" "$2" <<'EOF'
+import json, math, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def pick(fig, which):
+    return [r for r in rows if r["figure"] == fig and r["which"] == which and "error" not in r["result"]]
+def fmt(xs, f):
+    if not xs:
+        return "—", None
+    m = statistics.median(xs)
+    s = f(m) if len(xs) == 1 else f"{f(m)} (" + ", ".join(f(x) for x in xs) + ")"
+    return s, m
+def line(name, unit, b, a, f):
+    bs, bm = fmt(b, f); as_, am = fmt(a, f)
+    ratio = f"{am / bm:.2f}×" if bm and am is not None else "—"
+    diff = f(am - bm) if bm is not None and am is not None else "—"
+    print(f"| {name} | {unit} | {bs} | {as_} | {diff} | {ratio} |")
+def per1000(r):
+    d = r["result"]; c = d.get("cpu") or {}
+    return 1e9 * c["server_cores"] / d["updates_per_s"] if d.get("updates_per_s") and c.get("server_cores") is not None else None
+print("| figure | unit | before: median (each round, in run order) | after: median (each round) | after − before | after / before (medians) |")
+print("|---|---|---|---|---|---|")
+for n in ("100", "1000"):
+    fig = f"cpu-{n}"
+    if any(r["figure"] == fig for r in rows):
+        b = [x for x in map(per1000, pick(fig, "before")) if x is not None]
+        a = [x for x in map(per1000, pick(fig, "after")) if x is not None]
+        line(f"0. CPU per delivered update, {int(n):,} clients", "µs CPU per 1,000 updates", b, a, lambda v: f"{v:,.0f}")
+        g = lambda w: [r["result"]["updates_per_s"] for r in pick(fig, w)]
+        line(f"0. (delivered, {int(n):,} clients)", "updates/s", g("before"), g("after"), lambda v: f"{v:,.0f}")
+        g = lambda w: [r["result"]["p99_ms"] for r in pick(fig, w)]
+        line(f"0. (p99, {int(n):,} clients)", "ms", g("before"), g("after"), lambda v: f"{v:,.1f}")
+        g = lambda w: [r["result"]["cpu"]["machine_cores"] for r in pick(fig, w)]
+        line(f"0. (machine busy, {int(n):,} clients)", "cores of 2", g("before"), g("after"), lambda v: f"{v:.2f}")
+q = lambda w, k: [r["result"][k]["cpu"]["server_cores"] for r in rows if r["figure"] == "quiet" and r["which"] == w
+                  and "error" not in r["result"][k]]
+if any(r["figure"] == "quiet" for r in rows):
+    add = lambda w: [r["result"]["quiet"]["cpu"]["server_cores"] - r["result"]["base"]["cpu"]["server_cores"]
+                     for r in rows if r["figure"] == "quiet" and r["which"] == w
+                     and "error" not in r["result"]["quiet"] and "error" not in r["result"]["base"]]
+    line("7. quiet topic: added by 1,000 clients on signals", "relay cores", add("before"), add("after"), lambda v: f"{v:.4f}")
+    line("7. quiet topic: relay in all (with them)", "relay cores", q("before", "quiet"), q("after", "quiet"), lambda v: f"{v:.4f}")
+    line("7. quiet topic: chain + rates only", "relay cores", q("before", "base"), q("after", "base"), lambda v: f"{v:.4f}")
+    rss = lambda w: [r["result"]["quiet"]["rss_end_kb"] / 1024 for r in rows if r["figure"] == "quiet" and r["which"] == w
+                     and r["result"]["quiet"].get("rss_end_kb")]
+    line("7. quiet topic: RSS with the 1,000", "MiB", rss("before"), rss("after"), lambda v: f"{v:.1f}")
+if any(r["figure"] == "storm" for r in rows):
+    g = lambda w, k: [r["result"][k] for r in pick("storm", w) if r["result"].get(k) is not None]
+    line("3. storm: kill → every client back", "ms", g("before", "all_back_ms"), g("after", "all_back_ms"), lambda v: f"{v:,.0f}")
+    line("3. storm: kill → relay listening", "ms", g("before", "kill_to_listening_ms"), g("after", "kill_to_listening_ms"), lambda v: f"{v:,.0f}")
+    line("3. storm: clients back", "of 1,000", g("before", "clients_back"), g("after", "clients_back"), lambda v: f"{v:.0f}")
+    line("3. storm: upstream connections opened", "count", g("before", "upstream_connections_opened"), g("after", "upstream_connections_opened"), lambda v: f"{v:.0f}")
+if any(r["figure"] == "rest" for r in rows):
+    g = lambda w: [r["result"]["rss_end_kb"] / 1024 for r in pick("rest", w) if r["result"].get("rss_end_kb")]
+    age = next(r["result"]["age_ms"] for r in rows if r["figure"] == "rest")
+    secs = max((r["result"]["samples"][-1][0] for r in rows if r["figure"] == "rest" and r["result"]["samples"]), default=0)
+    line(f"9. memory at rest (history age {age // 1000} s, RSS after {secs} s)", "MiB", g("before"), g("after"), lambda v: f"{v:.1f}")
+    g = lambda w: [r["result"]["history_bytes"] / 2**20 for r in pick("rest", w) if r["result"].get("history_bytes")]
+    line("9. (history held at the end)", "MiB", g("before"), g("after"), lambda v: f"{v:.1f}")
+print()
+print("Load average (1, 5, 15 min) at each mark:")
+for l in open(sys.argv[2]):
+    t, label, *la = l.split()
+    print(f"- {label} (+{t} s): {' '.join(la)}")
+EOF
+}
+
+# The table alone, from an earlier run's directory: bench/compare.sh --table OUT
+if [ "${1:-}" = --table ]; then print_table "$2/results.jsonl" "$2/loadavg.txt"; exit 0; fi
 
 if [ $# -ne 3 ]; then sed -n '2,25p' "$0"; exit 2; fi
 before_bin="$(readlink -f "$1")"; after_bin="$(readlink -f "$2")"; load_bin="$(readlink -f "$3")"
@@ -350,66 +421,4 @@ fi
 
 # --- the table ---------------------------------------------------------------------------------------------------------
 step "done in $(( $(date +%s) - started )) s; raw results: $results"
-python3 - "$results" "$out/loadavg.txt" <<'EOF' | tee "$out/table.md"
-import json, math, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-def pick(fig, which):
-    return [r for r in rows if r["figure"] == fig and r["which"] == which and "error" not in r["result"]]
-def fmt(xs, f):
-    if not xs:
-        return "—", None
-    m = statistics.median(xs)
-    s = f(m) if len(xs) == 1 else f"{f(m)} (" + ", ".join(f(x) for x in xs) + ")"
-    return s, m
-def line(name, unit, b, a, f):
-    bs, bm = fmt(b, f); as_, am = fmt(a, f)
-    ratio = f"{am / bm:.2f}×" if bm and am is not None else "—"
-    print(f"| {name} | {unit} | {bs} | {as_} | {ratio} |")
-def per1000(r):
-    d = r["result"]; c = d.get("cpu") or {}
-    return 1e9 * c["server_cores"] / d["updates_per_s"] if d.get("updates_per_s") and c.get("server_cores") is not None else None
-print("| figure | unit | before: median (each round, in run order) | after: median (each round) | after / before (medians) |")
-print("|---|---|---|---|---|")
-for n in ("100", "1000"):
-    fig = f"cpu-{n}"
-    if any(r["figure"] == fig for r in rows):
-        b = [x for x in map(per1000, pick(fig, "before")) if x is not None]
-        a = [x for x in map(per1000, pick(fig, "after")) if x is not None]
-        line(f"0. CPU per delivered update, {int(n):,} clients", "µs CPU per 1,000 updates", b, a, lambda v: f"{v:,.0f}")
-        g = lambda w: [r["result"]["updates_per_s"] for r in pick(fig, w)]
-        line(f"0. (delivered, {int(n):,} clients)", "updates/s", g("before"), g("after"), lambda v: f"{v:,.0f}")
-        g = lambda w: [r["result"]["p99_ms"] for r in pick(fig, w)]
-        line(f"0. (p99, {int(n):,} clients)", "ms", g("before"), g("after"), lambda v: f"{v:,.1f}")
-        g = lambda w: [r["result"]["cpu"]["machine_cores"] for r in pick(fig, w)]
-        line(f"0. (machine busy, {int(n):,} clients)", "cores of 2", g("before"), g("after"), lambda v: f"{v:.2f}")
-q = lambda w, k: [r["result"][k]["cpu"]["server_cores"] for r in rows if r["figure"] == "quiet" and r["which"] == w
-                  and "error" not in r["result"][k]]
-if any(r["figure"] == "quiet" for r in rows):
-    add = lambda w: [r["result"]["quiet"]["cpu"]["server_cores"] - r["result"]["base"]["cpu"]["server_cores"]
-                     for r in rows if r["figure"] == "quiet" and r["which"] == w
-                     and "error" not in r["result"]["quiet"] and "error" not in r["result"]["base"]]
-    line("7. quiet topic: added by 1,000 clients on signals", "relay cores", add("before"), add("after"), lambda v: f"{v:.4f}")
-    line("7. quiet topic: relay in all (with them)", "relay cores", q("before", "quiet"), q("after", "quiet"), lambda v: f"{v:.4f}")
-    line("7. quiet topic: chain + rates only", "relay cores", q("before", "base"), q("after", "base"), lambda v: f"{v:.4f}")
-    rss = lambda w: [r["result"]["quiet"]["rss_end_kb"] / 1024 for r in rows if r["figure"] == "quiet" and r["which"] == w
-                     and r["result"]["quiet"].get("rss_end_kb")]
-    line("7. quiet topic: RSS with the 1,000", "MiB", rss("before"), rss("after"), lambda v: f"{v:.1f}")
-if any(r["figure"] == "storm" for r in rows):
-    g = lambda w, k: [r["result"][k] for r in pick("storm", w) if r["result"].get(k) is not None]
-    line("3. storm: kill → every client back", "ms", g("before", "all_back_ms"), g("after", "all_back_ms"), lambda v: f"{v:,.0f}")
-    line("3. storm: kill → relay listening", "ms", g("before", "kill_to_listening_ms"), g("after", "kill_to_listening_ms"), lambda v: f"{v:,.0f}")
-    line("3. storm: clients back", "of 1,000", g("before", "clients_back"), g("after", "clients_back"), lambda v: f"{v:.0f}")
-    line("3. storm: upstream connections opened", "count", g("before", "upstream_connections_opened"), g("after", "upstream_connections_opened"), lambda v: f"{v:.0f}")
-if any(r["figure"] == "rest" for r in rows):
-    g = lambda w: [r["result"]["rss_end_kb"] / 1024 for r in pick("rest", w) if r["result"].get("rss_end_kb")]
-    age = next(r["result"]["age_ms"] for r in rows if r["figure"] == "rest")
-    secs = max((r["result"]["samples"][-1][0] for r in rows if r["figure"] == "rest" and r["result"]["samples"]), default=0)
-    line(f"9. memory at rest (history age {age // 1000} s, RSS after {secs} s)", "MiB", g("before"), g("after"), lambda v: f"{v:.1f}")
-    g = lambda w: [r["result"]["history_bytes"] / 2**20 for r in pick("rest", w) if r["result"].get("history_bytes")]
-    line("9. (history held at the end)", "MiB", g("before"), g("after"), lambda v: f"{v:.1f}")
-print()
-print("Load average (1, 5, 15 min) at each mark:")
-for l in open(sys.argv[2]):
-    t, label, *la = l.split()
-    print(f"- {label} (+{t} s): {' '.join(la)}")
-EOF
+print_table "$results" "$out/loadavg.txt" | tee "$out/table.md"

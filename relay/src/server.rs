@@ -100,12 +100,11 @@ pub async fn run(
         }
         .start(&sources),
     );
-    let schwab_tasks = if cfg.no_schwab {
+    if cfg.no_schwab {
         info!("Schwab options are off (--no-schwab)");
-        None
     } else {
-        Some(start_schwab(&state, &cfg, stop_rx).await?)
-    };
+        running.push(start_schwab(&cfg, &sources).await?);
+    }
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
     // The peer's address, for slowing down failed access-token attempts per client.
@@ -123,13 +122,6 @@ pub async fn run(
     futures_util::future::join_all(running.into_iter().map(|s| s.stop(Duration::from_secs(3))))
         .await;
     sweep_task.abort();
-    if let Some((client, simulator)) = schwab_tasks {
-        // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
-        let _ = tokio::time::timeout(Duration::from_secs(3), client).await;
-        if let Some(simulator) = simulator {
-            let _ = tokio::time::timeout(Duration::from_secs(3), simulator).await;
-        }
-    }
     Ok(())
 }
 
@@ -165,14 +157,8 @@ pub fn market_clock(cfg: &ServeConfig, now_ms: i64) -> Result<Clock, String> {
         .map_err(|e| format!("--sim-{e} (TICKDESK_SIM_START)"))
 }
 
-/// Starts the Schwab client: against Schwab when an app key is set, else against a simulator through the very same
-/// client code — the one at `--schwab-api` when that is not Schwab's URL, else the built-in one, started here on a
-/// loopback port with the `--sim-*` settings.
-async fn start_schwab(
-    state: &AppState,
-    cfg: &ServeConfig,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
+/// The Schwab source, with the built-in simulator beside it when there is no app key (stopped with it).
+async fn start_schwab(cfg: &ServeConfig, sources: &Sources) -> anyhow::Result<Running> {
     let mut schwab_cfg = cfg.schwab.clone();
     if cfg.binance.mode != tickdesk_binance::Mode::Off {
         schwab_cfg.foreign_bars = cfg.binance.symbols.clone();
@@ -183,14 +169,14 @@ async fn start_schwab(
     } else if schwab_cfg.app_key.is_none() {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let opts = tickdesk_schwab_sim::SimOptions {
-            clock: state.clock.clone(),
+            clock: sources.clock.clone(),
             seed: cfg.seed,
             tick_ms: cfg.sim.tick_ms.max(1),
             load_contracts: cfg.sim.load_contracts,
             key_cap: cfg.sim.key_cap.max(1),
             ..Default::default()
         };
-        let mut sim_stop = stop.clone();
+        let mut sim_stop = sources.shutdown.clone();
         let (handle, task) = tickdesk_schwab_sim::start(listener, opts, async move {
             let _ = sim_stop.wait_for(|s| *s).await;
         })?;
@@ -200,14 +186,17 @@ async fn start_schwab(
     } else {
         None
     };
-    let client = schwab::spawn(
-        state.broker().clone(),
-        state.demand().clone(),
-        schwab_cfg,
-        state.clock.clone(),
-        stop,
-    );
-    Ok((client, simulator))
+    let client = schwab::Schwab(schwab_cfg)
+        .start(sources)
+        .ok_or_else(|| anyhow::anyhow!("the Schwab source did not start"))?;
+    Ok(match simulator {
+        Some(task) => client.and(tokio::spawn(async move {
+            if let Ok(Err(e)) = task.await {
+                warn!(error = %e, "the built-in Schwab simulator stopped with an error");
+            }
+        })),
+        None => client,
+    })
 }
 
 /// Per-connection websocket read buffer.

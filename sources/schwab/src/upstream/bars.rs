@@ -12,12 +12,12 @@ use tickdesk_wire::Items;
 use tracing::{debug, info};
 
 use crate::bars::is_schwab_bars;
-use crate::BARS_PREFIX;
 use tickdesk_hub::bars::{in_extended_session, window_start, Series};
 use tickdesk_hub::broker::Publisher;
 use tickdesk_market::Clock;
 use tickdesk_schwab_proto::fields;
 use tickdesk_wire::bars::Bar;
+use tickdesk_wire::topics::BARS_PREFIX;
 
 /// One watched `bars:` topic.
 #[derive(Debug)]

@@ -2,8 +2,8 @@
 //! the held expiries, and the contract key → topic index that streamed items are routed by.
 //!
 //! Bookkeeping only: loads, the store and the plan belong to the orchestrator, which acts on what these methods
-//! return (topics to load, topics to empty). The chain topic's name, `chain:{UNDERLYING}:{YYYY-MM-DD}`, is read
-//! and written here too ([`parse_chain_topic`], [`chain_topic`]).
+//! return (topics to load, topics to empty). A chain topic's name is read and written by the hub's one parser
+//! (`tickdesk_hub::topic`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -14,24 +14,9 @@ use tracing::{info, warn};
 use crate::budget::Priority;
 use crate::chain::{self, ChainFilter, Contract, Expiration};
 use crate::plan::Candidates;
-use crate::CHAIN_PREFIX;
 use tickdesk_schwab_proto::fields;
 
-/// `chain:{UNDERLYING}:{YYYY-MM-DD}` → (underlying upper-cased, expiry).
-pub fn parse_chain_topic(topic: &str) -> Option<(String, Date)> {
-    let rest = topic.strip_prefix(CHAIN_PREFIX)?;
-    let (u, d) = rest.rsplit_once(':')?;
-    let u = u.trim();
-    if u.is_empty() || d.len() != 10 {
-        return None;
-    }
-    Some((u.to_ascii_uppercase(), Date::parse_iso(d)?))
-}
-
-/// The chain topic of an underlying and expiry.
-pub fn chain_topic(underlying: &str, expiry: Date) -> String {
-    format!("{CHAIN_PREFIX}{underlying}:{expiry}")
-}
+pub use tickdesk_hub::topic::{chain_of, chain_topic};
 
 /// Why a chain topic is wanted. The order is importance: when several reasons hold, the first wins ([`Want::merge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -213,14 +198,14 @@ impl Chains {
 
     /// A chain topic whose expiry is before the market's today.
     pub(super) fn is_expired(&self, topic: &str) -> bool {
-        parse_chain_topic(topic).is_some_and(|(_, e)| e < self.today)
+        chain_of(topic).is_some_and(|(_, e)| e < self.today)
     }
 
     /// The underlyings of the wanted topics, in topic order, each once.
     pub(super) fn underlyings(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for t in self.wanted.keys() {
-            if let Some((u, _)) = parse_chain_topic(t) {
+            if let Some((u, _)) = chain_of(t) {
                 if !out.contains(&u) {
                     out.push(u);
                 }
@@ -233,7 +218,7 @@ impl Chains {
     pub(super) fn has_underlying(&self, symbol: &str) -> bool {
         self.loaded
             .keys()
-            .any(|t| parse_chain_topic(t).is_some_and(|(u, _)| u == symbol))
+            .any(|t| chain_of(t).is_some_and(|(u, _)| u == symbol))
     }
 
     /// Underlyings whose expirations are wanted: the start symbols' and the rest.
@@ -296,7 +281,7 @@ impl Chains {
     pub(super) fn off_centre(&self, quotes: &Items, window: usize) -> Vec<String> {
         let mut stale = Vec::new();
         for (topic, c) in &self.loaded {
-            let Some((underlying, _)) = parse_chain_topic(topic) else {
+            let Some((underlying, _)) = chain_of(topic) else {
                 continue;
             };
             let Some(price) = quotes
@@ -434,7 +419,7 @@ impl Chains {
             .wanted
             .keys()
             .chain(self.loaded.keys())
-            .filter(|t| parse_chain_topic(t).is_some_and(|(_, e)| e < today))
+            .filter(|t| chain_of(t).is_some_and(|(_, e)| e < today))
             .cloned()
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -498,7 +483,7 @@ mod tests {
 
     /// A loaded picture of `topic` with one contract per key.
     fn install(c: &mut Chains, topic: &str, keys: &[&str]) {
-        let (_, e) = parse_chain_topic(topic).unwrap();
+        let (_, e) = chain_of(topic).unwrap();
         c.install(
             topic.into(),
             Chain {

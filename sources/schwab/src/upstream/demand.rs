@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::bars::schwab_bars_symbol;
-use super::chains::parse_chain_topic;
-use crate::{CHAIN_PREFIX, EXPIRATIONS_PREFIX};
+use super::chains::chain_of;
+use tickdesk_wire::topics::{CHAIN_PREFIX, EXPIRATIONS_PREFIX};
 
 /// What browsers watch.
 #[derive(Debug, Default, PartialEq)]
@@ -31,7 +31,7 @@ impl Wanted {
             }
             if topic.starts_with(CHAIN_PREFIX) {
                 w.chains.insert(topic.clone());
-                if let Some((u, _)) = parse_chain_topic(topic).filter(|_| hold_expiries) {
+                if let Some((u, _)) = chain_of(topic).filter(|_| hold_expiries) {
                     w.exps.insert(u);
                 }
             } else if let Some(sym) = topic.strip_prefix(EXPIRATIONS_PREFIX) {
@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn demand_counts_become_chains_expirations_and_schwab_bars() {
         let counts: BTreeMap<String, usize> = [
-            ("chain:aapl:2026-12-18", 1),
+            ("chain:AAPL:2026-12-18", 1),
             ("chain:SPY:2026-12-18", 0),
             ("expirations:MSFT", 2),
             ("expirations:", 1),
@@ -70,7 +70,7 @@ mod tests {
         .collect();
         let foreign: HashSet<String> = ["BTCUSDT".to_string()].into();
         let w = Wanted::of(&counts, true, &foreign);
-        assert_eq!(w.chains, set(&["chain:aapl:2026-12-18"]), "as watched");
+        assert_eq!(w.chains, set(&["chain:AAPL:2026-12-18"]), "as watched");
         assert_eq!(
             w.exps,
             set(&["AAPL", "MSFT"]),

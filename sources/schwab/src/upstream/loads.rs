@@ -14,7 +14,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::chains::parse_chain_topic;
+use super::chains::chain_of;
 use crate::budget::Priority;
 use crate::chain::{self, ChainError, ChainPicture, Expiration};
 use crate::rest::{is_too_big, ChainPart, Rest, RestError};
@@ -50,7 +50,7 @@ impl LoadKey {
     /// A bars load answers a refusal itself: pricehistory refusing a range is not the symbol unknown.
     fn symbol(&self) -> Option<String> {
         match self {
-            LoadKey::Chain(t) => parse_chain_topic(t).map(|(u, _)| u),
+            LoadKey::Chain(t) => chain_of(t).map(|(u, _)| u),
             LoadKey::Expirations(s) => Some(s.clone()),
             LoadKey::Refresh(_) | LoadKey::Quotes | LoadKey::Bars(_) | LoadKey::Backfill(_) => None,
         }

@@ -43,15 +43,14 @@ use super::plan;
 use super::rest::{Rest, RestError};
 use super::status::{MarketNote, State, Status};
 use super::streamer::{DataItem, Inbound, Session, StreamError};
-use super::{CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
 use bars::{bars_topic, Bars};
-pub use chains::{chain_topic, parse_chain_topic};
+pub use chains::{chain_of, chain_topic};
 use chains::{Chain, Chains};
 use connection::{obtain_tokens, stopping, ConnectFailed, Connection};
 use demand::Wanted;
 use inbound::Feed;
 use loads::{fetch_chain, LoadKey, Loaded, Loads, Unknown};
-pub use options::{normalize_symbols, Auth, Options, Timing};
+pub use options::{Auth, Options, Timing};
 use subscription::{Outcome, Subscription};
 use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::demand::Demand;
@@ -59,6 +58,7 @@ use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::{calendar, Date, Phase};
 use tickdesk_schwab_proto::fields::{CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
+use tickdesk_wire::topics::{CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES as QUOTES_TOPIC};
 
 /// Runs the client until shutdown.
 /// Expects the on-demand prefixes to be registered already ([`super::spawn_with`] does it before spawning, so a
@@ -316,7 +316,7 @@ impl Upstream {
     }
 
     fn load_chain_at(&mut self, topic: &str, priority: Priority) {
-        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
+        let Some((underlying, expiry)) = chain_of(topic) else {
             warn!(%topic, "not a chain topic (expected chain:UNDERLYING:YYYY-MM-DD); it stays empty");
             self.status
                 .set_error(Some(format!("{topic} is not chain:UNDERLYING:YYYY-MM-DD")));
@@ -374,7 +374,7 @@ impl Upstream {
 
     /// Asks REST for a fresh picture of a loaded chain (same window as its first load).
     fn refresh_chain(&mut self, topic: &str) {
-        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
+        let Some((underlying, expiry)) = chain_of(topic) else {
             return;
         };
         if self.loads.is_running(&LoadKey::Chain(topic.to_string())) {
@@ -482,7 +482,7 @@ impl Upstream {
                 let picture = match picture {
                     Ok(p) => p,
                     Err(ChainError::Failed { symbol, status }) => {
-                        let u = parse_chain_topic(&topic).map_or(symbol, |(u, _)| u);
+                        let u = chain_of(&topic).map_or(symbol, |(u, _)| u);
                         return self
                             .on_unknown(&u, &format!("its chain answer was status {status:?}"));
                     }
@@ -535,7 +535,7 @@ impl Upstream {
     /// A chain's first picture: filter, publish as a fresh snapshot (reset), remember its keys.
     fn install_chain(&mut self, topic: String, picture: ChainPicture) {
         self.subscription.clear_refused();
-        let Some((underlying, expiry)) = parse_chain_topic(&topic) else {
+        let Some((underlying, expiry)) = chain_of(&topic) else {
             return;
         };
         let chain = Chain::new(
@@ -1105,14 +1105,9 @@ mod tests {
     #[test]
     fn chain_topics_parse_with_index_symbols_and_refuse_junk() {
         let d = Date::parse_iso("2026-11-21").unwrap();
-        assert_eq!(
-            parse_chain_topic("chain:$SPX:2026-11-21"),
-            Some(("$SPX".into(), d))
-        );
-        assert_eq!(
-            parse_chain_topic("chain:aapl:2026-11-21"),
-            Some(("AAPL".into(), d))
-        );
+        assert_eq!(chain_of("chain:$SPX:2026-11-21"), Some(("$SPX".into(), d)));
+        // Not a topic: the session refuses it (unknown_topic) before any source could see it.
+        assert_eq!(chain_of("chain:aapl:2026-11-21"), None);
         assert_eq!(chain_topic("$SPX", d), "chain:$SPX:2026-11-21");
         for bad in [
             "chain:AAPL",
@@ -1121,10 +1116,15 @@ mod tests {
             "quotes",
             "chain:AAPL:2026-11-21x",
         ] {
-            assert_eq!(parse_chain_topic(bad), None, "{bad}");
+            assert_eq!(chain_of(bad), None, "{bad}");
         }
         assert_eq!(
-            normalize_symbols(&[" spy".into(), "SPY".into(), "".into(), "$spx".into()]),
+            tickdesk_wire::topics::normalise_symbols(&[
+                " spy".into(),
+                "SPY".into(),
+                "".into(),
+                "$spx".into()
+            ]),
             ["SPY", "$SPX"]
         );
     }

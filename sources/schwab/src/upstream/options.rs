@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
+use tickdesk_wire::topics::normalise_symbols;
 
 use crate::auth::Credentials;
 use crate::chain::ChainFilter;
@@ -118,7 +119,7 @@ impl Options {
         Options {
             api: cfg.api.clone(),
             auth,
-            symbols: normalize_symbols(&cfg.symbols),
+            symbols: normalise_symbols(&cfg.symbols),
             key_budget: cfg.key_budget.max(1),
             filter: ChainFilter {
                 min_open_interest: cfg.min_oi,
@@ -129,19 +130,9 @@ impl Options {
             held_expiries: cfg.held_expiries,
             rest_per_window: cfg.rest_per_min.max(1),
             bars_sessions: cfg.bars_sessions.max(1),
-            foreign_bars: normalize_symbols(&cfg.foreign_bars).into_iter().collect(),
+            foreign_bars: normalise_symbols(&cfg.foreign_bars).into_iter().collect(),
             timing: Timing::default(),
             clock,
         }
     }
-}
-
-/// Upper case, trimmed, no blanks or repeats, order kept.
-pub fn normalize_symbols(symbols: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    symbols
-        .iter()
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty() && seen.insert(s.clone()))
-        .collect()
 }
