@@ -6,8 +6,8 @@
 //! contracts appear or go, never on a tick.
 
 use std::ops::Range;
-use tickdesk_wire::fields;
 
+use tickdesk_wire::fields;
 use tickdesk_wire::osi::Osi;
 
 use crate::format::fixed;

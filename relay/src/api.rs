@@ -2,8 +2,6 @@
 //! on seq and content.
 
 use std::sync::Arc;
-use tickdesk_wire::fields;
-use tickdesk_wire::topics;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -12,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 use tracing::info;
 
 use crate::state::AppState;
@@ -244,7 +244,7 @@ pub(crate) async fn chain(
     Query(q): Query<ChainQuery>,
 ) -> Response {
     let underlying = underlying.to_ascii_uppercase();
-    let prefix = format!("chain:{underlying}:");
+    let prefix = format!("{}{underlying}:", topics::CHAIN_PREFIX);
     let expiries: Vec<String> = state
         .broker()
         .topic_names()

@@ -6,9 +6,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tickdesk_wire::topics;
 
 use std::time::Duration;
+use tickdesk_wire::topics;
 
 use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -3,14 +3,14 @@
 //! when quotes are streaming, a `price_update` in the shape existing dashboards expect.
 
 use std::sync::Arc;
-use tickdesk_wire::fields;
-use tickdesk_wire::topics;
 
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 use tickdesk_wire::Items;
 
 use crate::state::AppState;

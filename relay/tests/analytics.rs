@@ -5,13 +5,13 @@
 mod common;
 
 use std::sync::Arc;
-use tickdesk_wire::topics;
 
 use serde_json::{json, Value};
 use tickdesk_analytics::activity::ActivityRules;
 use tickdesk_analytics::{items_for, Analytics, HeldChain};
 use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_market::{Clock, Date};
+use tickdesk_wire::topics;
 use tickdesk_wire::{Fields, Items};
 
 const CHAIN: &str = "chain:TEST:2026-12-18";

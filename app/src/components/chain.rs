@@ -133,7 +133,7 @@ impl ChainState {
                 .selected
                 .get()
                 .zip(s.expiry.get())
-                .map(|(u, d)| format!("chain:{u}:{d}"));
+                .map(|(u, d)| format!("{}{u}:{d}", tickdesk_wire::topics::CHAIN_PREFIX));
             let old = prev.flatten();
             if old == topic {
                 return topic;

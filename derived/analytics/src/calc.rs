@@ -13,9 +13,9 @@
 //!   reports the sign change nearest the spot, linearly interpolated.
 
 use std::collections::BTreeMap;
-use tickdesk_wire::fields;
 
 use serde_json::{json, Map, Value};
+use tickdesk_wire::fields;
 use tickdesk_wire::Fields;
 
 /// The zero-gamma grid spans this fraction either side of the spot.

@@ -15,12 +15,12 @@ pub mod calc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tickdesk_wire::fields;
-use tickdesk_wire::topics;
 
 use clap::Args;
 use serde_json::{json, Value};
 use tickdesk_market::{calendar, zone, Clock, Date};
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 use tickdesk_wire::{Fields, Items};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::watch;

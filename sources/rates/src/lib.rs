@@ -31,12 +31,12 @@ pub mod rows;
 
 use std::sync::Arc;
 use std::time::Duration;
-use tickdesk_wire::topics;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::Clock;
+use tickdesk_wire::topics;
 use tokio::sync::watch;
 
 use book::PositionSpec;
