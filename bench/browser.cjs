@@ -15,7 +15,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 process.env.TICKDESK_RELAY_BIN ||= path.join(root, 'target', 'release', 'tickdesk-relay');
-const { freePort, startRelay, stopRelay, launchBrowser, sleep } = require(path.join(root, 'tests', 'e2e', 'harness.cjs'));
+const { openDesk, sleep } = require(path.join(root, 'tests', 'e2e', 'harness.cjs'));
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -32,15 +32,9 @@ function quantile(sorted, q) {
 }
 
 async function main() {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--sim-tick-ms', String(tickMs), '--seed', '5', '--min-oi', '0']);
-  const browser = await launchBrowser();
+  const desk = await openDesk(null, ['--sim-tick-ms', String(tickMs), '--seed', '5', '--min-oi', '0'], { path: '/?perf#chain' });
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`http://127.0.0.1:${port}/?perf#chain`);
-    await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+    const { page, errors } = desk;
     await page.click('#underlyings button[data-symbol="SPY"]', { timeout: 20000 });
     await page.selectOption('#strike-window', '20');
     // Every column, so every field the relay sends lands in a visible cell.
@@ -111,8 +105,7 @@ async function main() {
     if (errors.length) console.log(`page errors: ${errors.join('; ')}`);
     console.log(JSON.stringify(out));
   } finally {
-    await browser.close();
-    await stopRelay(relay);
+    await desk.close();
   }
 }
 

@@ -16,7 +16,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 process.env.TICKDESK_RELAY_BIN ||= path.join(root, 'target', 'release', 'tickdesk-relay');
-const { freePort, startRelay, stopRelay, launchBrowser, sleep } = require(path.join(root, 'tests', 'e2e', 'harness.cjs'));
+const { openDesk, sleep } = require(path.join(root, 'tests', 'e2e', 'harness.cjs'));
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -68,16 +68,13 @@ async function injectBars(page, n) {
 }
 
 async function main() {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--sim-tick-ms', String(tickMs), '--seed', '5', '--symbols', 'SPY,AAPL']);
-  const browser = await launchBrowser();
+  const desk = await openDesk(null, ['--sim-tick-ms', String(tickMs), '--seed', '5', '--symbols', 'SPY,AAPL'], {
+    path: '/?perf#chart',
+    viewport: { width: 1600, height: 1000 },
+    beforeGoto: synthetic ? (page) => injectBars(page, synthetic) : undefined,
+  });
   try {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    if (synthetic) await injectBars(page, synthetic);
-    await page.goto(`http://127.0.0.1:${port}/?perf#chart`);
-    await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+    const { page, errors } = desk;
     await page.selectOption('#chart-underlying', 'AAPL');
     await page.waitForFunction(() => window.__tickdesk.chart.symbol === 'AAPL' && window.__tickdesk.chart.bars >= 1000, null, { timeout: 60000 });
     const box = await (await page.$('#chart-canvas')).boundingBox();
@@ -119,8 +116,7 @@ async function main() {
     if (errors.length) console.log('page errors:', errors);
     console.log(JSON.stringify(out));
   } finally {
-    await browser.close();
-    await stopRelay(relay);
+    await desk.close();
   }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The second of the README's two commands: installs what is missing, then runs every check and test:
-# formatting, clippy (native and wasm32), the Rust unit and integration tests (and again under faketime at other
+# formatting, the import-circle check, clippy (native and wasm32), the Rust unit and integration tests (and again under faketime at other
 # hours, to show no test reads the wall clock for a market decision), schwab-py (PyPI) against the Schwab
 # simulator, and the browser end-to-end tests in headless Chromium against the real built app and a real relay.
 set -euo pipefail
@@ -14,6 +14,9 @@ scripts/setup.sh --test
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "no import circles (crates and modules)"
+python3 scripts/check-imports.py
 
 step "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings

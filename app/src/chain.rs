@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use tickdesk_wire::fields;
 use tickdesk_wire::osi::Osi;
 
 use crate::format::fixed;
@@ -74,7 +75,14 @@ pub fn strike_rows<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<Strike
 
 /// The index of the strike nearest `price` (the lower one on a tie), if there are rows.
 /// The fields that say a contract is really there: a quote, a trade, open interest.
-pub const QUOTE_FIELDS: [&str; 6] = ["bid", "ask", "last", "mark", "volume", "open_interest"];
+pub const QUOTE_FIELDS: [&str; 6] = [
+    fields::BID,
+    fields::ASK,
+    fields::LAST,
+    fields::MARK,
+    fields::VOLUME,
+    fields::OPEN_INTEREST,
+];
 
 /// Whether a contract has anything to show: one of [`QUOTE_FIELDS`] (read with `value_of`) is a number other
 /// than 0. A contract Schwab lists without a quote, a trade or open interest (absent, `null` or all 0) is a row of
@@ -169,10 +177,17 @@ fn greek(x: f64) -> String {
 /// Every column, in the order the puts show them from the strike outwards (the calls mirror it, bid and ask kept in
 /// that order, as on thinkorswim).
 pub const COLUMNS: [Column; 12] = [
-    col("bid", "Bid", "best bid", true, true, price),
-    col("ask", "Ask", "best ask", true, true, price),
-    col("last", "Last", "last trade", true, true, price),
-    col("mark", "Mark", "mid of bid and ask", false, true, price),
+    col(fields::BID, "Bid", "best bid", true, true, price),
+    col(fields::ASK, "Ask", "best ask", true, true, price),
+    col(fields::LAST, "Last", "last trade", true, true, price),
+    col(
+        fields::MARK,
+        "Mark",
+        "mid of bid and ask",
+        false,
+        true,
+        price,
+    ),
     col(
         "volume",
         "Vol",
@@ -181,7 +196,14 @@ pub const COLUMNS: [Column; 12] = [
         false,
         count,
     ),
-    col("open_interest", "OI", "open interest", true, false, count),
+    col(
+        fields::OPEN_INTEREST,
+        "OI",
+        "open interest",
+        true,
+        false,
+        count,
+    ),
     col(
         "iv",
         "IV %",
@@ -190,11 +212,25 @@ pub const COLUMNS: [Column; 12] = [
         false,
         pct,
     ),
-    col("delta", "Δ", "delta", true, false, greek),
-    col("gamma", "Γ", "gamma", false, false, greek),
-    col("theta", "Θ", "theta per day", false, false, greek),
-    col("vega", "Vega", "vega per vol point", false, false, greek),
-    col("rho", "Rho", "rho per rate point", false, false, greek),
+    col(fields::DELTA, "Δ", "delta", true, false, greek),
+    col(fields::GAMMA, "Γ", "gamma", false, false, greek),
+    col(fields::THETA, "Θ", "theta per day", false, false, greek),
+    col(
+        fields::VEGA,
+        "Vega",
+        "vega per vol point",
+        false,
+        false,
+        greek,
+    ),
+    col(
+        fields::RHO,
+        "Rho",
+        "rho per rate point",
+        false,
+        false,
+        greek,
+    ),
 ];
 
 const fn col(

@@ -1,9 +1,9 @@
 //! Number formatting for a desk: fixed decimals, money with thousands separators, signed changes, compact
 //! notionals. Pure.
 //!
-//! Every number the app prints goes through [`fixed`] rather than `format!("{x:.2}")` or `x.to_string()`: the
-//! standard library's float formatting (exact and shortest, for any precision) is about 10 KB of WebAssembly,
-//! while a desk only ever prints a few decimals of numbers far below 10¹⁸, which integer arithmetic does exactly.
+//! Every number the app prints goes through [`fixed`] rather than `format!("{x:.2}")`, for the bundle's size
+//! (BENCHMARKS.md, "The diet"): a desk only prints a few decimals of numbers far below 10¹⁸, which integer
+//! arithmetic does exactly.
 
 use serde_json::Value;
 

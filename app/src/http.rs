@@ -1,9 +1,8 @@
 //! One HTTP GET returning the body as text: all the app asks of HTTP (`tickdesk.json` at start, `/api/snapshot` in
 //! the REST fallback, whose 401 tells a refused access token from a relay that is down).
 //!
-//! Why the browser's `fetch` through web-sys and not gloo-net's `Request`: measured on this app (release, wasm-opt
-//! `-Oz`, gzip -9), gloo-net's request builder (RequestInit, Headers, `http::Method`, its error type) added 1.6 KB
-//! gzipped over these lines, for a plain GET with no headers or body.
+//! The browser's `fetch` through web-sys rather than gloo-net's `Request`, for the bundle's size (BENCHMARKS.md,
+//! "The diet").
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

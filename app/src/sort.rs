@@ -1,8 +1,7 @@
 //! One small sort for the app's short lists (tenors, strikes, expiries: tens to a few hundred items).
 //!
-//! Why not `slice::sort_by`: the standard stable sort (driftsort) is about 3–4 KB of WebAssembly *per element
-//! type and comparator*, and so is collecting into a `BTreeMap` (which sorts its input with it). An insertion sort
-//! is a few dozen bytes, stable, and for lists this short as fast as anything.
+//! An insertion sort instead of `slice::sort_by` for the bundle's size (BENCHMARKS.md, "The diet"): stable, a few
+//! dozen bytes, and for lists this short as fast as anything.
 
 /// Sorts `v` stably by `less` (insertion sort: O(n²) comparisons, meant for short lists).
 pub fn sort_small_by<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {

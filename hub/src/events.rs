@@ -1,7 +1,7 @@
 //! Signals and trades that trading bots publish: the payload shapes existing dashboards expect, validated here
 //! (pure), then appended to the `signals` and `trades` topics.
 //!
-//! Shapes (DESIGN.md): signal `{type:"signal", signal_type, symbol, price, confidence, timestamp}`, trade
+//! Shapes (PROTOCOL.md, the `signals` and `trades` topics): signal `{type:"signal", signal_type, symbol, price, confidence, timestamp}`, trade
 //! `{type:"trade_executed", symbol, side, quantity, price, timestamp}`. `type` may be omitted (the endpoint says
 //! which it is); `timestamp` may be omitted (the relay stamps it, RFC 3339 UTC). Unknown fields are refused rather
 //! than silently dropped, so a typo in a bot shows up at once.
@@ -9,8 +9,6 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tickdesk_wire::Fields;
-
-pub use tickdesk_wire::topics::{SIGNALS as SIGNALS_TOPIC, TRADES as TRADES_TOPIC};
 
 /// Why a payload was refused, in words for the bot's author.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

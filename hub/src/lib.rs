@@ -10,9 +10,10 @@
 //! - [`demand`]: subscriber counts per topic, for upstreams that stream only what is watched.
 //! - [`session`]: one client's protocol, sans-IO (client frames in, encoded frames out) and its tokio driver.
 //! - [`limits`]: the hub's limits as settings; [`metrics`]: the counters `/metrics` exposes.
+//! - [`source`]: the one shape of every source and derived topic (started, reporting health, stopped).
 //! - Small shared pieces every source uses: [`status`] (one status shape for every source), [`bars`] (a
 //!   `bars:` topic's bounded series of 1-minute bars, pure), [`events`] (signal/trade validation, pure), [`secret`]
-//!   (settings that must never be printed).
+//!   (settings that must never be printed), [`topic`] (a chain topic's underlying and expiry as a market date).
 
 pub mod bars;
 pub mod broker;
@@ -26,4 +27,6 @@ pub mod memory;
 pub mod metrics;
 pub mod secret;
 pub mod session;
+pub mod source;
 pub mod status;
+pub mod topic;

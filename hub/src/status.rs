@@ -9,11 +9,10 @@
 //! market runs on a simulated clock.
 
 use serde_json::{json, Value};
+use tickdesk_wire::topics;
 use tickdesk_wire::Fields;
 
 use crate::broker::Publisher;
-
-pub use tickdesk_wire::topics::STATUS as STATUS_TOPIC;
 
 /// One source's status, as published.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +64,7 @@ impl SourceStatus {
     /// Writes the item into the status topic.
     pub fn publish(&self, store: &dyn Publisher) {
         store.publish(
-            STATUS_TOPIC,
+            topics::STATUS,
             [(self.source.clone(), self.fields())].into_iter().collect(),
             vec![],
         );

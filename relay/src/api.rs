@@ -10,10 +10,24 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 use tracing::info;
 
 use crate::state::AppState;
-use tickdesk_hub::events::{self, Invalid, SIGNALS_TOPIC, TRADES_TOPIC};
+use tickdesk_hub::events::{self, Invalid};
+
+/// The answer to a path under `/api/` or `/ws/` that names nothing: a JSON 404 a script can read.
+pub async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route {method} {}; the REST views and the websocket paths are listed in PROTOCOL.md",
+            uri.path()
+        ),
+    )
+}
 
 /// An error answer: a status and `{"error": code, "message": text}`.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -160,7 +174,7 @@ pub(crate) async fn publish_signal(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    publish(state, headers, body, SIGNALS_TOPIC, events::signal).await
+    publish(state, headers, body, topics::SIGNALS, events::signal).await
 }
 
 /// `POST /api/publish/trade`.
@@ -169,7 +183,7 @@ pub(crate) async fn publish_trade(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    publish(state, headers, body, TRADES_TOPIC, events::trade).await
+    publish(state, headers, body, topics::TRADES, events::trade).await
 }
 
 /// Filters for `GET /api/chain/{underlying}`.
@@ -192,7 +206,8 @@ pub fn filter_chain(
     strikes: Option<usize>,
     min_oi: f64,
 ) -> tickdesk_wire::Items {
-    let strike_of = |f: &tickdesk_wire::Fields| f.get("strike").and_then(serde_json::Value::as_f64);
+    let strike_of =
+        |f: &tickdesk_wire::Fields| f.get(fields::STRIKE).and_then(serde_json::Value::as_f64);
     let mut all: Vec<f64> = items.values().filter_map(strike_of).collect();
     all.sort_by(f64::total_cmp);
     all.dedup();
@@ -212,7 +227,7 @@ pub fn filter_chain(
         .iter()
         .filter(|(_, f)| strike_of(f).is_some_and(|k| kept.contains(&k)))
         .filter(|(_, f)| {
-            f.get("open_interest")
+            f.get(fields::OPEN_INTEREST)
                 .and_then(serde_json::Value::as_f64)
                 .unwrap_or(0.0)
                 >= min_oi
@@ -229,7 +244,7 @@ pub(crate) async fn chain(
     Query(q): Query<ChainQuery>,
 ) -> Response {
     let underlying = underlying.to_ascii_uppercase();
-    let prefix = format!("chain:{underlying}:");
+    let prefix = format!("{}{underlying}:", topics::CHAIN_PREFIX);
     let expiries: Vec<String> = state
         .broker()
         .topic_names()
@@ -253,15 +268,12 @@ pub(crate) async fn chain(
             ),
         );
     };
-    let spot = state
-        .broker()
-        .snapshot(crate::stream::QUOTES_TOPIC)
-        .and_then(|s| {
-            s.items
-                .get(&underlying)
-                .and_then(|f| f.get("last"))
-                .and_then(serde_json::Value::as_f64)
-        });
+    let spot = state.broker().snapshot(topics::QUOTES).and_then(|s| {
+        s.items
+            .get(&underlying)
+            .and_then(|f| f.get(fields::LAST))
+            .and_then(serde_json::Value::as_f64)
+    });
     let items = filter_chain(&snap.items, spot, q.strikes, q.min_oi.unwrap_or(0.0));
     Json(json!({
         "underlying": underlying,

@@ -96,9 +96,8 @@ pub struct ServeConfig {
     #[arg(long, env = "TICKDESK_STREAM_INTERVAL_MS", default_value_t = 2000)]
     pub stream_interval_ms: u64,
 
-    /// Milliseconds between rates-curve ticks.
-    #[arg(long, env = "TICKDESK_RATES_TICK_MS", default_value_t = 250)]
-    pub rates_tick_ms: u64,
+    #[command(flatten)]
+    pub rates: tickdesk_rates::config::RatesConfig,
 
     /// Seed for the simulations, for runs that must repeat. Random when unset.
     #[arg(long, env = "TICKDESK_SEED")]

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use std::time::Duration;
+use tickdesk_wire::topics;
 
 use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,10 +28,9 @@ use crate::session;
 use crate::state::history_limits;
 pub use crate::state::AppState;
 use crate::stream;
-use tickdesk_hub::broker::Publisher;
-use tickdesk_hub::events::{SIGNALS_TOPIC, TRADES_TOPIC};
 use tickdesk_hub::memory::{self, MemoryBroker, TOPIC_CHANNEL_LEN};
 use tickdesk_hub::metrics::Metrics;
+use tickdesk_hub::source::{Running, Source, Sources};
 use tickdesk_market::Clock;
 use tickdesk_rates as rates;
 use tickdesk_schwab as schwab;
@@ -65,50 +65,46 @@ pub async fn run(
     // Known topics exist before the first connection, so an early subscriber gets a (possibly empty) snapshot
     // and then every change, rather than an unknown-topic error.
     for topic in [
-        rates::CURVE_TOPIC,
-        rates::SPREADS_TOPIC,
-        rates::POSITIONS_TOPIC,
-        rates::PNL_TOPIC,
-        SIGNALS_TOPIC,
-        TRADES_TOPIC,
+        topics::CURVE,
+        topics::SPREADS,
+        topics::POSITIONS,
+        topics::PNL,
+        topics::SIGNALS,
+        topics::TRADES,
     ] {
         store.ensure_topic(topic);
     }
-    publish_status(&*store, "rates", "live", "simulated rates desk");
     let sweep_task = tokio::spawn(memory::sweep_history(memory, stop_rx.clone()));
-    let mut sim_cfg = rates::SimConfig::new(cfg.rates_tick_ms, cfg.seed);
-    sim_cfg.trade_history = cfg.event_history.max(1);
-    let rates_task = tokio::spawn(rates::run(
-        store.clone(),
-        sim_cfg,
-        clock.clone(),
-        stop_rx.clone(),
-    ));
-    // Options analytics and unusual activity, derived from the chains the store holds.
-    state
-        .demand()
-        .allow_prefix(tickdesk_analytics::ANALYTICS_PREFIX);
-    store.ensure_topic(tickdesk_analytics::ACTIVITY_TOPIC);
-    let analytics_task = tokio::spawn(tickdesk_analytics::run(
-        store.clone(),
-        cfg.analytics.clone(),
-        clock.clone(),
-        cfg.event_history.max(1),
-        stop_rx.clone(),
-    ));
-    let binance_task = tickdesk_binance::spawn(
-        store.clone(),
-        cfg.binance.clone(),
-        cfg.seed,
-        Box::new(start_binance_simulator),
-        stop_rx.clone(),
-    );
-    let schwab_tasks = if cfg.no_schwab {
-        info!("Schwab options are off (--no-schwab)");
-        None
-    } else {
-        Some(start_schwab(&state, &cfg, stop_rx).await?)
+    let sources = Sources {
+        publisher: store.clone(),
+        demand: state.demand().clone(),
+        clock: clock.clone(),
+        shutdown: stop_rx.clone(),
     };
+    let mut sim_cfg = rates::SimConfig::new(cfg.rates.tick_ms, cfg.seed);
+    sim_cfg.trade_history = cfg.event_history.max(1);
+    let mut running: Vec<Running> = Vec::new();
+    running.extend(rates::RatesDesk(sim_cfg).start(&sources));
+    running.extend(
+        tickdesk_analytics::Derived {
+            cfg: cfg.analytics.clone(),
+            event_history: cfg.event_history,
+        }
+        .start(&sources),
+    );
+    running.extend(
+        tickdesk_binance::Binance {
+            cfg: cfg.binance.clone(),
+            seed: cfg.seed,
+            simulator: Box::new(start_binance_simulator),
+        }
+        .start(&sources),
+    );
+    if cfg.no_schwab {
+        info!("Schwab options are off (--no-schwab)");
+    } else {
+        running.push(start_schwab(&cfg, &sources).await?);
+    }
     info!(%addr, "tickdesk relay listening on http://{addr}/");
     let app = router(state, &cfg);
     // The peer's address, for slowing down failed access-token attempts per client.
@@ -122,19 +118,10 @@ pub async fn run(
         let _ = stop_tx.send(true);
     })
     .await?;
-    rates_task.abort();
-    analytics_task.abort();
+    // Every source watches the shutdown flag; they close their links side by side, each within its grace.
+    futures_util::future::join_all(running.into_iter().map(|s| s.stop(Duration::from_secs(3))))
+        .await;
     sweep_task.abort();
-    if let Some(task) = binance_task {
-        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
-    }
-    if let Some((client, simulator)) = schwab_tasks {
-        // Both watch the shutdown flag; give them a moment to close their sockets cleanly.
-        let _ = tokio::time::timeout(Duration::from_secs(3), client).await;
-        if let Some(simulator) = simulator {
-            let _ = tokio::time::timeout(Duration::from_secs(3), simulator).await;
-        }
-    }
     Ok(())
 }
 
@@ -170,14 +157,8 @@ pub fn market_clock(cfg: &ServeConfig, now_ms: i64) -> Result<Clock, String> {
         .map_err(|e| format!("--sim-{e} (TICKDESK_SIM_START)"))
 }
 
-/// Starts the Schwab client: against Schwab when an app key is set, else against a simulator through the very same
-/// client code — the one at `--schwab-api` when that is not Schwab's URL, else the built-in one, started here on a
-/// loopback port with the `--sim-*` settings.
-async fn start_schwab(
-    state: &AppState,
-    cfg: &ServeConfig,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<SimTask>)> {
+/// The Schwab source, with the built-in simulator beside it when there is no app key (stopped with it).
+async fn start_schwab(cfg: &ServeConfig, sources: &Sources) -> anyhow::Result<Running> {
     let mut schwab_cfg = cfg.schwab.clone();
     if cfg.binance.mode != tickdesk_binance::Mode::Off {
         schwab_cfg.foreign_bars = cfg.binance.symbols.clone();
@@ -188,14 +169,14 @@ async fn start_schwab(
     } else if schwab_cfg.app_key.is_none() {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let opts = tickdesk_schwab_sim::SimOptions {
-            clock: state.clock.clone(),
+            clock: sources.clock.clone(),
             seed: cfg.seed,
             tick_ms: cfg.sim.tick_ms.max(1),
             load_contracts: cfg.sim.load_contracts,
             key_cap: cfg.sim.key_cap.max(1),
             ..Default::default()
         };
-        let mut sim_stop = stop.clone();
+        let mut sim_stop = sources.shutdown.clone();
         let (handle, task) = tickdesk_schwab_sim::start(listener, opts, async move {
             let _ = sim_stop.wait_for(|s| *s).await;
         })?;
@@ -205,14 +186,17 @@ async fn start_schwab(
     } else {
         None
     };
-    let client = schwab::spawn(
-        state.broker().clone(),
-        state.demand().clone(),
-        schwab_cfg,
-        state.clock.clone(),
-        stop,
-    );
-    Ok((client, simulator))
+    let client = schwab::Schwab(schwab_cfg)
+        .start(sources)
+        .ok_or_else(|| anyhow::anyhow!("the Schwab source did not start"))?;
+    Ok(match simulator {
+        Some(task) => client.and(tokio::spawn(async move {
+            if let Ok(Err(e)) = task.await {
+                warn!(error = %e, "the built-in Schwab simulator stopped with an error");
+            }
+        })),
+        None => client,
+    })
 }
 
 /// Per-connection websocket read buffer.
@@ -235,34 +219,35 @@ pub fn router(state: Arc<AppState>, cfg: &ServeConfig) -> Router {
         .route("/api/topic/{name}", get(api::topic))
         .route(
             "/api/curve",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::CURVE_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::CURVE.into()))),
         )
         .route(
             "/api/positions",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::POSITIONS_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::POSITIONS.into()))),
         )
         .route(
             "/api/pnl",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(rates::PNL_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::PNL.into()))),
         )
         .route(
             "/api/signals",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(SIGNALS_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::SIGNALS.into()))),
         )
         .route(
             "/api/trades",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(TRADES_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::TRADES.into()))),
         )
         .route(
             "/api/status",
-            get(|s: State<Arc<AppState>>| api::topic(s, Path(STATUS_TOPIC.into()))),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::STATUS.into()))),
         )
         .route("/api/chain/{underlying}", get(api::chain))
+        // A typo under /api or /ws answers a JSON 404, not the app's index page.
+        .route("/api/{*rest}", any(api::not_found))
+        .route("/ws/{*rest}", any(api::not_found))
         .route(
             "/api/activity",
-            get(|s: State<Arc<AppState>>| {
-                api::topic(s, Path(tickdesk_analytics::ACTIVITY_TOPIC.into()))
-            }),
+            get(|s: State<Arc<AppState>>| api::topic(s, Path(topics::ACTIVITY.into()))),
         )
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
@@ -354,14 +339,15 @@ async fn ws_upgrade(
         )
             .into_response();
     }
-    if state.metrics().clients.get() as usize >= state.limits().max_connections {
+    // A permit per connection, held until its session ends: the cap cannot be overshot by upgrades racing.
+    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
         Metrics::add(&state.metrics().rejected_connections, 1);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "connection limit reached; retry with backoff",
         )
             .into_response();
-    }
+    };
     // The hard cap lets frames a little over the limit through, so they get a readable error frame.
     // Client frames are small: an 8 KiB read buffer instead of tungstenite's 128 KiB default, which it allocates
     // per connection and zeroes on reads (see BENCHMARKS.md, memory per idle connection). Larger frames still
@@ -376,13 +362,16 @@ async fn ws_upgrade(
     .read_buffer_size(READ_BUFFER_BYTES)
     // A browser offering subprotocols (the app carrying its token in one) must be answered with one of them.
     .protocols([access::SUBPROTOCOL])
-    .on_upgrade(move |socket| session::run(socket, state))
+    .on_upgrade(move |socket| async move {
+        session::run(socket, state).await;
+        drop(permit);
+    })
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let sources = state
         .broker()
-        .snapshot(STATUS_TOPIC)
+        .snapshot(topics::STATUS)
         .map(|s| s.items)
         .unwrap_or_default();
     let text = state.metrics().render(&sources, &**state.broker());
@@ -395,18 +384,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-pub use tickdesk_hub::status::STATUS_TOPIC;
-
-/// Records a source's state in the status topic.
-pub fn publish_status(store: &dyn Publisher, source: &str, state: &str, detail: &str) {
-    tickdesk_hub::status::SourceStatus::new(
-        source,
-        state,
-        tickdesk_market::clock::wall_ms(),
-        detail,
-    )
-    .publish(store);
-}
+pub use topics::STATUS;
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub publish_token: Option<Secret>,
     /// The access token every guarded route requires, and the record of failed attempts.
     pub access: Arc<Access>,
+    /// One permit per websocket connection (`--max-connections`); an upgrade without one gets a 503.
+    pub connections: Arc<tokio::sync::Semaphore>,
     pub event_history: usize,
     pub stream_interval: Duration,
     /// The market clock every source reads for market decisions.
@@ -60,6 +62,11 @@ impl AppState {
             allowed_origins: cfg.allowed_origins.clone(),
             publish_token: cfg.publish_token.clone(),
             access: Arc::new(Access::new(cfg.access_token.clone())),
+            connections: Arc::new(tokio::sync::Semaphore::new(
+                cfg.limits
+                    .max_connections
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             event_history: cfg.event_history.max(1),
             stream_interval: Duration::from_millis(cfg.stream_interval_ms.max(50)),
             clock,

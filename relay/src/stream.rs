@@ -9,12 +9,11 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 use tickdesk_wire::Items;
 
 use crate::state::AppState;
-
-/// The topic of underlying quotes: item per symbol with `last`, `net_change`, `net_change_pct`.
-pub use tickdesk_wire::topics::QUOTES as QUOTES_TOPIC;
 
 /// Rows sorted by a numeric field (then key), as a JSON array.
 fn rows_by(items: &Items, field: &str) -> Vec<Value> {
@@ -35,7 +34,7 @@ pub fn desk_snapshot(state: &AppState, ts_ms: u64) -> Value {
             .map(|s| s.items)
             .unwrap_or_default()
     };
-    let pnl = items(tickdesk_rates::PNL_TOPIC);
+    let pnl = items(topics::PNL);
     let summary: Map<String, Value> = pnl
         .into_iter()
         .map(|(k, f)| (k, Value::Object(f.into_iter().collect())))
@@ -43,15 +42,15 @@ pub fn desk_snapshot(state: &AppState, ts_ms: u64) -> Value {
     json!({
         "type": "desk_snapshot",
         "ts": ts_ms,
-        "curve": rows_by(&items(tickdesk_rates::CURVE_TOPIC), "years"),
-        "positions": rows_by(&items(tickdesk_rates::POSITIONS_TOPIC), "id"),
+        "curve": rows_by(&items(topics::CURVE), "years"),
+        "positions": rows_by(&items(topics::POSITIONS), "id"),
         "pnl_summary": summary,
     })
 }
 
 /// `{type:"price_update", symbols:{SYM:{price, change, change_pct}}}` from the quotes topic, if it has any.
 pub fn price_update(state: &AppState) -> Option<Value> {
-    let quotes = state.broker().snapshot(QUOTES_TOPIC)?.items;
+    let quotes = state.broker().snapshot(topics::QUOTES)?.items;
     if quotes.is_empty() {
         return None;
     }
@@ -59,7 +58,7 @@ pub fn price_update(state: &AppState) -> Option<Value> {
         .into_iter()
         .map(|(sym, f)| {
             let g = |k: &str| f.get(k).cloned().unwrap_or(Value::Null);
-            (sym, json!({"price": g("last"), "change": g("net_change"), "change_pct": g("net_change_pct")}))
+            (sym, json!({"price": g(fields::LAST), "change": g(fields::NET_CHANGE), "change_pct": g(fields::NET_CHANGE_PCT)}))
         })
         .collect();
     Some(json!({"type": "price_update", "symbols": symbols}))
@@ -125,7 +124,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
         state.broker().publish(
-            QUOTES_TOPIC,
+            topics::QUOTES,
             [("AAPL".to_string(), row)].into_iter().collect(),
             vec![],
         );

@@ -4,20 +4,11 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+const { openDesk, screenshot } = require('./harness.cjs');
 
 test('the Analytics tab draws the relay\'s analytics and lists unusual activity, live', async (t) => {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '11', '--symbols', 'SPY,AAPL',
-    '--activity-ratio', '0.01', '--activity-min-volume', '20']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  await page.goto(`http://127.0.0.1:${port}/#analytics`);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+  const { page, base } = await openDesk(t, ['--seed', '11', '--symbols', 'SPY,AAPL',
+    '--activity-ratio', '0.01', '--activity-min-volume', '20'], { path: '/#analytics', viewport: { width: 1400, height: 1100 } });
   assert.equal(await page.getAttribute('button[data-tab="analytics"]', 'aria-selected'), 'true');
   // Bars, and the spot marked on them.
   await page.waitForFunction(() => document.querySelectorAll('#gex-chart rect.bar').length > 5, null, { timeout: 20000 });
@@ -33,7 +24,7 @@ test('the Analytics tab draws the relay\'s analytics and lists unusual activity,
   assert.match(expiry, /^\d{4}-\d{2}-\d{2}$/);
   let agreed = false;
   for (let i = 0; i < 50 && !agreed; i++) {
-    const r = await (await fetch(`http://127.0.0.1:${port}/api/topic/${encodeURIComponent(`analytics:${underlying}`)}`)).json();
+    const r = await (await fetch(`${base}/api/topic/${encodeURIComponent(`analytics:${underlying}`)}`)).json();
     const item = r.items[expiry];
     const shown = await page.$eval('[data-field="max_pain"] .value', (e) => e.textContent);
     const wall = await page.$eval('[data-field="call_wall"] .value', (e) => e.textContent);

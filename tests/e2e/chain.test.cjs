@@ -6,23 +6,11 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+const { openDesk, schwabSim, screenshot } = require('./harness.cjs');
 
-async function openDesk(t, relayArgs, viewport = { width: 1280, height: 800 }) {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '11', ...relayArgs]);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
-  return { page, errors, port };
-}
+/** The desk on the chain tab, live, with the simulator's seed fixed. */
+const chainDesk = (t, relayArgs, viewport = { width: 1280, height: 800 }) =>
+  openDesk(t, ['--seed', '11', ...relayArgs], { path: '/#chain', viewport });
 
 /** The visible chain rows as plain data. */
 function rows(page) {
@@ -57,7 +45,7 @@ async function waitForChain(page, root, date, min = 5) {
 const pressed = (page, sel) => page.$eval(`${sel} button[aria-pressed="true"]`, (b) => b.dataset.date || b.dataset.symbol);
 
 test('the chain shows calls and puts centred on the money, flashes, and follows expiry and underlying', async (t) => {
-  const { page, errors } = await openDesk(t, []);
+  const { page, errors } = await chainDesk(t, []);
   // The relay's start symbols are offered; the first is selected, with its nearest expiry.
   await page.waitForSelector('#underlyings button[data-symbol="SPY"]');
   const symbols = await page.$$eval('#underlyings button', (bs) => bs.map((b) => b.dataset.symbol));
@@ -144,7 +132,7 @@ test('the chain shows calls and puts centred on the money, flashes, and follows 
 });
 
 test('an index shows no bid or ask (Schwab sends none); an equity shows both', async (t) => {
-  const { page, errors } = await openDesk(t, []);
+  const { page, errors } = await chainDesk(t, []);
   await page.waitForSelector('#underlyings button[data-symbol="$SPX"]');
   await page.click('#underlyings button[data-symbol="SPY"]');
   await page.waitForSelector('#underlying[data-symbol="SPY"]');
@@ -160,7 +148,7 @@ test('an index shows no bid or ask (Schwab sends none); an equity shows both', a
 });
 
 test('columns, strike window, minimum open interest and recentring', async (t) => {
-  const { page, errors } = await openDesk(t, []);
+  const { page, errors, relay } = await chainDesk(t, []);
   await page.click('#underlyings button[data-symbol="SPY"]');
   await page.waitForSelector('#expiries button[aria-pressed="true"]');
   const date = await pressed(page, '#expiries');
@@ -204,19 +192,53 @@ test('columns, strike window, minimum open interest and recentring', async (t) =
   await page.press('#min-oi', 'Enter');
   await page.waitForFunction((n) => document.querySelectorAll('#chain-table tbody tr[data-strike]').length === n, all.length);
 
-  // C recentres the window on the current price.
+  // C recentres the window on the current price. The window stays where it was pinned when the chain opened, so
+  // first the price gaps down to the strike 4 rows below the pinned money (the rows near the money are $1 apart):
+  // the ATM row sits 4 rows off the window's middle, and only C brings it back.
+  const full = (await rows(page)).map((x) => x.strike); // the window is still "all": every row
   await page.selectOption('#strike-window', '10');
+  await page.waitForFunction(() => document.querySelectorAll('#chain-table tbody tr[data-strike]').length === 21);
+  const centreNote = async () => Number((await page.textContent('.centre-note')).replace('centred on ', ''));
+  const nearestRow = (strikes, p) => strikes.reduce((best, k, i) => (Math.abs(k - p) < Math.abs(strikes[best] - p) ? i : best), 0);
+  /** The visible strikes and where the ATM row is among them (-1: not shown). */
+  const shown = () => page.$$eval('#chain-table tbody tr[data-strike]', (trs) => ({
+    strikes: trs.map((tr) => Number(tr.dataset.strike)),
+    atm: trs.findIndex((tr) => tr.classList.contains('atm')),
+  }));
+  const pinned = await centreNote();
+  const m = nearestRow(full, pinned);
+  assert.ok(m >= 14 && full.length - m > 10, `rows enough on both sides of the money: row ${m} of ${full.join(' ')}`);
+  const target = full[m - 4];
+  const pct = (target / (await spotOf(page)) - 1) * 100;
+  const gap = await fetch(`${schwabSim(relay)}/sim/faults/gap?symbol=SPY&pct=${pct}`, { method: 'POST' });
+  assert.equal(gap.status, 200, await gap.text());
+  await page.waitForFunction((k) => Math.abs(Number(document.querySelector('#underlying .last').textContent.replace(/,/g, '')) - k) < 0.3,
+    target, { timeout: 10000 });
+  const off = await shown();
+  assert.equal(off.strikes.length, 21);
+  assert.equal(await centreNote(), pinned, 'the window stays pinned while the price moves');
+  assert.ok(off.atm >= 0 && off.atm <= 7, `before C the money (${target}) is off-centre: ATM row ${off.atm} of ${off.strikes.join(' ')}`);
+  // The key is the desk's, not the field's: the minimum-OI box typed in above still has the focus, and a key typed
+  // into a field never recentres, so leave it first.
+  await page.evaluate(() => document.activeElement?.blur());
   await page.keyboard.press('KeyC');
+  await page.waitForFunction(() => {
+    const trs = [...document.querySelectorAll('#chain-table tbody tr[data-strike]')];
+    const i = trs.findIndex((tr) => tr.classList.contains('atm'));
+    return trs.length === 21 && Math.abs(i - 10) <= 1;
+  }, null, { timeout: 5000 });
   const spot = await spotOf(page);
-  const note = Number((await page.textContent('.centre-note')).replace('centred on ', ''));
-  assert.ok(Math.abs(note - spot) < spot * 0.01, `centred on ${note}, price ${spot}`);
+  const note = await centreNote();
+  assert.ok(Math.abs(note - spot) < 0.5, `centred on ${note}, price ${spot}`);
+  const on = await shown();
+  assert.equal(nearestRow(on.strikes, note), 10, `the middle row is the strike nearest ${note}: ${on.strikes.join(' ')}`);
   await screenshot(page, 'options-chain-columns');
   assert.deepEqual(errors, []);
 });
 
 test('contracts outside the relay key budget are marked not live; the narrow chain scrolls under a fixed header', async (t) => {
   // 40 keys for three start symbols and this chain: the wings of the chain are served from REST, not streamed.
-  const { page, errors } = await openDesk(t, ['--key-budget', '40'], { width: 640, height: 900 });
+  const { page, errors } = await chainDesk(t, ['--key-budget', '40'], { width: 640, height: 900 });
   await page.click('#underlyings button[data-symbol="$SPX"]');
   await page.waitForSelector('#expiries button[aria-pressed="true"]');
   const date = await pressed(page, '#expiries');
@@ -235,9 +257,18 @@ test('contracts outside the relay key budget are marked not live; the narrow cha
   const [scrollW, clientW] = await page.$eval('.chain-scroll', (d) => [d.scrollWidth, d.clientWidth]);
   assert.ok(scrollW > clientW, `chain ${scrollW}px in a ${clientW}px box`);
   await page.$eval('.chain-scroll', (d) => (d.scrollLeft = d.scrollWidth));
-  await page.evaluate(() => window.scrollTo(0, 400));
-  const top = await page.$eval('.topbar', (h) => h.getBoundingClientRect().top);
-  assert.equal(top, 0, 'header stays');
+  assert.ok(await page.$eval('.chain-scroll', (d) => d.scrollLeft > 0), 'the chain scrolled sideways');
+  // Scroll the page until the chain's table starts at the top of the view: everything above it, a header that did
+  // not stick included, has left the view.
+  const scrolled = await page.evaluate(() => {
+    window.scrollBy(0, document.querySelector('#chain-table').getBoundingClientRect().top);
+    const bar = document.querySelector('.topbar');
+    return { y: window.scrollY, height: bar.offsetHeight, top: bar.getBoundingClientRect().top,
+      onTop: !!document.elementFromPoint(window.innerWidth / 2, bar.offsetHeight / 2)?.closest('.topbar') };
+  });
+  assert.ok(scrolled.y > scrolled.height, `the page scrolled ${scrolled.y}px, past the ${scrolled.height}px header`);
+  assert.equal(scrolled.top, 0, 'header stays');
+  assert.ok(scrolled.onTop, 'the header is drawn over the chain, not under it');
   await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, 'options-chain-narrow');
   assert.deepEqual(errors, []);

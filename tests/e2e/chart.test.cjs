@@ -6,13 +6,13 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+const { openDesk, screenshot } = require('./harness.cjs');
 
 const MIN = 60000;
 
 /** The relay's bars of `symbol`, in time order. */
-async function restBars(port, symbol) {
-  const r = await fetch(`http://127.0.0.1:${port}/api/topic/${encodeURIComponent(`bars:${symbol}`)}`);
+async function restBars(base, symbol) {
+  const r = await fetch(`${base}/api/topic/${encodeURIComponent(`bars:${symbol}`)}`);
   // A topic nobody watches is gone (404); anything else that is not 200 is a failure, not "no bars".
   if (r.status === 404) return [];
   assert.equal(r.status, 200, `bars:${symbol}`);
@@ -126,18 +126,8 @@ async function eventually(page, ms, f) {
 const chart = (page) => page.evaluate(() => JSON.parse(JSON.stringify(window.__tickdesk.chart)));
 
 test('the Chart tab draws the relay\'s bars live, reads out the bar under the crosshair, switches timeframe and overlays; the Indicators panel equals the formulas; tabs follow back/forward', async (t) => {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '3', '--symbols', 'SPY,AAPL']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+  const { page, errors, base } = await openDesk(t, ['--seed', '3', '--symbols', 'SPY,AAPL'],
+    { path: '/#chain', viewport: { width: 1400, height: 1300 } });
 
   // The tab, by its button: the hash follows, and the chart shows the chain's underlying (one selection).
   await page.click('button[data-tab="chart"]');
@@ -153,7 +143,7 @@ test('the Chart tab draws the relay\'s bars live, reads out the bar under the cr
 
   // The chart's bars are the relay's: the same count and the same last bar, at one moment.
   await eventually(page, 20000, async () => {
-    const [c, rest] = [await chart(page), await restBars(port, 'AAPL')];
+    const [c, rest] = [await chart(page), await restBars(base, 'AAPL')];
     assert.equal(c.bars, rest.length, 'one candle per bar');
     assert.deepEqual(c.last && { t: c.last.t, o: c.last.o, h: c.last.h, l: c.last.l, c: c.last.c, v: c.last.v }, rest[rest.length - 1]);
   });
@@ -178,7 +168,7 @@ test('the Chart tab draws the relay\'s bars live, reads out the bar under the cr
       return k.readout && k.last && k.readout.t !== k.last.t;
     }, null, { timeout: 5000 });
     const r = (await chart(page)).readout;
-    const rest = await restBars(port, 'AAPL');
+    const rest = await restBars(base, 'AAPL');
     assert.equal(rest.length, c.bars);
     const want = rest[rest.length - 6];
     assert.deepEqual({ t: r.t, o: r.o, h: r.h, l: r.l, c: r.c, v: r.v }, want);
@@ -213,7 +203,7 @@ test('the Chart tab draws the relay\'s bars live, reads out the bar under the cr
   await eventually(page, 20000, async () => {
     const c = await chart(page);
     assert.equal(c.tf, '5m');
-    const agg = aggregate(await restBars(port, 'AAPL'), 5);
+    const agg = aggregate(await restBars(base, 'AAPL'), 5);
     assert.equal(c.bars, agg.length);
     assert.deepEqual({ t: c.last.t, o: c.last.o, h: c.last.h, l: c.last.l, c: c.last.c, v: c.last.v }, agg[agg.length - 1]);
   });
@@ -230,7 +220,7 @@ test('the Chart tab draws the relay\'s bars live, reads out the bar under the cr
     await eventually(page, 20000, async () => {
       const shown = await page.evaluate((s) => JSON.parse(JSON.stringify(window.__tickdesk.indicators[s] || null)), sym);
       assert.ok(shown, `${sym} in the panel`);
-      const rest = await restBars(port, sym);
+      const rest = await restBars(base, sym);
       for (const [tf, m] of [['1m', 1], ['5m', 5], ['15m', 15]]) {
         const want = readings(aggregate(rest, m));
         const got = shown[tf];
@@ -272,7 +262,7 @@ test('the Chart tab draws the relay\'s bars live, reads out the bar under the cr
   await page.waitForSelector('#rates-tab:not([hidden])');
   // Bars are watched only while the tab is open: away from it, the relay empties the topics nobody watches.
   await eventually(page, 20000, async () => {
-    for (const sym of ['SPY', 'AAPL']) assert.equal((await restBars(port, sym)).length, 0, `bars:${sym} unwatched`);
+    for (const sym of ['SPY', 'AAPL']) assert.equal((await restBars(base, sym)).length, 0, `bars:${sym} unwatched`);
   });
   await page.goBack();
   await page.waitForSelector('#chart-tab:not([hidden])');

@@ -4,31 +4,21 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+const { openDesk, screenshot } = require('./harness.cjs');
 
-async function openDesk(t, extra = []) {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '5', ...extra]);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
-  return { page, port };
-}
+/** The desk on the chain tab (the crypto panel beside it), live, with the simulators' seed fixed. */
+const cryptoDesk = (t, extra = []) =>
+  openDesk(t, ['--seed', '5', ...extra], { path: '/#chain', viewport: { width: 1400, height: 900 } });
 
 /** The relay's binance status, over REST. */
-async function binanceStatus(port) {
-  const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
+async function binanceStatus(base) {
+  const status = await (await fetch(`${base}/api/status`)).json();
   return (status.items || status).binance;
 }
 
 /** The built-in simulator's HTTP base, from the stream base the status names (one port serves both). */
-async function simBase(port) {
-  const s = await binanceStatus(port);
+async function simBase(base) {
+  const s = await binanceStatus(base);
   assert.match(s.endpoint, /^ws:\/\/127\.0\.0\.1:\d+/, JSON.stringify(s));
   return s.endpoint.replace(/^ws:/, 'http:').replace(/\/$/, '');
 }
@@ -38,7 +28,7 @@ const row = (sym) => `#crypto-table tr[data-crypto="${sym}"]`;
 
 test('crypto prices tick sub-second beside the desk, and a symbol opens its chart', async (t) => {
   // On a Saturday: the stock market is closed, crypto is not.
-  const { page } = await openDesk(t, ['--sim-start', '2026-12-05T12:00-05:00']);
+  const { page } = await cryptoDesk(t, ['--sim-start', '2026-12-05T12:00-05:00']);
   await page.waitForSelector(`${chip}[data-state="simulated"]`, { timeout: 20000 });
   assert.match(await page.textContent(chip), /binance: simulated/);
   for (const sym of ['BTCUSDT', 'ETHUSDT', 'SOLUSDT']) {
@@ -90,10 +80,10 @@ test('crypto prices tick sub-second beside the desk, and a symbol opens its char
 });
 
 test('a symbol that stops trading shows stale alone; the chip follows the source into REST polling and back', async (t) => {
-  const { page, port } = await openDesk(t, ['--binance-stale-ms', '1000', '--binance-backoff-max-ms', '1000']);
+  const { page, base } = await cryptoDesk(t, ['--binance-stale-ms', '1000', '--binance-backoff-max-ms', '1000']);
   await page.waitForSelector(`${chip}[data-state="simulated"]`, { timeout: 20000 });
   await page.waitForSelector(`${row('SOLUSDT')}[data-stale="false"]`, { timeout: 20000 });
-  const sim = await simBase(port);
+  const sim = await simBase(base);
   let r = await fetch(`${sim}/sim/faults/quiet?symbol=SOLUSDT`, { method: 'POST' });
   assert.equal(r.status, 200);
   await page.waitForSelector(`${row('SOLUSDT')}[data-stale="true"] .stale-badge:not([hidden])`, { timeout: 20000 });

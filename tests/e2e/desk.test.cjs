@@ -4,28 +4,13 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot, sleep } = require('./harness.cjs');
+const { openDesk, screenshot } = require('./harness.cjs');
 
 const TOKEN = 'e2e-publish-token';
 
-async function open(browser, port) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${port}/#rates`);
-  return { page, errors };
-}
-
 test('rates blotter renders and updates, and a published signal reaches the tape', async (t) => {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--rates-tick-ms', '200', '--publish-token', TOKEN, '--seed', '7']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const { page, errors } = await open(browser, port);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+  const { page, errors, base } = await openDesk(t, ['--rates-tick-ms', '200', '--publish-token', TOKEN, '--seed', '7'],
+    { path: '/#rates' });
 
   // The chart: 11 points today, 11 at the prior close, and they move.
   await page.waitForFunction(() => {
@@ -51,7 +36,7 @@ test('rates blotter renders and updates, and a published signal reaches the tape
   await page.waitForSelector('#sources .source[data-source="schwab"][data-state="live"]', { timeout: 15000 });
 
   // A bot publishes a signal: it appears on the tape without a reload.
-  const r = await fetch(`http://127.0.0.1:${port}/api/publish/signal`, {
+  const r = await fetch(`${base}/api/publish/signal`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
     body: JSON.stringify({ signal_type: 'BUY', symbol: 'NVDA', price: 187.25, confidence: 0.91 }),
@@ -64,7 +49,7 @@ test('rates blotter renders and updates, and a published signal reaches the tape
   // Trades' quantities read like the positions: a notional in millions, a share count as it is (it printed
   // `75000000.0` before).
   for (const [symbol, quantity] of [['UST 10Y', 75000000], ['SPY', 1500]]) {
-    const tr = await fetch(`http://127.0.0.1:${port}/api/publish/trade`, {
+    const tr = await fetch(`${base}/api/publish/trade`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify({ symbol, side: 'SELL', quantity, price: 99.5 }),
@@ -88,18 +73,8 @@ test('rates blotter renders and updates, and a published signal reaches the tape
 });
 
 test('polling REST, the chain gets its expiries, and a topic the relay lacks does not stop the poll', async (t) => {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--rates-tick-ms', '200', '--max-connections', '0']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
-  await page.waitForSelector('#conn-state[data-state="polling"]', { timeout: 20000 });
+  const { page, errors } = await openDesk(t, ['--rates-tick-ms', '200', '--max-connections', '0'],
+    { path: '/#chain', state: 'polling' });
   // The relay's start symbol: its expiries and its nearest chain, over REST.
   await page.click('#underlyings button[data-symbol="SPY"]');
   await page.waitForFunction(() => document.querySelectorAll('#expiries button[data-date]').length >= 3, null, { timeout: 10000 });
@@ -127,16 +102,8 @@ test('polling REST, the chain gets its expiries, and a topic the relay lacks doe
 });
 
 test('a panel whose data stops updating says stale', async (t) => {
-  const port = await freePort();
   // The curve ticks only every 7 s: the curve panel (stale after 5 s) must say so between ticks.
-  const relay = await startRelay(port, ['--rates-tick-ms', '7000']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const { page } = await open(browser, port);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
+  const { page } = await openDesk(t, ['--rates-tick-ms', '7000'], { path: '/#rates' });
   // Read in the same look as the stale flag: the next tick (every 7 s) may clear it right after.
   const text = await (await page.waitForFunction(() => {
     const age = document.querySelector('section[data-topic="curve"] .age');
@@ -147,16 +114,9 @@ test('a panel whose data stops updating says stale', async (t) => {
 });
 
 test('with the websocket refused, the desk polls the REST views, says so, and switches back when it works', async (t) => {
-  const port = await freePort();
   // No websocket connection is ever accepted; HTTP works: like a proxy that blocks websockets.
-  let relay = await startRelay(port, ['--rates-tick-ms', '200', '--max-connections', '0']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const { page, errors } = await open(browser, port);
-  await page.waitForSelector('#conn-state[data-state="polling"]', { timeout: 20000 });
+  const desk = await openDesk(t, ['--rates-tick-ms', '200', '--max-connections', '0'], { path: '/#rates', state: 'polling' });
+  const { page, errors } = desk;
   assert.match(await page.textContent('#conn-state'), /Polling REST/);
   await page.waitForFunction(() => document.querySelectorAll('#curve-table tr[data-tenor]').length === 11);
   // Polls keep coming (several, with the chain's on-demand topics watched meanwhile, which the relay does not have
@@ -173,8 +133,7 @@ test('with the websocket refused, the desk polls the REST views, says so, and sw
   // The proxy lets websockets through again (the relay comes back on the same port accepting them): the desk goes
   // live on the websocket it kept retrying behind the polls, without a reload, and says so.
   await page.evaluate(() => (window.__sameDocument = true));
-  await stopRelay(relay);
-  relay = await startRelay(port, ['--rates-tick-ms', '200']);
+  await desk.restartRelay(['--rates-tick-ms', '200']);
   await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 25000 });
   assert.match(await page.textContent('#error-log'), /the websocket works again/);
   const before = await yields();

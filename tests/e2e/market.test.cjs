@@ -4,31 +4,20 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot } = require('./harness.cjs');
+const { openDesk, schwabSim, screenshot } = require('./harness.cjs');
 
-async function openDesk(t, start) {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '11', '--sim-start', start]);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
-  await page.waitForSelector('#conn-state[data-state="live"]', { timeout: 20000 });
-  return { page, port };
-}
+/** The desk on the chain tab with the market clock starting at `start`. */
+const deskAt = (t, start) => openDesk(t, ['--seed', '11', '--sim-start', start], { path: '/#chain' });
 
 test('on a Saturday the chip says closed with the next open, and the chain is as of the close, not stale', async (t) => {
-  const { page, port } = await openDesk(t, '2026-12-05T12:00-05:00');
+  const { page, base } = await deskAt(t, '2026-12-05T12:00-05:00');
   const chip = '#sources .source[data-source="schwab"]';
   await page.waitForSelector(`${chip}[data-state="closed"]`, { timeout: 20000 });
   const text = await page.textContent(chip);
   assert.match(text, /schwab: closed · opens 2026-12-07 09:30 ET \(simulated clock\)/);
   assert.equal(await page.getAttribute(chip, 'data-clock'), 'simulated');
   // The relay says the same over REST.
-  const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
+  const status = await (await fetch(`${base}/api/status`)).json();
   const schwab = (status.items || status).schwab;
   assert.equal(schwab.state, 'closed');
   assert.equal(schwab.market, 'closed');
@@ -47,7 +36,7 @@ test('on a Saturday the chip says closed with the next open, and the chain is as
 });
 
 test('in a session the chip is live and the chain is not marked closed', async (t) => {
-  const { page } = await openDesk(t, '2026-12-02T10:15-05:00');
+  const { page } = await deskAt(t, '2026-12-02T10:15-05:00');
   const chip = '#sources .source[data-source="schwab"]';
   await page.waitForSelector(`${chip}[data-state="live"]`, { timeout: 20000 });
   assert.match(await page.textContent(chip), /schwab: live \(simulated clock\)/);
@@ -56,18 +45,9 @@ test('in a session the chip is live and the chain is not marked closed', async (
 });
 
 test('a halted contract is struck through, from Schwab\'s security status', async (t) => {
-  const port = await freePort();
-  const relay = await startRelay(port, ['--seed', '11']);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
+  const { page, relay } = await openDesk(t, ['--seed', '11'], { path: '/#chain' });
   // The built-in simulator's address, from the relay's log.
-  const logs = relay.logs.replace(/\x1b\[[0-9;]*m/g, '');
-  const sim = logs.match(/built-in Schwab simulator api=(http:\/\/127\.0\.0\.1:\d+)/)[1];
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`http://127.0.0.1:${port}/#chain`);
+  const sim = schwabSim(relay);
   await page.waitForSelector('#chain-table tbody tr[data-strike][data-call]', { timeout: 20000 });
   const key = await page.getAttribute('#chain-table tbody tr.atm[data-call]', 'data-call');
   const row = `#chain-table tbody tr[data-call="${key}"]`;

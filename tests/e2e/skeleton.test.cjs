@@ -3,7 +3,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { freePort, startRelay, stopRelay, launchBrowser, screenshot, sleep } = require('./harness.cjs');
+const { openDesk, stopRelay, screenshot, sleep } = require('./harness.cjs');
 
 // A 1 s heartbeat makes "stale" (no frame for > 2 heartbeats) observable in a few seconds.
 const RELAY_ARGS = ['--heartbeat-ms', '1000', '--rates-tick-ms', '200'];
@@ -26,19 +26,8 @@ async function waitForChange(page, before, timeout = 8000) {
 }
 
 test('desk goes live, pauses and resumes, notices staleness, and survives a relay restart', async (t) => {
-  const port = await freePort();
-  let relay = await startRelay(port, RELAY_ARGS);
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await stopRelay(relay);
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const consoleErrors = [];
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-
-  await page.goto(`http://127.0.0.1:${port}/#rates`);
-  await waitForState(page, 'live', 20000);
+  const desk = await openDesk(t, RELAY_ARGS, { path: '/#rates' });
+  const { page, errors: consoleErrors } = desk;
   await page.waitForFunction(() => document.querySelectorAll('#curve-table tr[data-tenor]').length === 11);
   const first = await yields(page);
   assert.ok(first.every((v) => /^\d+\.\d{3}$/.test(v)), `yields render as numbers: ${first}`);
@@ -61,23 +50,24 @@ test('desk goes live, pauses and resumes, notices staleness, and survives a rela
   await waitForChange(page, await yields(page));
 
   // Freeze the relay (socket open, no frames): the indicator must say stale, then recover on its own.
-  relay.kill('SIGSTOP');
+  desk.relay.kill('SIGSTOP');
   await waitForState(page, 'stale', 6000);
   await screenshot(page, 'skeleton-stale');
-  relay.kill('SIGCONT');
+  desk.relay.kill('SIGCONT');
   await waitForState(page, 'live', 6000);
 
   // Kill the relay: within 2 s the indicator leaves live and says reconnecting, with the attempt count.
   await page.evaluate(() => (window.__sameDocument = true));
   const killedAt = Date.now();
-  await stopRelay(relay, 'SIGKILL');
+  await stopRelay(desk.relay, 'SIGKILL');
   await waitForState(page, 'reconnecting', 2000);
   assert.ok(Date.now() - killedAt <= 2000, 'left live within 2 s');
   assert.match(await page.textContent('#conn-state'), /attempt \d+/);
   await screenshot(page, 'skeleton-reconnecting');
 
-  // Start it again on the same port: live again, fresh data, same document (no reload).
-  relay = await startRelay(port, RELAY_ARGS);
+  // Start it again on the same port (the address the first run bound): live again, fresh data, same document (no
+  // reload).
+  await desk.restartRelay(RELAY_ARGS);
   await waitForState(page, 'live', 25000);
   assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no page reload');
   await waitForChange(page, await yields(page));

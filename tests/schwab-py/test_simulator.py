@@ -19,9 +19,9 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -43,28 +43,27 @@ APP_SECRET = "sim-app-secret"
 CALLBACK = "https://127.0.0.1:8182"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_sim(log_dir, start):
-    """A simulator subprocess on a free port whose market clock starts at ``start``; yields its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    """A simulator subprocess whose market clock starts at ``start``; yields its base URL.
+
+    It binds port 0 itself and prints the address it got (``schwab simulator listening on http://ADDR/``): no port
+    is picked here and released for it to take, which another process could take in between."""
     log_path = log_dir / "simulator.log"
-    cmd = shlex.split(SIM_CMD) + ["--listen", f"127.0.0.1:{port}", "--seed", "7", "--tick-ms", "100",
+    cmd = shlex.split(SIM_CMD) + ["--listen", "127.0.0.1:0", "--seed", "7", "--tick-ms", "100",
                                   "--start", start]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT
+        base = None
         while True:
+            if base is None:
+                m = re.search(r"schwab simulator listening on (http://[0-9.:]+)/", log_path.read_text(errors="replace"))
+                base = m.group(1) if m else None
             try:
-                if httpx.get(base + "/sim/state", timeout=2).status_code == 200:
+                if base is not None and httpx.get(base + "/sim/state", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -138,6 +137,13 @@ def sim_state(base):
     return httpx.get(base + "/sim/state", timeout=5).json()
 
 
+def sim_today(client):
+    """The simulator's market date, asked of the simulator (its clock is pinned by ``--start``; the host's date says
+    nothing about which expiries it lists): its first ``$SPX`` expiry less that expiry's days to expiration."""
+    first = client.get_option_expiration_chain("$SPX").json()["expirationList"][0]
+    return datetime.date.fromisoformat(first["expirationDate"]) - datetime.timedelta(days=first["daysToExpiration"])
+
+
 def test_option_chain_is_parsed(client):
     r = client.get_option_chain("AAPL", contract_type=client.Options.ContractType.ALL, strike_count=3,
                                 include_underlying_quote=True)
@@ -192,7 +198,7 @@ async def stream_options(client, keys, want_messages=3, timeout=20):
 
 
 def test_stream_level_one_options(client, sim):
-    today = datetime.date.today()
+    today = sim_today(client)
     chain = client.get_option_chain("$SPX", strike_count=2, from_date=today - datetime.timedelta(days=1),
                                     to_date=today + datetime.timedelta(days=10)).json()
     keys = [c[0]["symbol"] for strikes in chain["callExpDateMap"].values() for c in strikes.values()][:4]

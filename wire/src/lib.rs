@@ -18,6 +18,7 @@
 pub mod backoff;
 pub mod bars;
 pub mod decode;
+pub mod fields;
 pub mod merge;
 pub mod osi;
 pub mod protocol;

@@ -14,6 +14,7 @@
 
 use leptos::prelude::*;
 use serde_json::Value;
+use tickdesk_wire::fields;
 
 use super::status::Panel;
 use crate::chain::{
@@ -55,7 +56,8 @@ impl ChainState {
         let q = quotes.clone();
         let spot = Memo::new(move |_| {
             let u = selected.get()?;
-            num(&q.cell(&u, "last").value.get()).or_else(|| num(&q.cell(&u, "mark").value.get()))
+            num(&q.cell(&u, fields::LAST).value.get())
+                .or_else(|| num(&q.cell(&u, fields::MARK).value.get()))
         });
         let state = ChainState {
             symbols: RwSignal::new(Vec::new()),
@@ -131,7 +133,7 @@ impl ChainState {
                 .selected
                 .get()
                 .zip(s.expiry.get())
-                .map(|(u, d)| format!("chain:{u}:{d}"));
+                .map(|(u, d)| format!("{}{u}:{d}", tickdesk_wire::topics::CHAIN_PREFIX));
             let old = prev.flatten();
             if old == topic {
                 return topic;
@@ -261,14 +263,14 @@ fn UnderlyingHeader(state: ChainState) -> impl IntoView {
         let q = s.quotes.get_value();
         let field = |f: &str| q.cell(&u, f).value;
         let (last, chg, pct, bid, ask, delayed) = (
-            field("last"),
-            field("net_change"),
-            field("net_change_pct"),
-            field("bid"),
-            field("ask"),
+            field(fields::LAST),
+            field(fields::NET_CHANGE),
+            field(fields::NET_CHANGE_PCT),
+            field(fields::BID),
+            field(fields::ASK),
             field("delayed"),
         );
-        let flash = q.cell(&u, "last").flash;
+        let flash = q.cell(&u, fields::LAST).flash;
         let chg2 = chg.clone();
         let tone = move || sign_class(num(&chg2.get()));
         let quote = move || bid_ask(num(&bid.get()), num(&ask.get()));
@@ -473,7 +475,7 @@ fn open_interest(view: &TopicView, row: &StrikeRow) -> u64 {
     [Side::Call, Side::Put]
         .iter()
         .filter_map(|side| row.key(*side))
-        .filter_map(|k| num(&view.cell(k, "open_interest").value.get()))
+        .filter_map(|k| num(&view.cell(k, fields::OPEN_INTEREST).value.get()))
         .fold(0.0f64, f64::max) as u64
 }
 

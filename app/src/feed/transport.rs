@@ -4,13 +4,7 @@
 //! Dropping the [`Link`] detaches its handlers and closes the socket, so no event of a replaced socket reaches the
 //! feed: a retry or the browser going offline never lets an old socket's close schedule another reconnect.
 //!
-//! Why web-sys and not gloo-net's websocket: the app's first version of this module used gloo-net 0.6
-//! (`websocket::futures::WebSocket`, a `Stream` read by a task, sends through a channel or the raw socket) and it
-//! cost 3.8 KB gzipped over these three handlers (release, wasm-opt `-Oz`, gzip -9): four listeners registered with
-//! options, an internal channel of stream messages, binary-frame parsing, a `Drop` that dispatches a synthetic close
-//! event, its error conversions, plus the reading task. Features cannot trim it (leptos's server_fn already
-//! links gloo-net 0.6 with its default features; the cost is the code the websocket itself runs), and the desk's
-//! bundle must not grow, so the socket is these few lines behind one event type.
+//! web-sys rather than gloo-net's websocket, for the bundle's size (BENCHMARKS.md, "The diet").
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;

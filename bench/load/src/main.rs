@@ -26,6 +26,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tickdesk_wire::backoff::Backoff;
+use tickdesk_wire::topics::Topic;
 use tickdesk_wire::{ClientMsg, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -378,7 +379,7 @@ async fn send(ws: &mut Ws, m: &ClientMsg) -> anyhow::Result<()> {
 
 /// Finds the nearest expiry of `underlying` on the relay: `chain:{underlying}:{date}`.
 async fn discover_chain(url: &str, underlying: &str, timeout: Duration) -> anyhow::Result<String> {
-    let topic = format!("expirations:{underlying}");
+    let topic = Topic::Expirations(underlying.to_string()).to_string();
     let mut ws = connect(url).await?;
     send(
         &mut ws,
@@ -405,7 +406,7 @@ async fn discover_chain(url: &str, underlying: &str, timeout: Duration) -> anyho
         if let Message::Text(t) = m {
             if let Some(d) = frames::expiration_dates(t.as_str(), &topic).first() {
                 let _ = ws.close(None).await;
-                return Ok(format!("chain:{underlying}:{d}"));
+                return Ok(Topic::chain(underlying, d).to_string());
             }
         }
     }
@@ -418,7 +419,7 @@ async fn discover_chains(
     n: usize,
     timeout: Duration,
 ) -> anyhow::Result<Vec<String>> {
-    let topic = format!("expirations:{underlying}");
+    let topic = Topic::Expirations(underlying.to_string()).to_string();
     let mut ws = connect(url).await?;
     let hello = ClientMsg::Hello {
         v: PROTOCOL_VERSION,
@@ -449,7 +450,7 @@ async fn discover_chains(
     Ok(dates
         .into_iter()
         .take(n)
-        .map(|d| format!("chain:{underlying}:{d}"))
+        .map(|d| Topic::chain(underlying, d).to_string())
         .collect())
 }
 

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use tickdesk_market::{Clock, Date};
 use tickdesk_analytics::activity::ActivityRules;
 use tickdesk_analytics::Analytics;
 use tickdesk_hub::memory::MemoryBroker;
+use tickdesk_market::{Clock, Date};
 use tickdesk_wire::{Fields, Items};
 
 const UNDERLYINGS: [(&str, f64); 3] = [("SPY", 600.0), ("AAPL", 230.0), ("QQQ", 520.0)];
@@ -84,7 +84,7 @@ fn main() {
                     contracts += 1;
                 }
             }
-            store.reset(&format!("chain:{u}:{}", expiry.iso()), items);
+            store.reset(&tickdesk_hub::topic::chain_topic(u, expiry), items);
         }
     }
     let mut a = Analytics::new(store.clone(), clock.clone(), ActivityRules::default(), 500);
@@ -105,7 +105,7 @@ fn main() {
                 .into(),
                 vec![],
             );
-            let front = format!("chain:{u}:{}", today.iso());
+            let front = tickdesk_hub::topic::chain_topic(u, today);
             let keys: Vec<String> = store.snapshot(&front).unwrap().items.into_keys().collect();
             let changes: Items = keys
                 .iter()

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
+use tickdesk_wire::fields;
 use tickdesk_wire::Fields;
 
 /// The zero-gamma grid spans this fraction either side of the spot.
@@ -60,20 +61,20 @@ impl Contract {
             "P" => false,
             _ => return None,
         };
-        let strike = num(f, "strike").filter(|s| *s > 0.0)?;
-        let mid = num(f, "mark").filter(|m| *m >= 0.0).or_else(|| {
-            let (b, a) = (num(f, "bid")?, num(f, "ask")?);
+        let strike = num(f, fields::STRIKE).filter(|s| *s > 0.0)?;
+        let mid = num(f, fields::MARK).filter(|m| *m >= 0.0).or_else(|| {
+            let (b, a) = (num(f, fields::BID)?, num(f, fields::ASK)?);
             (b >= 0.0 && a >= b).then_some((a + b) / 2.0)
         });
         Some(Contract {
             call,
             strike,
             years,
-            volume: num(f, "volume").filter(|v| *v >= 0.0),
-            open_interest: num(f, "open_interest").filter(|v| *v >= 0.0),
-            iv: num(f, "iv").filter(|v| *v > 0.0),
-            delta: num(f, "delta"),
-            gamma: num(f, "gamma").filter(|g| *g >= 0.0),
+            volume: num(f, fields::VOLUME).filter(|v| *v >= 0.0),
+            open_interest: num(f, fields::OPEN_INTEREST).filter(|v| *v >= 0.0),
+            iv: num(f, fields::IV).filter(|v| *v > 0.0),
+            delta: num(f, fields::DELTA),
+            gamma: num(f, fields::GAMMA).filter(|g| *g >= 0.0),
             mid,
             live: f.get("live").and_then(Value::as_bool).unwrap_or(false),
         })

@@ -19,6 +19,8 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{json, Value};
 use tickdesk_market::{calendar, zone, Clock, Date};
+use tickdesk_wire::fields;
+use tickdesk_wire::topics;
 use tickdesk_wire::{Fields, Items};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::watch;
@@ -26,8 +28,8 @@ use tokio::sync::watch;
 use activity::{ActivityRules, Detector};
 use calc::{Contract, YEAR_MS};
 use tickdesk_hub::broker::{Event, Publisher};
-
-pub use tickdesk_wire::topics::{ACTIVITY as ACTIVITY_TOPIC, ANALYTICS_PREFIX};
+use tickdesk_hub::source::{Running, Source, Sources};
+use tickdesk_hub::topic::chain_of;
 
 /// The item of `analytics:{U}` over every held expiry.
 pub const ALL: &str = "all";
@@ -70,13 +72,6 @@ impl AnalyticsConfig {
     }
 }
 
-/// `chain:{U}:{date}` → (U, date).
-pub fn parse_chain_topic(topic: &str) -> Option<(&str, Date)> {
-    let rest = topic.strip_prefix(CHAIN_PREFIX)?;
-    let (u, d) = rest.rsplit_once(':')?;
-    Some((u, Date::parse_iso(d)?)).filter(|(u, _)| !u.is_empty())
-}
-
 /// Years from `now_ms` to 16:00 ET on `expiry` (never negative).
 pub fn years_to(expiry: Date, now_ms: i64) -> f64 {
     ((expiry.at_et(16, 0) - now_ms) as f64 / YEAR_MS).max(0.0)
@@ -85,7 +80,7 @@ pub fn years_to(expiry: Date, now_ms: i64) -> f64 {
 /// The spot of `underlying` in the `quotes` topic: `last`, else `mark`.
 pub fn spot_of(quotes: &Items, underlying: &str) -> Option<f64> {
     let q = quotes.get(underlying)?;
-    ["last", "mark"]
+    [fields::LAST, fields::MARK]
         .iter()
         .find_map(|k| q.get(*k).and_then(Value::as_f64).filter(|v| *v > 0.0))
 }
@@ -165,16 +160,19 @@ pub fn activity_event(
     f.insert("contract".into(), json!(contract));
     f.insert("side".into(), json!(side));
     f.insert(
-        "strike".into(),
-        row.get("strike").cloned().unwrap_or(Value::Null),
+        fields::STRIKE.into(),
+        row.get(fields::STRIKE).cloned().unwrap_or(Value::Null),
     );
     f.insert("expiry".into(), json!(expiry.iso()));
-    f.insert("volume".into(), json!(volume));
-    f.insert("open_interest".into(), oi.map_or(Value::Null, |v| json!(v)));
+    f.insert(fields::VOLUME.into(), json!(volume));
+    f.insert(
+        fields::OPEN_INTEREST.into(),
+        oi.map_or(Value::Null, |v| json!(v)),
+    );
     f.insert("ratio".into(), ratio);
     f.insert(
-        "mark".into(),
-        row.get("mark").cloned().unwrap_or(Value::Null),
+        fields::MARK.into(),
+        row.get(fields::MARK).cloned().unwrap_or(Value::Null),
     );
     f.insert("time".into(), json!(now_ms));
     f.insert("timestamp".into(), json!(zone::iso_utc_ms(now_ms)));
@@ -211,7 +209,7 @@ impl Analytics {
         rules: ActivityRules,
         event_history: usize,
     ) -> Self {
-        store.ensure_topic(ACTIVITY_TOPIC);
+        store.ensure_topic(topics::ACTIVITY);
         Analytics {
             store,
             clock,
@@ -229,8 +227,8 @@ impl Analytics {
         let topics = self.store.topic_names();
         for t in topics.iter().filter(|t| t.starts_with(CHAIN_PREFIX)) {
             if !self.chains.contains_key(t) {
-                if let (Some(rx), Some((u, _))) = (self.store.subscribe(t), parse_chain_topic(t)) {
-                    self.dirty.insert(u.to_string());
+                if let (Some(rx), Some((u, _))) = (self.store.subscribe(t), chain_of(t)) {
+                    self.dirty.insert(u);
                     self.chains.insert(t.clone(), rx);
                 }
             }
@@ -238,8 +236,8 @@ impl Analytics {
         let mut dirty = std::mem::take(&mut self.dirty);
         self.chains.retain(|topic, rx| {
             let changed = drain(rx);
-            if let (Some(_), Some((u, _))) = (changed, parse_chain_topic(topic)) {
-                dirty.insert(u.to_string());
+            if let (Some(_), Some((u, _))) = (changed, chain_of(topic)) {
+                dirty.insert(u);
             }
             changed != Some(false)
         });
@@ -281,7 +279,7 @@ impl Analytics {
     fn recompute(&mut self, underlying: &str, spot: f64, topics: &[String], now: i64) {
         let mut chains = Vec::new();
         for t in topics {
-            let Some((u, expiry)) = parse_chain_topic(t) else {
+            let Some((u, expiry)) = chain_of(t) else {
                 continue;
             };
             if u != underlying {
@@ -298,7 +296,7 @@ impl Analytics {
         }
         chains.sort_by_key(|c| c.expiry);
         let items = items_for(&chains, spot, now);
-        let topic = format!("{ANALYTICS_PREFIX}{underlying}");
+        let topic = topics::Topic::Analytics(underlying.to_string()).to_string();
         let held: Vec<String> = self
             .store
             .snapshot(&topic)
@@ -313,14 +311,14 @@ impl Analytics {
         let secs = day_secs(now);
         for ch in &chains {
             for (symbol, row) in &ch.items {
-                let Some(volume) = row.get("volume").and_then(Value::as_f64) else {
+                let Some(volume) = row.get(fields::VOLUME).and_then(Value::as_f64) else {
                     continue;
                 };
-                let oi = row.get("open_interest").and_then(Value::as_f64);
+                let oi = row.get(fields::OPEN_INTEREST).and_then(Value::as_f64);
                 for reason in self.detector.observe(symbol, volume, oi, now, secs) {
                     let ev =
                         activity_event(underlying, symbol, row, ch.expiry, reason, volume, oi, now);
-                    self.store.append(ACTIVITY_TOPIC, ev, self.event_history);
+                    self.store.append(topics::ACTIVITY, ev, self.event_history);
                 }
             }
         }
@@ -368,8 +366,36 @@ pub fn held(store: &dyn Publisher) -> BTreeMap<String, Items> {
         .topic_names()
         .into_iter()
         .filter_map(|t| {
-            let u = t.strip_prefix(ANALYTICS_PREFIX)?.to_string();
+            let u = t.strip_prefix(topics::ANALYTICS_PREFIX)?.to_string();
             Some((u, store.snapshot(&t)?.items))
         })
         .collect()
+}
+/// The options analytics and unusual activity as a [`Source`] (a derived one: it reads the chains the hub holds).
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub cfg: AnalyticsConfig,
+    /// Activity lines kept (the relay's `TICKDESK_EVENT_HISTORY`).
+    pub event_history: usize,
+}
+
+impl Source for Derived {
+    fn name(&self) -> &'static str {
+        "analytics"
+    }
+
+    fn start(self, with: &Sources) -> Option<Running> {
+        // `analytics:{U}` is made on demand; `activity` always exists (empty while analytics are off).
+        with.demand.allow_prefix(topics::ANALYTICS_PREFIX);
+        with.publisher.ensure_topic(topics::ACTIVITY);
+        let name = self.name();
+        let task = tokio::spawn(run(
+            with.publisher.clone(),
+            self.cfg,
+            with.clock.clone(),
+            self.event_history.max(1),
+            with.shutdown.clone(),
+        ));
+        Some(Running::new(name, task))
+    }
 }

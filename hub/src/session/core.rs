@@ -535,8 +535,8 @@ impl Session {
                 );
                 return;
             }
-            if let Err(why) = tickdesk_wire::topics::check_ondemand(&topic) {
-                self.queue_error(ErrorCode::UnknownTopic, why, false);
+            if let Err(why) = topic.parse::<tickdesk_wire::topics::Topic>() {
+                self.queue_error(ErrorCode::UnknownTopic, why.0, false);
                 return;
             }
             let max = self.ctx.limits.max_ondemand_topics;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tickdesk_analytics::activity::ActivityRules;
-use tickdesk_analytics::{items_for, Analytics, HeldChain, ACTIVITY_TOPIC};
+use tickdesk_analytics::{items_for, Analytics, HeldChain};
 use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_market::{Clock, Date};
+use tickdesk_wire::topics;
 use tickdesk_wire::{Fields, Items};
 
 const CHAIN: &str = "chain:TEST:2026-12-18";
@@ -152,7 +153,7 @@ fn set_volume(store: &MemoryBroker, symbol: &str, volume: i64) {
 
 fn activity(store: &MemoryBroker) -> Vec<Fields> {
     store
-        .snapshot(ACTIVITY_TOPIC)
+        .snapshot(topics::ACTIVITY)
         .unwrap()
         .items
         .into_values()

@@ -30,7 +30,7 @@ fn fast() -> SimOptions {
 /// A relay whose Binance source (mode `real`) points at `sim`, with timers for tests; no rates noise.
 fn config(sim: &Sim, symbols: &str) -> ServeConfig {
     let mut cfg = test_config();
-    cfg.rates_tick_ms = 60_000;
+    cfg.rates.tick_ms = 60_000;
     let b = &mut cfg.binance;
     b.mode = Mode::Real;
     b.ws = sim.handle.ws_url();

@@ -27,7 +27,7 @@ pub struct Relay {
 pub fn test_config() -> ServeConfig {
     let mut cfg = ServeConfig::defaults();
     cfg.static_dir = "/nonexistent-tickdesk-test".into();
-    cfg.rates_tick_ms = 20;
+    cfg.rates.tick_ms = 20;
     cfg.seed = Some(42);
     // The hub's tests are about the hub: no Schwab client or simulator (their own tests cover them).
     cfg.no_schwab = true;

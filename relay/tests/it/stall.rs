@@ -52,7 +52,7 @@ async fn a_stalled_client_leaves_memory_flat_and_catches_up_when_it_reads_again(
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let mut cfg = test_config();
-    cfg.rates_tick_ms = 1; // the simulator's highest rate: a desk tick every millisecond, as fast as it can go
+    cfg.rates.tick_ms = 1; // the simulator's highest rate: a desk tick every millisecond, as fast as it can go
                            // A short resume history fills within the warm-up, so what is measured is the stalled client alone.
     cfg.limits.history = 64;
     // A client that reads nothing also answers no pings; keep the idle timeout (which would rightly close it as

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tickdesk_wire::bars::Bar;
+use tickdesk_wire::fields;
 use tickdesk_wire::{Fields, Items};
 
 use super::payload::Msg;
@@ -55,11 +56,11 @@ impl Quote {
     fn fields(&self) -> Fields {
         let n = |v: Option<f64>| v.map_or(Value::Null, |x| json!(x));
         [
-            ("last", n(self.last)),
-            ("bid", n(self.bid)),
-            ("ask", n(self.ask)),
+            (fields::LAST, n(self.last)),
+            (fields::BID, n(self.bid)),
+            (fields::ASK, n(self.ask)),
             ("change_pct", n(self.change_pct)),
-            ("volume", n(self.volume)),
+            (fields::VOLUME, n(self.volume)),
             ("ts", self.ts.map_or(Value::Null, |t| json!(t))),
             ("stale", json!(self.stale)),
         ]

@@ -7,9 +7,10 @@
 //! - [`book`]: the latest quote per symbol and the bar windows, each update applied once, written coalesced (pure);
 //! - [`bucket`]: the send path's token bucket (pure);
 //! - [`link`]: one stream connection in its own task (pongs, the bucket, silence);
+//! - [`link_state`]: the link's state machine (make-before-break, backoff, 451, REST fallback; pure);
 //! - [`rest`]: `exchangeInfo`, klines, the polled tickers;
 //! - [`status`]: the `binance` item of the `status` topic;
-//! - [`upstream`]: the orchestrator (make-before-break, backoff, 451, REST fallback).
+//! - [`upstream`]: the I/O loop that performs the machine's actions (links, REST calls, store writes).
 //!
 //! # Topics
 //!
@@ -23,6 +24,7 @@ pub mod book;
 pub mod bucket;
 pub mod config;
 pub mod link;
+pub mod link_state;
 pub mod mode;
 pub mod payload;
 pub mod rest;
@@ -40,22 +42,9 @@ use tracing::{info, warn};
 use crate::config::BinanceConfig;
 pub use mode::{Mode, Plan};
 use tickdesk_hub::broker::Publisher;
+use tickdesk_hub::source::{Running, Source, Sources};
+use tickdesk_wire::topics;
 pub use upstream::Options;
-
-/// The crypto topic, one item per symbol.
-pub use tickdesk_wire::topics::CRYPTO as CRYPTO_TOPIC;
-
-/// The configured symbols, trimmed, upper-cased, without repeats or blanks.
-pub fn normalise_symbols(symbols: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in symbols {
-        let s = s.trim().to_ascii_uppercase();
-        if !s.is_empty() && !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
-}
 
 /// A built-in simulator's running task.
 pub type SimTask = JoinHandle<anyhow::Result<()>>;
@@ -85,14 +74,14 @@ pub fn spawn(
 ) -> Option<JoinHandle<()>> {
     let plan = mode::plan(cfg.mode, &cfg.ws, &cfg.rest);
     // The topic exists even when off, empty, so a desk that watches it is told "nothing here", not "no such topic".
-    store.ensure_topic(CRYPTO_TOPIC);
+    store.ensure_topic(topics::CRYPTO);
     if plan == Plan::Off {
         info!("Binance is off (TICKDESK_BINANCE=off)");
         return None;
     }
-    let symbols = normalise_symbols(&cfg.symbols);
+    let symbols = topics::normalise_symbols(&cfg.symbols);
     for s in &symbols {
-        store.ensure_topic(&format!("{}{s}", tickdesk_wire::topics::BARS_PREFIX));
+        store.ensure_topic(&topics::Topic::Bars(s.clone()).to_string());
     }
     let mut status = status::Status::new(store.clone(), Duration::from_secs(1));
     Some(tokio::spawn(async move {
@@ -130,6 +119,40 @@ pub fn spawn(
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
         }
     }))
+}
+
+/// The Binance source as a [`Source`]: its settings, the run's seed, and how to start its built-in simulator.
+pub struct Binance {
+    pub cfg: BinanceConfig,
+    pub seed: Option<u64>,
+    pub simulator: StartSimulator,
+}
+
+impl std::fmt::Debug for Binance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binance")
+            .field("cfg", &self.cfg)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source for Binance {
+    fn name(&self) -> &'static str {
+        status::SOURCE
+    }
+
+    fn start(self, with: &Sources) -> Option<Running> {
+        let name = self.name();
+        spawn(
+            with.publisher.clone(),
+            self.cfg,
+            self.seed,
+            self.simulator,
+            with.shutdown.clone(),
+        )
+        .map(|task| Running::new(name, task))
+    }
 }
 
 /// The endpoints to use: the configured ones, or a built-in simulator started here (with why).

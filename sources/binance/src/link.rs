@@ -74,11 +74,6 @@ pub struct LinkSpec {
 #[derive(Debug)]
 pub struct Link {
     pub id: u64,
-    pub started: Instant,
-    /// Open and delivering data.
-    pub up: bool,
-    /// When it first delivered data (set with `up`).
-    pub up_since: Option<Instant>,
     close: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     /// False once [`Link::close`] asked the task to end by itself.
@@ -92,9 +87,6 @@ impl Link {
         let task = tokio::spawn(run(id, spec, events, close_rx));
         Link {
             id,
-            started: Instant::now(),
-            up: false,
-            up_since: None,
             close: Some(close),
             task,
             abort_on_drop: true,

@@ -22,6 +22,7 @@
 //! | `pnl` | `total`, `bucket:<tenor>` | `bucket`, `positions`, `day_pnl`, `total_pnl`, `realized_pnl`, `explain_pnl`, `residual`, `dv01`, `key_dv01` |
 
 pub mod book;
+pub mod config;
 pub mod curve;
 pub mod desk;
 pub mod pnl;
@@ -35,20 +36,14 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tickdesk_market::zone::et_date;
 use tickdesk_market::Clock;
+use tickdesk_wire::topics;
 use tokio::sync::watch;
 
 use book::PositionSpec;
 use desk::{Desk, TickOutput};
 use tickdesk_hub::broker::Publisher;
-
-/// One item per tenor: `tenor`, `years`, `yield` (%), `prior_close` (%), `chg_bp`, `ts` (ms).
-pub use tickdesk_wire::topics::CURVE as CURVE_TOPIC;
-/// Items `total` and `bucket:<tenor>`.
-pub use tickdesk_wire::topics::PNL as PNL_TOPIC;
-/// One item per open position, keyed by its id.
-pub use tickdesk_wire::topics::POSITIONS as POSITIONS_TOPIC;
-/// Items `2s10s`, `5s30s`, `2s5s10s`: `bp`, `chg_bp`.
-pub use tickdesk_wire::topics::SPREADS as SPREADS_TOPIC;
+use tickdesk_hub::source::{Running, Source, Sources};
+use tickdesk_hub::status::SourceStatus;
 
 /// How the simulation runs.
 #[derive(Debug, Clone)]
@@ -97,16 +92,16 @@ fn year_of(ms: i64) -> i32 {
 /// Hands one tick's rows to the store: the curve first, then what is priced off it.
 fn publish(store: &dyn Publisher, out: TickOutput) {
     if !out.curve.is_empty() {
-        store.publish(CURVE_TOPIC, out.curve, vec![]);
+        store.publish(topics::CURVE, out.curve, vec![]);
     }
     if !out.spreads.is_empty() {
-        store.publish(SPREADS_TOPIC, out.spreads, vec![]);
+        store.publish(topics::SPREADS, out.spreads, vec![]);
     }
     if !out.positions.is_empty() || !out.closed.is_empty() {
-        store.publish(POSITIONS_TOPIC, out.positions, out.closed);
+        store.publish(topics::POSITIONS, out.positions, out.closed);
     }
     if !out.pnl.is_empty() {
-        store.publish(PNL_TOPIC, out.pnl, vec![]);
+        store.publish(topics::PNL, out.pnl, vec![]);
     }
 }
 
@@ -149,11 +144,48 @@ pub async fn run(
                     // The desk's own tickets go on the trades tape beside what bots publish.
                     let mut fields = t.fields();
                     fields.insert("source".into(), serde_json::json!("rates desk"));
-                    store.append(tickdesk_hub::events::TRADES_TOPIC, fields, cfg.trade_history);
+                    store.append(topics::TRADES, fields, cfg.trade_history);
                 }
                 publish(&*store, out);
             }
         }
+    }
+}
+
+/// The rates desk as a [`Source`]: its topics and its `rates` status item exist once started.
+#[derive(Debug, Clone)]
+pub struct RatesDesk(pub SimConfig);
+
+impl Source for RatesDesk {
+    fn name(&self) -> &'static str {
+        "rates"
+    }
+
+    fn start(self, with: &Sources) -> Option<Running> {
+        let p = &with.publisher;
+        for topic in [
+            topics::CURVE,
+            topics::SPREADS,
+            topics::POSITIONS,
+            topics::PNL,
+        ] {
+            p.ensure_topic(topic);
+        }
+        SourceStatus::new(
+            self.name(),
+            "live",
+            tickdesk_market::clock::wall_ms(),
+            "simulated rates desk",
+        )
+        .publish(&**p);
+        let name = self.name();
+        let task = tokio::spawn(run(
+            p.clone(),
+            self.0,
+            with.clock.clone(),
+            with.shutdown.clone(),
+        ));
+        Some(Running::new(name, task))
     }
 }
 
@@ -193,17 +225,30 @@ mod tests {
         let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 256));
         let (tx, rx) = watch::channel(false);
         let clock = Clock::starting_at(tickdesk_market::Date::from_ymd(2026, 12, 2).at_et(10, 0));
+        store.ensure_topic(topics::CURVE);
+        let mut curve = store.subscribe(topics::CURVE).unwrap();
         let task = tokio::spawn(run(store.clone(), SimConfig::new(10, Some(1)), clock, rx));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The first tick and one after it, waited for (not slept on): a stalled desk fails here.
+        for tick in ["first", "second"] {
+            tokio::time::timeout(Duration::from_secs(10), curve.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {tick} curve tick within 10 s"))
+                .expect("the curve's channel is open");
+        }
         let _ = tx.send(true);
         task.await.unwrap();
-        let counts: Vec<usize> = [CURVE_TOPIC, SPREADS_TOPIC, POSITIONS_TOPIC, PNL_TOPIC]
-            .iter()
-            .map(|t| store.snapshot(t).map_or(0, |s| s.items.len()))
-            .collect();
+        let counts: Vec<usize> = [
+            topics::CURVE,
+            topics::SPREADS,
+            topics::POSITIONS,
+            topics::PNL,
+        ]
+        .iter()
+        .map(|t| store.snapshot(t).map_or(0, |s| s.items.len()))
+        .collect();
         assert_eq!(counts[..2], [11, 3]);
         assert!(counts[2] >= book::default_book().len());
         assert_eq!(counts[3], 12);
-        assert!(store.snapshot(CURVE_TOPIC).unwrap().seq > 1, "it ticks");
+        assert!(store.snapshot(topics::CURVE).unwrap().seq > 1, "it ticks");
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tickdesk_market::Date;
 use tickdesk_schwab_proto::fields::{num_value, number};
 use tickdesk_schwab_proto::rest::ExpirationChain;
+use tickdesk_wire::fields;
 use tickdesk_wire::osi::{Osi, Side};
 
 pub use crate::config::{
@@ -209,31 +210,31 @@ fn parse_contract(c: &Value, expiry: Date, key_dte: i64) -> Option<Contract> {
             .and_then(number)
             .map_or(Value::Null, |x| Value::Bool(x > 0.0)),
     };
-    let fields: Fields = [
+    let row: Fields = [
         ("put_call", Value::String(put_call.to_string())),
-        ("strike", json!(strike)),
-        ("expiry", Value::String(expiry.to_string())),
+        (fields::STRIKE, json!(strike)),
+        (fields::EXPIRY, Value::String(expiry.to_string())),
         ("dte", json!(dte)),
-        ("bid", g("bid")),
-        ("ask", g("ask")),
-        ("last", g("last")),
-        ("mark", g("mark")),
+        (fields::BID, g("bid")),
+        (fields::ASK, g("ask")),
+        (fields::LAST, g("last")),
+        (fields::MARK, g("mark")),
         ("bid_size", gi("bidSize")),
         ("ask_size", gi("askSize")),
-        ("volume", gi("totalVolume")),
+        (fields::VOLUME, gi("totalVolume")),
         (
-            "open_interest",
+            fields::OPEN_INTEREST,
             open_interest.map_or(Value::Null, Value::from),
         ),
-        ("iv", g("volatility")),
-        ("delta", g("delta")),
-        ("gamma", g("gamma")),
-        ("theta", g("theta")),
-        ("vega", g("vega")),
-        ("rho", g("rho")),
+        (fields::IV, g("volatility")),
+        (fields::DELTA, g("delta")),
+        (fields::GAMMA, g("gamma")),
+        (fields::THETA, g("theta")),
+        (fields::VEGA, g("vega")),
+        (fields::RHO, g("rho")),
         // Schwab's word for the contract (`Normal`, `Halted`, `Closed`), as sent; null until it says.
         (
-            "security_status",
+            fields::SECURITY_STATUS,
             c.get("securityStatus").cloned().unwrap_or(Value::Null),
         ),
         ("itm", itm),
@@ -248,7 +249,7 @@ fn parse_contract(c: &Value, expiry: Date, key_dte: i64) -> Option<Contract> {
         expiry,
         dte,
         open_interest,
-        fields,
+        fields: row,
     })
 }
 
@@ -261,17 +262,17 @@ pub fn underlying_row(u: &Value) -> Fields {
             .map_or(Value::Null, num_value)
     };
     let mut f: Fields = [
-        ("last", pick(&["last", "lastPrice"])),
-        ("bid", pick(&["bid", "bidPrice"])),
-        ("ask", pick(&["ask", "askPrice"])),
-        ("net_change", pick(&["change", "netChange"])),
+        (fields::LAST, pick(&["last", "lastPrice"])),
+        (fields::BID, pick(&["bid", "bidPrice"])),
+        (fields::ASK, pick(&["ask", "askPrice"])),
+        (fields::NET_CHANGE, pick(&["change", "netChange"])),
         (
-            "net_change_pct",
+            fields::NET_CHANGE_PCT,
             pick(&["percentChange", "netPercentChange"]),
         ),
-        ("mark", pick(&["mark", "markPrice"])),
+        (fields::MARK, pick(&["mark", "markPrice"])),
         (
-            "volume",
+            fields::VOLUME,
             int(u.get("totalVolume")).map_or(Value::Null, Value::from),
         ),
         (

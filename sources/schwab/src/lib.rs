@@ -57,15 +57,34 @@ use tokio::sync::watch;
 use crate::config::SchwabConfig;
 use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::demand::Demand;
+use tickdesk_hub::source::{Running, Source, Sources};
 
 pub use auth::{login_interactive, sim_tokens};
 pub use upstream::{Auth, Options, Timing};
 
-/// Prefixes of the on-demand chain (`chain:{UNDERLYING}:{YYYY-MM-DD}`) and expirations (`expirations:{UNDERLYING}`)
-/// topics, shared with the app.
-pub use tickdesk_wire::topics::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX};
-/// Underlying quotes, one item per symbol.
-pub const QUOTES_TOPIC: &str = tickdesk_wire::topics::QUOTES;
+use tickdesk_wire::topics::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX};
+
+/// The Schwab source as a [`Source`]: the real Schwab with an app key, else the simulator named by `cfg.api`
+/// (the relay starts its built-in one and points `api` at it).
+#[derive(Debug, Clone)]
+pub struct Schwab(pub SchwabConfig);
+
+impl Source for Schwab {
+    fn name(&self) -> &'static str {
+        status::SOURCE
+    }
+
+    fn start(self, with: &Sources) -> Option<Running> {
+        let task = spawn(
+            with.publisher.clone(),
+            with.demand.clone(),
+            self.0,
+            with.clock.clone(),
+            with.shutdown.clone(),
+        );
+        Some(Running::new(status::SOURCE, task))
+    }
+}
 
 /// Starts the Schwab client with the relay's settings: the real Schwab when an app key is set, else the built-in
 /// simulator at `cfg.api` (tokens from its token endpoint, kept in memory). Runs until `shutdown` turns true.
@@ -90,6 +109,6 @@ pub fn spawn_with(
     demand.allow_prefix(CHAIN_PREFIX);
     demand.allow_prefix(EXPIRATIONS_PREFIX);
     demand.allow_prefix(BARS_PREFIX);
-    store.ensure_topic(QUOTES_TOPIC);
+    store.ensure_topic(tickdesk_wire::topics::QUOTES);
     tokio::spawn(upstream::run(store, demand, opts, shutdown))
 }

@@ -274,11 +274,7 @@ mod tests {
         let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
         let item = |store: &tickdesk_hub::memory::MemoryBroker| {
-            store
-                .snapshot(tickdesk_hub::status::STATUS_TOPIC)
-                .unwrap()
-                .items[SOURCE]
-                .clone()
+            store.snapshot(tickdesk_wire::topics::STATUS).unwrap().items[SOURCE].clone()
         };
         assert_eq!(item(&store)["state"], json!("connecting"));
         s.set(State::Live, "streaming 10 keys");
@@ -292,17 +288,11 @@ mod tests {
             json!("streaming 10 keys; streaming 480 of 612 watched contracts (key budget 500)")
         );
         assert_eq!(i["error"], Value::Null);
-        let seq = store
-            .snapshot(tickdesk_hub::status::STATUS_TOPIC)
-            .unwrap()
-            .seq;
+        let seq = store.snapshot(tickdesk_wire::topics::STATUS).unwrap().seq;
         s.message_seen();
         s.message_seen();
         assert_eq!(
-            store
-                .snapshot(tickdesk_hub::status::STATUS_TOPIC)
-                .unwrap()
-                .seq,
+            store.snapshot(tickdesk_wire::topics::STATUS).unwrap().seq,
             seq,
             "last_msg waits for the throttle"
         );
@@ -322,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_healthy_link_outside_the_session_is_closed_with_the_next_open() {
-        use tickdesk_hub::status::STATUS_TOPIC;
+        use tickdesk_wire::topics::STATUS as STATUS_TOPIC;
         let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 64));
         let mut s = Status::new(store.clone(), Duration::from_secs(3600));
         let item = |store: &tickdesk_hub::memory::MemoryBroker| {

@@ -1,16 +1,27 @@
 //! `bars:{SYMBOL}` topics from Schwab: the first picture from pricehistory (a fresh snapshot), the current minute
 //! moved by the `LEVELONE_EQUITIES` ticks already streamed for the symbol, each completed minute replaced by its
 //! `CHART_EQUITY` item, the minutes missed while the stream was down backfilled from pricehistory, and the window
-//! trimmed as the sessions roll. The bar logic itself is [`tickdesk_hub::bars::Series`]; this is the I/O around it.
+//! trimmed as the sessions roll. The bar logic itself is [`tickdesk_hub::bars::Series`]; [`Bars`] keeps one per
+//! watched topic and publishes it; the loads are the orchestrator's.
 
-use super::*;
-use crate::bars::{chart_bar, is_schwab_bars, parse_price_history};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tickdesk_wire::Items;
+use tracing::{debug, info};
+
+use crate::bars::is_schwab_bars;
 use tickdesk_hub::bars::{in_extended_session, window_start, Series};
+use tickdesk_hub::broker::Publisher;
+use tickdesk_market::Clock;
+use tickdesk_schwab_proto::fields;
 use tickdesk_wire::bars::Bar;
+use tickdesk_wire::topics::BARS_PREFIX;
 
 /// One watched `bars:` topic.
 #[derive(Debug)]
-pub(super) struct BarsTopic {
+struct BarsTopic {
     series: Series,
     /// The first picture arrived and was published as a snapshot; before it, nothing is published.
     loaded: bool,
@@ -37,32 +48,85 @@ fn items_of<'a>(bars: impl IntoIterator<Item = &'a Bar>) -> Items {
         .collect()
 }
 
-impl Upstream {
-    /// The window's start now.
-    fn bars_window(&self) -> i64 {
-        window_start(self.opts.clock.now_ms(), self.opts.bars_sessions)
+/// The watched `bars:` topics Schwab serves, by symbol.
+pub(super) struct Bars {
+    store: Arc<dyn Publisher>,
+    clock: Clock,
+    /// Sessions of bars kept (the current one included).
+    sessions: usize,
+    topics: BTreeMap<String, BarsTopic>,
+}
+
+impl std::fmt::Debug for Bars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bars")
+            .field("topics", &self.topics.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bars {
+    pub(super) fn new(store: Arc<dyn Publisher>, clock: Clock, sessions: usize) -> Bars {
+        Bars {
+            store,
+            clock,
+            sessions,
+            topics: BTreeMap::new(),
+        }
     }
 
-    /// The `bars:` symbols watched now: new ones get their first picture, the ones let go are emptied.
-    pub(super) fn set_wanted_bars(&mut self, wanted: BTreeSet<String>) {
+    /// The window's start now.
+    pub(super) fn window(&self) -> i64 {
+        window_start(self.clock.now_ms(), self.sessions)
+    }
+
+    /// The symbols watched, in order.
+    pub(super) fn symbols(&self) -> impl Iterator<Item = &String> {
+        self.topics.keys()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.topics.is_empty()
+    }
+
+    pub(super) fn contains(&self, symbol: &str) -> bool {
+        self.topics.contains_key(symbol)
+    }
+
+    /// The first picture of `symbol` arrived.
+    pub(super) fn is_loaded(&self, symbol: &str) -> bool {
+        self.topics.get(symbol).is_some_and(|b| b.loaded)
+    }
+
+    /// The symbols still without a first picture.
+    pub(super) fn unloaded(&self) -> Vec<String> {
+        self.topics
+            .iter()
+            .filter(|(_, b)| !b.loaded)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// The `bars:` symbols watched now: the ones let go are emptied (not left frozen: nothing moves them any more;
+    /// a browser that comes back gets a fresh picture), new ones start empty. (gone, added): loads to cancel and
+    /// to start.
+    pub(super) fn set_wanted(&mut self, wanted: BTreeSet<String>) -> (Vec<String>, Vec<String>) {
         let gone: Vec<String> = self
-            .bars
+            .topics
             .keys()
             .filter(|s| !wanted.contains(*s))
             .cloned()
             .collect();
-        for symbol in gone {
-            self.cancel_load(&LoadKey::Bars(symbol.clone()));
-            self.cancel_load(&LoadKey::Backfill(symbol.clone()));
-            self.bars.remove(&symbol);
-            // Emptied, not left frozen: nothing moves it any more; a browser that comes back gets a fresh picture.
-            self.store.reset(&bars_topic(&symbol), Items::new());
+        for symbol in &gone {
+            self.topics.remove(symbol);
+            self.store.reset(&bars_topic(symbol), Items::new());
             debug!(%symbol, "bars no longer watched: emptied");
         }
-        let start = self.bars_window();
+        let start = self.window();
+        let mut added = Vec::new();
         for symbol in wanted {
-            if !self.bars.contains_key(&symbol) {
-                self.bars.insert(
+            if !self.topics.contains_key(&symbol) {
+                self.topics.insert(
                     symbol.clone(),
                     BarsTopic {
                         series: Series::new(start),
@@ -70,110 +134,24 @@ impl Upstream {
                         resync: false,
                     },
                 );
-                self.load_bars(&symbol);
+                added.push(symbol);
             }
         }
+        (gone, added)
     }
 
-    /// The first picture: every minute of the window so far, extended hours included.
-    pub(super) fn load_bars(&mut self, symbol: &str) {
-        if self.is_unknown(symbol) {
-            debug!(%symbol, "bars not asked: Schwab does not know the symbol (cool-down)");
-            return;
-        }
-        let start = self.bars_window();
-        self.fetch_bars(LoadKey::Bars(symbol.to_string()), symbol, start, false);
-    }
-
-    /// A pricehistory load from `from` to the market clock's now, reported as [`Loaded::Bars`].
-    fn fetch_bars(&mut self, key: LoadKey, symbol: &str, from: i64, backfill: bool) {
-        let (s, clock) = (symbol.to_string(), self.opts.clock.clone());
-        let generation = self.next_bars_load;
-        self.next_bars_load += 1;
-        self.start_load(key.clone(), move |rest| {
-            let (s, clock) = (s.clone(), clock.clone());
-            async move {
-                let now = clock.now_ms();
-                let v = match rest
-                    .price_history(Priority::Browser, &s, from.min(now), now)
-                    .await
-                {
-                    Ok(v) => v,
-                    // Refused (400/404): the same as no history; whether the symbol is unknown is decided with
-                    // what else is known of it.
-                    Err(RestError::Http {
-                        status: 400 | 404,
-                        message,
-                        ..
-                    }) if !backfill => {
-                        return Ok(Loaded::Bars {
-                            symbol: s,
-                            bars: Vec::new(),
-                            backfill,
-                            generation,
-                            refused: Some(message),
-                        })
-                    }
-                    Err(e) => return Err(e),
-                };
-                let bars = parse_price_history(&v).ok_or_else(|| RestError::BadReply {
-                    path: "/marketdata/v1/pricehistory".into(),
-                    message: "no candles list".into(),
-                })?;
-                Ok(Loaded::Bars {
-                    symbol: s,
-                    bars,
-                    backfill,
-                    generation,
-                    refused: None,
-                })
-            }
-        });
-        // After start_load: it cancels the previous load of the key, which forgets that one's generation.
-        self.bars_loads.insert(key, generation);
+    /// A first picture of `symbol` without a single minute (neither a backfill nor a topic already loaded).
+    pub(super) fn is_first_empty(&self, symbol: &str, backfill: bool, bars: &[Bar]) -> bool {
+        !backfill && bars.is_empty() && self.topics.get(symbol).is_some_and(|b| !b.loaded)
     }
 
     /// A pricehistory answer: the first picture becomes a fresh snapshot; a backfill adds the minutes it has.
-    pub(super) fn on_bars_loaded(
-        &mut self,
-        symbol: String,
-        bars: Vec<Bar>,
-        backfill: bool,
-        generation: u64,
-        refused: Option<String>,
-    ) {
-        let key = if backfill {
-            LoadKey::Backfill(symbol.clone())
-        } else {
-            LoadKey::Bars(symbol.clone())
-        };
-        if self.bars_loads.get(&key) != Some(&generation) {
-            debug!(%symbol, generation, "a cancelled bars load's answer: ignored");
-            return;
-        }
-        self.bars_loads.remove(&key);
-        self.loading.remove(&key);
-        if !self.bars.contains_key(&symbol) {
-            return;
-        }
-        let first_empty = !backfill && bars.is_empty() && !self.bars[&symbol].loaded;
-        if first_empty && !self.otherwise_known(&symbol) {
-            // The window without a single minute and nothing else heard of it: Schwab does not know it.
-            let why = refused.map_or("it has no price history".to_string(), |m| {
-                format!("pricehistory refused it: {m}")
-            });
-            return self.on_unknown(&symbol, &why);
-        }
-        if first_empty {
-            // A symbol that trades (quotes, a chain) but has no minute in the window: an empty picture, not an
-            // unknown symbol, whose error would also reach its chain and expirations topics.
-            info!(%symbol, refused = ?refused, "no price history in the window: the bars start empty");
-        }
-        let Some(b) = self.bars.get_mut(&symbol) else {
+    pub(super) fn merge(&mut self, symbol: &str, bars: Vec<Bar>, backfill: bool) {
+        let Some(b) = self.topics.get_mut(symbol) else {
             return;
         };
         let changed = b.series.merge_history(bars);
-        let topic = bars_topic(&symbol);
+        let topic = bars_topic(symbol);
         if b.loaded {
             if !changed.is_empty() {
                 info!(%topic, minutes = changed.len(), "backfilled the minutes missed");
@@ -186,57 +164,30 @@ impl Upstream {
         }
     }
 
-    /// True when `symbol` showed it trades otherwise: a streamed or REST quote, a loaded chain, listed expirations.
-    fn otherwise_known(&self, symbol: &str) -> bool {
-        let has_items = |topic: &str| {
-            self.store
-                .snapshot(topic)
-                .is_some_and(|s| !s.items.is_empty())
-        };
-        self.streamed_quotes.contains(symbol)
-            || self
-                .chains
-                .keys()
-                .any(|t| parse_chain_topic(t).is_some_and(|(u, _)| u == symbol))
-            || self
-                .store
-                .snapshot(QUOTES_TOPIC)
-                .is_some_and(|s| s.items.contains_key(symbol))
-            || has_items(&format!("{EXPIRATIONS_PREFIX}{symbol}"))
-    }
-
-    /// `CHART_EQUITY` items: each completed minute replaces what the ticks built for it.
-    pub(super) fn on_chart_items(&mut self, items: Vec<DataItem>) {
-        for item in items {
-            let subscribed = self
-                .subscribed
-                .get(CHART_EQUITY)
-                .is_some_and(|s| s.contains(&item.key));
-            let Some(bar) = chart_bar(&item.fields).filter(|_| subscribed) else {
-                continue;
-            };
-            self.resync_bars(&item.key, bar.t);
-            let Some(b) = self.bars.get_mut(&item.key) else {
-                continue;
-            };
-            if let Some(bar) = b.series.apply_completed(bar) {
-                if b.loaded {
-                    self.store
-                        .publish(&bars_topic(&item.key), items_of([&bar]), vec![]);
-                }
+    /// A completed minute from `CHART_EQUITY` replaces what the ticks built for it. The start of the minutes to
+    /// backfill, if this is the first live bar after a (re)connect and some were missed.
+    pub(super) fn on_completed(&mut self, symbol: &str, bar: Bar) -> Option<i64> {
+        let backfill = self.resync(symbol, bar.t);
+        let b = self.topics.get_mut(symbol)?;
+        if let Some(bar) = b.series.apply_completed(bar) {
+            if b.loaded {
+                self.store
+                    .publish(&bars_topic(symbol), items_of([&bar]), vec![]);
             }
         }
+        backfill
     }
 
-    /// A `LEVELONE_EQUITIES` item of a symbol whose bars are watched: its last price and day volume move the
-    /// current minute's bar (on the market clock, within the extended session).
-    pub(super) fn on_equity_tick(&mut self, symbol: &str, item: &[(String, Value)]) {
-        if !self.bars.get(symbol).is_some_and(|b| b.loaded) {
-            return;
+    /// A `LEVELONE_EQUITIES` item of `symbol`: its last price and day volume move the current minute's bar (on the
+    /// market clock, within the extended session). The start of the minutes to backfill, as for
+    /// [`Bars::on_completed`].
+    pub(super) fn on_tick(&mut self, symbol: &str, item: &[(String, Value)]) -> Option<i64> {
+        if !self.is_loaded(symbol) {
+            return None;
         }
-        let now = self.opts.clock.now_ms();
+        let now = self.clock.now_ms();
         if !in_extended_session(now) {
-            return;
+            return None;
         }
         let field = |id: &str| {
             item.iter()
@@ -245,64 +196,43 @@ impl Upstream {
         };
         let (last, volume) = (field("3"), field("8"));
         if last.is_none() && volume.is_none() {
-            return;
+            return None;
         }
-        self.resync_bars(symbol, now);
-        let Some(b) = self.bars.get_mut(symbol) else {
-            return;
-        };
+        let backfill = self.resync(symbol, now);
+        let b = self.topics.get_mut(symbol)?;
         if let Some(bar) = b.series.apply_tick(now, last, volume) {
             self.store
                 .publish(&bars_topic(symbol), items_of([&bar]), vec![]);
         }
+        backfill
     }
 
-    /// The first live bar or tick after a (re)connect: the minutes missing between the last bar held and it, and
-    /// that last bar unless a completed bar confirmed it (its `CHART_EQUITY` item went out during the outage),
-    /// are asked for from pricehistory.
-    fn resync_bars(&mut self, symbol: &str, t: i64) {
-        let Some(b) = self.bars.get_mut(symbol).filter(|b| b.loaded && b.resync) else {
-            return;
-        };
+    /// The first live bar or tick at `t` after a (re)connect: the minutes missing between the last bar held and
+    /// it, and that last bar unless a completed bar confirmed it (its `CHART_EQUITY` item went out during the
+    /// outage), are to be asked for from pricehistory.
+    fn resync(&mut self, symbol: &str, t: i64) -> Option<i64> {
+        let b = self
+            .topics
+            .get_mut(symbol)
+            .filter(|b| b.loaded && b.resync)?;
         b.resync = false;
-        if let Some((from, to)) = b.series.gap_before(t) {
-            info!(%symbol, from, to, "minutes missed while the stream was down: backfilling from pricehistory");
-            self.fetch_bars(LoadKey::Backfill(symbol.to_string()), symbol, from, true);
-        }
+        let (from, to) = b.series.gap_before(t)?;
+        info!(%symbol, from, to, "minutes missed while the stream was down: backfilling from pricehistory");
+        Some(from)
     }
 
     /// A new streamer session: every series looks for a gap at its first live input.
-    pub(super) fn on_bars_connected(&mut self) {
-        for b in self.bars.values_mut() {
+    pub(super) fn connected(&mut self) {
+        for b in self.topics.values_mut() {
             b.resync = true;
             b.series.forget_volume();
         }
     }
 
-    /// Asks again for the first picture of every watched topic still without one whose symbol is out of its
-    /// unknown cool-down and has no load running: demand only loads a symbol when it is first watched, so a topic
-    /// watched through the cool-down would otherwise never be asked again.
-    pub(super) fn retry_unloaded_bars(&mut self) {
-        let due: Vec<String> = self
-            .bars
-            .iter()
-            .filter(|(s, b)| {
-                !b.loaded
-                    && !self.is_unknown(s)
-                    && !self.loading.contains_key(&LoadKey::Bars(s.to_string()))
-            })
-            .map(|(s, _)| s.clone())
-            .collect();
-        for symbol in due {
-            debug!(%symbol, "bars still without a picture after the cool-down: asking again");
-            self.load_bars(&symbol);
-        }
-    }
-
     /// The sessions rolled: bars before the window's new start are deleted from their topics.
-    pub(super) fn trim_bars(&mut self) {
-        let start = self.bars_window();
-        for (symbol, b) in &mut self.bars {
+    pub(super) fn trim(&mut self) {
+        let start = self.window();
+        for (symbol, b) in &mut self.topics {
             if start <= b.series.start() {
                 continue;
             }
@@ -317,20 +247,13 @@ impl Upstream {
             }
         }
     }
-
-    /// The watched bars whose chart is not streamed (the key budget is short; an unknown symbol is not counted).
-    pub(super) fn bars_not_live(&self, p: &plan::Plan) -> Vec<String> {
-        self.bars
-            .keys()
-            .filter(|s| !p.is_live(CHART_EQUITY, s) && !self.is_unknown(s))
-            .cloned()
-            .collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{LoadKey, Upstream};
     use super::*;
+    use tickdesk_market::Date;
 
     fn bar(t: i64) -> Bar {
         Bar {
@@ -350,26 +273,27 @@ mod tests {
         let want = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let key = LoadKey::Bars("AAPL".into());
         up.set_wanted_bars(want(&["AAPL"]));
-        let stale = up.bars_loads[&key];
+        let stale = up.loads.generation(&key).unwrap();
         // Dropped and watched again before the first load's answer was handled: a new load runs.
         up.set_wanted_bars(want(&[]));
         up.set_wanted_bars(want(&["AAPL"]));
-        let current = up.bars_loads[&key];
+        let current = up.loads.generation(&key).unwrap();
         assert_ne!(stale, current);
         // The first load's answer arrives late: ignored; the running load keeps its handle.
         up.on_bars_loaded("AAPL".into(), vec![bar(t - 60_000)], false, stale, None);
         assert!(
-            up.loading.contains_key(&key),
+            up.loads.is_running(&key),
             "the running load is still tracked"
         );
-        assert!(!up.bars["AAPL"].loaded, "the stale picture was not taken");
+        assert!(
+            !up.bars.is_loaded("AAPL"),
+            "the stale picture was not taken"
+        );
         // Its own answer is taken.
         up.on_bars_loaded("AAPL".into(), vec![bar(t - 60_000)], false, current, None);
-        assert!(!up.loading.contains_key(&key) && up.bars["AAPL"].loaded);
+        assert!(!up.loads.is_running(&key) && up.bars.is_loaded("AAPL"));
         assert_eq!(up.store.snapshot("bars:AAPL").unwrap().items.len(), 1);
-        for (_, h) in up.loading.drain() {
-            h.abort();
-        }
+        up.loads.abort_all();
     }
 
     #[tokio::test]
@@ -377,25 +301,84 @@ mod tests {
         let t = Date::from_ymd(2026, 12, 2).at_et(2, 0);
         let (mut up, _rx) = Upstream::for_tests(Clock::frozen(t));
         // AAPL's quote streams (its chain is watched); NOPE was never heard of.
-        up.streamed_quotes.insert("AAPL".into());
+        up.feed.quote_streamed("AAPL");
         let wanted: BTreeSet<String> = ["AAPL".to_string(), "NOPE".to_string()].into();
         up.set_wanted_bars(wanted);
-        let generation = |up: &Upstream, s: &str| up.bars_loads[&LoadKey::Bars(s.into())];
+        let generation =
+            |up: &Upstream, s: &str| up.loads.generation(&LoadKey::Bars(s.into())).unwrap();
         let g = generation(&up, "AAPL");
         up.on_bars_loaded("AAPL".into(), vec![], false, g, Some("bad dates".into()));
         assert!(
-            !up.is_unknown("AAPL"),
+            !up.unknown.contains("AAPL"),
             "its chain and expirations stay served"
         );
-        assert!(up.bars["AAPL"].loaded);
+        assert!(up.bars.is_loaded("AAPL"));
         let snap = up.store.snapshot("bars:AAPL").expect("an empty snapshot");
         assert!(snap.items.is_empty());
         let g = generation(&up, "NOPE");
         up.on_bars_loaded("NOPE".into(), vec![], false, g, None);
-        assert!(up.is_unknown("NOPE"), "nothing else knows it: unknown");
-        assert!(!up.bars["NOPE"].loaded);
-        for (_, h) in up.loading.drain() {
-            h.abort();
-        }
+        assert!(
+            up.unknown.contains("NOPE"),
+            "nothing else knows it: unknown"
+        );
+        assert!(!up.bars.is_loaded("NOPE"));
+        up.loads.abort_all();
+    }
+
+    const MIN: i64 = 60_000;
+
+    fn bars_at(t: i64) -> (Bars, Arc<tickdesk_hub::memory::MemoryBroker>) {
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 1 << 16));
+        (Bars::new(store.clone(), Clock::frozen(t), 2), store)
+    }
+
+    #[test]
+    fn watched_bars_start_empty_publish_once_loaded_and_are_emptied_when_let_go() {
+        let t = Date::from_ymd(2026, 12, 2).at_et(11, 0);
+        let (mut b, store) = bars_at(t);
+        let set = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            b.set_wanted(set(&["AAPL", "SPY"])),
+            (vec![], vec!["AAPL".into(), "SPY".into()])
+        );
+        assert!(b.is_first_empty("AAPL", false, &[]));
+        assert!(
+            !b.is_first_empty("AAPL", true, &[]),
+            "a backfill is never a first picture"
+        );
+        assert!(!b.is_first_empty("MSFT", false, &[]), "not watched");
+        // A backfill before the first picture publishes nothing.
+        b.merge("AAPL", vec![bar(t - 3 * MIN)], true);
+        assert!(!b.is_loaded("AAPL") && store.snapshot("bars:AAPL").is_none());
+        b.merge("AAPL", vec![bar(t - 2 * MIN)], false);
+        assert!(b.is_loaded("AAPL"));
+        assert_eq!(store.snapshot("bars:AAPL").unwrap().items.len(), 2);
+        assert!(!b.is_first_empty("AAPL", false, &[]), "loaded already");
+        assert_eq!(b.unloaded(), ["SPY"]);
+        assert_eq!(b.set_wanted(set(&["SPY"])), (vec!["AAPL".into()], vec![]));
+        assert!(
+            store.snapshot("bars:AAPL").unwrap().items.is_empty(),
+            "emptied"
+        );
+        assert!(!b.contains("AAPL"));
+    }
+
+    #[test]
+    fn after_a_reconnect_the_first_live_bar_asks_for_the_minutes_missed_once() {
+        let t = Date::from_ymd(2026, 12, 2).at_et(11, 0);
+        let (mut b, store) = bars_at(t);
+        b.set_wanted(["AAPL".to_string()].into());
+        b.merge("AAPL", vec![bar(t - 10 * MIN)], false);
+        assert_eq!(
+            b.on_completed("AAPL", bar(t - 9 * MIN)),
+            None,
+            "no reconnect yet"
+        );
+        b.connected();
+        // Nine minutes later: the last held minute was confirmed, so the backfill starts after it.
+        assert_eq!(b.on_completed("AAPL", bar(t)), Some(t - 8 * MIN));
+        // Once per reconnect: a later gap is not the outage's.
+        assert_eq!(b.on_completed("AAPL", bar(t + 5 * MIN)), None);
+        assert_eq!(store.snapshot("bars:AAPL").unwrap().items.len(), 4);
     }
 }

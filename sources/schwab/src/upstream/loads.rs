@@ -1,8 +1,272 @@
-//! REST loads: a chain's first picture, expirations, quotes and the periodic fresh pictures, each a task that
-//! retries with backoff until it succeeds or is no longer wanted; and what arrives.
+//! REST loads: each a task, at most one per [`LoadKey`], that retries with backoff until it succeeds or is
+//! cancelled, and reports what it got as a [`Loaded`] to the orchestrator's channel. [`Unknown`] holds the symbols
+//! Schwab said it does not know, for which no call is made during a cool-down.
 
-use super::*;
-use crate::rest::{is_too_big, ChainPart};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tickdesk_market::Date;
+use tickdesk_wire::backoff::Backoff;
+use tickdesk_wire::Items;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::chains::chain_of;
+use crate::budget::Priority;
+use crate::chain::{self, ChainError, ChainPicture, Expiration};
+use crate::rest::{is_too_big, ChainPart, Rest, RestError};
+
+/// A REST load's identity (at most one task per identity).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum LoadKey {
+    Chain(String),
+    /// A fresh REST picture of a loaded chain, for the contracts not streamed.
+    Refresh(String),
+    Expirations(String),
+    Quotes,
+    /// A `bars:` topic's first picture (pricehistory), by symbol.
+    Bars(String),
+    /// The minutes a `bars:` topic missed while the stream was down, by symbol.
+    Backfill(String),
+}
+
+impl LoadKey {
+    /// What it loads, in words for the log.
+    fn what(&self) -> String {
+        match self {
+            LoadKey::Chain(t) => format!("the chain {t}"),
+            LoadKey::Refresh(t) => format!("a fresh picture of {t}"),
+            LoadKey::Expirations(s) => format!("the expirations of {s}"),
+            LoadKey::Quotes => "the start symbols' quotes".to_string(),
+            LoadKey::Bars(s) => format!("the bars of {s}"),
+            LoadKey::Backfill(s) => format!("the minutes {s}'s bars missed"),
+        }
+    }
+
+    /// The underlying a chain or expirations load asks about, for an answer that says Schwab does not know it.
+    /// A bars load answers a refusal itself: pricehistory refusing a range is not the symbol unknown.
+    fn symbol(&self) -> Option<String> {
+        match self {
+            LoadKey::Chain(t) => chain_of(t).map(|(u, _)| u),
+            LoadKey::Expirations(s) => Some(s.clone()),
+            LoadKey::Refresh(_) | LoadKey::Quotes | LoadKey::Bars(_) | LoadKey::Backfill(_) => None,
+        }
+    }
+}
+
+/// What a load task reports.
+#[derive(Debug)]
+pub(super) enum Loaded {
+    Chain {
+        topic: String,
+        picture: Result<ChainPicture, ChainError>,
+    },
+    Refreshed {
+        topic: String,
+        picture: ChainPicture,
+    },
+    Expirations {
+        symbol: String,
+        list: Vec<Expiration>,
+    },
+    Quotes(Value),
+    /// A pricehistory answer for a `bars:` topic: its first picture, or a backfill.
+    Bars {
+        symbol: String,
+        bars: Vec<tickdesk_wire::bars::Bar>,
+        backfill: bool,
+        /// The load's generation (see [`Loads::finish_current`]).
+        generation: u64,
+        /// Why Schwab refused the request (HTTP 400/404), answered as no bars.
+        refused: Option<String>,
+    },
+    /// Schwab refused the request for this symbol (HTTP 400/404): it does not know it.
+    Unknown {
+        symbol: String,
+        why: String,
+    },
+    /// A failed attempt (the task retries by itself).
+    Failed {
+        what: String,
+        error: String,
+    },
+}
+
+/// A load task running.
+#[derive(Debug)]
+struct Running {
+    task: AbortHandle,
+    /// Every load gets a new one: an answer of another generation belongs to a load cancelled meanwhile.
+    generation: u64,
+}
+
+/// The load tasks in flight.
+#[derive(Debug)]
+pub(super) struct Loads {
+    rest: Rest,
+    tx: mpsc::UnboundedSender<Loaded>,
+    running: HashMap<LoadKey, Running>,
+    next_generation: u64,
+    /// Each task's retry backoff bounds (ms).
+    backoff: (f64, f64),
+}
+
+impl Loads {
+    pub(super) fn new(
+        rest: Rest,
+        tx: mpsc::UnboundedSender<Loaded>,
+        backoff_min: Duration,
+        backoff_max: Duration,
+    ) -> Loads {
+        Loads {
+            rest,
+            tx,
+            running: HashMap::new(),
+            next_generation: 0,
+            backoff: (
+                backoff_min.as_millis() as f64,
+                backoff_max.as_millis() as f64,
+            ),
+        }
+    }
+
+    /// The REST client the loads use (with its budget), for the calls that are not loads.
+    pub(super) fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    /// Starts a load task that retries with backoff until it succeeds (or is cancelled); the load of the same
+    /// key running before is cancelled.
+    pub(super) fn start<F, Fut>(&mut self, key: LoadKey, make: F)
+    where
+        F: Fn(Rest) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Loaded, RestError>> + Send,
+    {
+        self.start_generation(key, move |rest, _| make(rest));
+    }
+
+    /// [`Loads::start`] for a load whose answer carries its generation (given to `make`), to be checked with
+    /// [`Loads::finish_current`].
+    pub(super) fn start_generation<F, Fut>(&mut self, key: LoadKey, make: F) -> u64
+    where
+        F: Fn(Rest, u64) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Loaded, RestError>> + Send,
+    {
+        self.cancel(&key);
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let rest = self.rest.clone();
+        let tx = self.tx.clone();
+        let what = key.what();
+        let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
+        let key_symbol = key.symbol();
+        let task = tokio::spawn(async move {
+            loop {
+                match make(rest.clone(), generation).await {
+                    Ok(loaded) => {
+                        let _ = tx.send(loaded);
+                        return;
+                    }
+                    // Schwab refuses the request itself (400/404): retrying cannot help; the symbol is unknown.
+                    Err(RestError::Http {
+                        status: 400 | 404,
+                        message,
+                        ..
+                    }) if key_symbol.is_some() => {
+                        let _ = tx.send(Loaded::Unknown {
+                            symbol: key_symbol.clone().unwrap_or_default(),
+                            why: message,
+                        });
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Loaded::Failed {
+                            what: what.clone(),
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(
+                    backoff.next_delay_ms(rand::random::<f64>()) as u64,
+                ))
+                .await;
+            }
+        });
+        self.running.insert(
+            key,
+            Running {
+                task: task.abort_handle(),
+                generation,
+            },
+        );
+        generation
+    }
+
+    /// Stops the load of `key`, if one runs.
+    pub(super) fn cancel(&mut self, key: &LoadKey) {
+        if let Some(r) = self.running.remove(key) {
+            r.task.abort();
+        }
+    }
+
+    /// The load of `key` answered: no longer running.
+    pub(super) fn finished(&mut self, key: &LoadKey) {
+        self.running.remove(key);
+    }
+
+    /// The answer of `key`'s load of `generation` arrived: true, and no longer running, if that load is the one
+    /// running; false for the answer of a load cancelled meanwhile (which leaves the running one alone).
+    pub(super) fn finish_current(&mut self, key: &LoadKey, generation: u64) -> bool {
+        if self.generation(key) != Some(generation) {
+            return false;
+        }
+        self.running.remove(key);
+        true
+    }
+
+    pub(super) fn is_running(&self, key: &LoadKey) -> bool {
+        self.running.contains_key(key)
+    }
+
+    /// The generation of the load of `key` running.
+    pub(super) fn generation(&self, key: &LoadKey) -> Option<u64> {
+        self.running.get(key).map(|r| r.generation)
+    }
+
+    /// Stops every load.
+    pub(super) fn abort_all(&mut self) {
+        for (_, r) in self.running.drain() {
+            r.task.abort();
+        }
+    }
+}
+
+/// The symbols Schwab does not know → until when no call is made for them.
+#[derive(Debug, Default)]
+pub(super) struct Unknown {
+    until: HashMap<String, Instant>,
+}
+
+impl Unknown {
+    /// Notes that Schwab does not know `symbol`, for `cooldown` from now. True if it was not known to be unknown
+    /// (never, or its cool-down had passed): news to tell its subscribers.
+    pub(super) fn mark(&mut self, symbol: &str, cooldown: Duration) -> bool {
+        let now = Instant::now();
+        self.until
+            .insert(symbol.to_string(), now + cooldown)
+            .is_none_or(|t| t <= now)
+    }
+
+    /// True while `symbol` is known to be unknown to Schwab (the cool-down has not passed).
+    pub(super) fn contains(&self, symbol: &str) -> bool {
+        self.until
+            .get(symbol)
+            .is_some_and(|until| *until > Instant::now())
+    }
+}
 
 /// A chain's picture. When Schwab's gateway answers that the chain is too large to send (HTTP 502 `TooBigBody`, as
 /// a whole `$SPX` chain is), it is asked for in parts — strikes below and above the market, then calls and puts —
@@ -41,421 +305,132 @@ pub(super) async fn fetch_chain(
     Ok(merged.ok_or(ChainError::NotAnObject))
 }
 
-impl Upstream {
-    pub(super) fn cancel_load(&mut self, key: &LoadKey) {
-        self.bars_loads.remove(key);
-        if let Some(h) = self.loading.remove(key) {
-            h.abort();
-        }
-    }
+/// The rows of a REST quotes answer (`{SYMBOL: {"quote": {…}, "realtime": …}}`; `errors` lists invalid symbols),
+/// leaving out the symbols whose quotes `streamed` (REST must not overwrite them with older values).
+pub(super) fn quote_rows(v: &Value, streamed: impl Fn(&str) -> bool) -> Items {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(sym, entry)| entry.get("quote").is_some_and(Value::is_object) && !streamed(sym))
+        .map(|(sym, entry)| {
+            let mut row = chain::underlying_row(&entry["quote"]);
+            if let Some(rt) = entry.get("realtime").and_then(Value::as_bool) {
+                row.insert("delayed".into(), json!(!rt));
+            }
+            (sym.clone(), row)
+        })
+        .collect()
+}
 
-    /// Starts a load task that retries with backoff until it succeeds (or is cancelled).
-    pub(super) fn start_load<F, Fut>(&mut self, key: LoadKey, make: F)
-    where
-        F: Fn(Rest) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<Loaded, RestError>> + Send,
-    {
-        self.cancel_load(&key);
-        let rest = self.rest.clone();
-        let tx = self.loads_tx.clone();
-        let what = match &key {
-            LoadKey::Chain(t) => format!("the chain {t}"),
-            LoadKey::Refresh(t) => format!("a fresh picture of {t}"),
-            LoadKey::Expirations(s) => format!("the expirations of {s}"),
-            LoadKey::Quotes => "the start symbols' quotes".to_string(),
-            LoadKey::Bars(s) => format!("the bars of {s}"),
-            LoadKey::Backfill(s) => format!("the minutes {s}'s bars missed"),
-        };
-        let mut backoff = Backoff::new(
-            self.opts.timing.backoff_min.as_millis() as f64,
-            self.opts.timing.backoff_max.as_millis() as f64,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_load_started_again_replaces_the_running_one_and_only_its_answer_counts() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut loads = Loads::new(
+            super::super::tests_support::rest(),
+            tx,
+            Duration::from_millis(10),
+            Duration::from_millis(20),
         );
-        // The underlying a chain or expirations load asks about, for an answer that says Schwab does not know it.
-        let key_symbol = match &key {
-            LoadKey::Chain(t) => parse_chain_topic(t).map(|(u, _)| u),
-            LoadKey::Expirations(s) => Some(s.clone()),
-            // A bars load answers a refusal itself: pricehistory refusing a range is not the symbol unknown.
-            LoadKey::Refresh(_) | LoadKey::Quotes | LoadKey::Bars(_) | LoadKey::Backfill(_) => None,
-        };
-        let handle = tokio::spawn(async move {
-            loop {
-                match make(rest.clone()).await {
-                    Ok(loaded) => {
-                        let _ = tx.send(loaded);
-                        return;
-                    }
-                    // Schwab refuses the request itself (400/404): retrying cannot help; the symbol is unknown.
-                    Err(RestError::Http {
-                        status: 400 | 404,
-                        message,
-                        ..
-                    }) if key_symbol.is_some() => {
-                        let _ = tx.send(Loaded::Unknown {
-                            symbol: key_symbol.clone().unwrap_or_default(),
-                            why: message,
-                        });
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Loaded::Failed {
-                            what: what.clone(),
-                            error: e.to_string(),
-                        });
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(
-                    backoff.next_delay_ms(rand::random::<f64>()) as u64,
-                ))
-                .await;
-            }
-        });
-        self.loading.insert(key, handle.abort_handle());
-    }
-
-    /// Schwab does not know `symbol`: its topics' subscribers get one `unknown_symbol` error frame each, and no call
-    /// is made for it until the cool-down has passed and someone asks again.
-    pub(super) fn on_unknown(&mut self, symbol: &str, why: &str) {
-        self.loading
-            .remove(&LoadKey::Expirations(symbol.to_string()));
-        let until = tokio::time::Instant::now() + self.opts.timing.unknown_cooldown;
-        let first = self
-            .unknown
-            .insert(symbol.to_string(), until)
-            .is_none_or(|t| t <= tokio::time::Instant::now());
-        if !first {
-            return;
-        }
-        warn!(%symbol, %why, "Schwab does not know this symbol; no more calls for it for a while");
-        let message = format!(
-            "Schwab does not know the symbol {symbol} ({why}); nothing will come for it. Asking again after {} s tries again.",
-            self.opts.timing.unknown_cooldown.as_secs()
+        let key = LoadKey::Bars("AAPL".into());
+        let first = loads.start_generation(key.clone(), |_, _| std::future::pending());
+        let second = loads.start_generation(key.clone(), |_, _| std::future::pending());
+        assert_ne!(first, second);
+        assert_eq!(loads.generation(&key), Some(second));
+        assert!(
+            !loads.finish_current(&key, first),
+            "a cancelled load's answer"
         );
-        self.cancel_load(&LoadKey::Bars(symbol.to_string()));
-        let prefix = format!("{CHAIN_PREFIX}{symbol}:");
-        let exps = format!("{EXPIRATIONS_PREFIX}{symbol}");
-        let bars = super::bars::bars_topic(symbol);
-        for topic in self.store.topic_names() {
-            if topic.starts_with(&prefix) || topic == exps || topic == bars {
-                self.cancel_load(&LoadKey::Chain(topic.clone()));
-                self.store.notify(
-                    &topic,
-                    tickdesk_wire::ErrorCode::UnknownSymbol,
-                    message.clone(),
-                );
-            }
-        }
-        self.status.set_error(Some(message));
+        assert!(loads.is_running(&key), "the running load stays tracked");
+        assert!(loads.finish_current(&key, second));
+        assert!(!loads.is_running(&key));
+        assert!(!loads.finish_current(&key, second), "answered once");
+        // Other keys are independent; cancelling forgets the generation.
+        let other = LoadKey::Quotes;
+        loads.start(key.clone(), |_| std::future::pending());
+        loads.start(other.clone(), |_| std::future::pending());
+        loads.cancel(&key);
+        assert_eq!(loads.generation(&key), None);
+        assert!(loads.is_running(&other));
+        loads.finished(&other);
+        assert!(!loads.is_running(&other));
+        loads.abort_all();
     }
 
-    /// True while `symbol` is known to be unknown to Schwab (the cool-down has not passed).
-    pub(super) fn is_unknown(&self, symbol: &str) -> bool {
-        self.unknown
-            .get(symbol)
-            .is_some_and(|until| *until > tokio::time::Instant::now())
-    }
-
-    pub(super) fn load_chain(&mut self, topic: &str) {
-        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
-            warn!(%topic, "not a chain topic (expected chain:UNDERLYING:YYYY-MM-DD); it stays empty");
-            self.status
-                .set_error(Some(format!("{topic} is not chain:UNDERLYING:YYYY-MM-DD")));
-            return;
-        };
-        let dte = self.today.days_until(expiry);
-        if !self.opts.filter.dte_allowed(dte) {
-            let (lo, hi) = (self.opts.filter.min_dte, self.opts.filter.max_dte);
-            warn!(%topic, dte, "expiry outside the DTE window {lo}–{hi} days; the chain stays empty");
-            self.status.set_error(Some(format!(
-                "{topic} is outside the DTE window ({lo}–{hi} days)"
-            )));
-            return;
-        }
-        if self.is_unknown(&underlying) {
-            debug!(%topic, "not asked: Schwab does not know the symbol (cool-down)");
-            return;
-        }
-        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
-        // A topic not wanted yet is one a browser just asked for.
-        let priority = match self.wanted_chains.get(topic) {
-            Some(&HELD) => Priority::Background,
-            Some(&1) => Priority::Start,
-            _ => Priority::Browser,
-        };
-        let t = topic.to_string();
-        self.start_load(LoadKey::Chain(t.clone()), move |rest| {
-            let (t, u) = (t.clone(), underlying.clone());
-            async move {
-                Ok(Loaded::Chain {
-                    topic: t,
-                    picture: fetch_chain(&rest, priority, &u, expiry, strike_count).await?,
-                })
-            }
-        });
-    }
-
-    pub(super) fn load_expirations(&mut self, symbol: &str) {
-        if self.is_unknown(symbol) {
-            return;
-        }
-        let s = symbol.to_string();
-        let clock = self.opts.clock.clone();
-        let priority = if self.pinned.contains_key(symbol) {
-            Priority::Start
-        } else {
-            Priority::Browser
-        };
-        self.start_load(LoadKey::Expirations(s.clone()), move |rest| {
-            let (s, clock) = (s.clone(), clock.clone());
-            async move {
-                let v = rest.expiration_chain(priority, &s).await?;
-                Ok(Loaded::Expirations {
-                    list: chain::parse_expirations(&v, et_date(clock.now_ms())),
-                    symbol: s,
-                })
-            }
-        });
-    }
-
-    /// Asks REST for a fresh picture of a loaded chain (same window as its first load).
-    pub(super) fn refresh_chain(&mut self, topic: &str) {
-        let Some((underlying, expiry)) = parse_chain_topic(topic) else {
-            return;
-        };
-        if self
-            .loading
-            .contains_key(&LoadKey::Chain(topic.to_string()))
-        {
-            return;
-        }
-        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
-        let t = topic.to_string();
-        self.start_load(LoadKey::Refresh(t.clone()), move |rest| {
-            let (t, u) = (t.clone(), underlying.clone());
-            async move {
-                match fetch_chain(&rest, Priority::Background, &u, expiry, strike_count).await? {
-                    Ok(picture) => Ok(Loaded::Refreshed { topic: t, picture }),
-                    // A refresh that fails is dropped: the chain keeps what it has.
-                    Err(e) => Ok(Loaded::Failed {
-                        what: format!("a fresh picture of {t}"),
-                        error: e.to_string(),
-                    }),
-                }
-            }
-        });
-    }
-
-    /// A fresh picture: re-centre if the money moved, else update the contracts that are not streamed.
-    pub(super) fn on_refreshed(&mut self, topic: String, picture: ChainPicture) {
-        self.loading.remove(&LoadKey::Refresh(topic.clone()));
-        if parse_chain_topic(&topic).is_some_and(|(_, e)| e < self.today) {
-            return;
-        }
-        let Some(c) = self.chains.get(&topic) else {
-            return;
-        };
-        let off = match (picture.underlying_price, self.opts.filter.strike_window) {
-            (Some(p), Some(w)) => {
-                chain::strikes_off_centre(&c.contracts, c.centre, p) >= (w / 4).max(2)
-            }
-            _ => false,
-        };
-        if off {
-            self.install_chain(topic, picture);
-            return;
-        }
-        let opts = self.subscribed.get(LEVELONE_OPTIONS);
-        let mine: HashSet<&str> = c.contracts.iter().map(|k| k.symbol.as_str()).collect();
-        let ts = wall_ms();
-        let rows: Items = picture
-            .contracts
-            .iter()
-            .filter(|k| {
-                mine.contains(k.symbol.as_str()) && !opts.is_some_and(|s| s.contains(&k.symbol))
+    #[tokio::test]
+    async fn a_cancelled_task_stops_and_a_refusal_of_a_symbol_is_reported_once_as_unknown() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut loads = Loads::new(
+            super::super::tests_support::rest(),
+            tx,
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+        );
+        loads.start(LoadKey::Expirations("NOPE".into()), |_| async {
+            Err(RestError::Http {
+                status: 404,
+                path: "/x".into(),
+                message: "no such symbol".into(),
             })
-            .map(|k| (k.symbol.clone(), k.row(false, ts)))
-            .collect();
-        if !rows.is_empty() {
-            debug!(%topic, contracts = rows.len(), "refreshed the contracts outside the key budget");
-            self.store.publish(&topic, rows, vec![]);
+        });
+        match rx.recv().await {
+            Some(Loaded::Unknown { symbol, why }) => {
+                assert_eq!((symbol.as_str(), why.as_str()), ("NOPE", "no such symbol"))
+            }
+            other => panic!("{other:?}"),
         }
+        // A quotes load has no symbol: a refusal is a failed attempt, retried until cancelled.
+        loads.start(LoadKey::Quotes, |_| async {
+            Err(RestError::Http {
+                status: 404,
+                path: "/x".into(),
+                message: "no".into(),
+            })
+        });
+        for _ in 0..2 {
+            assert!(matches!(rx.recv().await, Some(Loaded::Failed { .. })));
+        }
+        loads.cancel(&LoadKey::Quotes);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        while let Ok(m) = rx.try_recv() {
+            // At most the attempt already on its way when cancelled.
+            assert!(matches!(m, Loaded::Failed { .. }));
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(rx.try_recv().is_err(), "the cancelled task stopped");
     }
 
-    /// Holds the first `held_expiries` listed expiries of `symbol` as REST pictures (class 2), for the analytics
-    /// across expiries; the ones a browser or a start symbol already wants keep their class.
-    pub(super) fn hold_expiries(&mut self, symbol: &str, list: &[Expiration]) {
-        if self.opts.held_expiries == 0 {
-            return;
-        }
-        let topics: Vec<String> = list
-            .iter()
-            .take(self.opts.held_expiries)
-            .map(|e| chain_topic(symbol, e.date))
-            .collect();
-        for t in &topics {
-            if !self.wanted_chains.contains_key(t) {
-                self.wanted_chains.insert(t.clone(), HELD);
-                self.load_chain(t);
-            }
-        }
-        // Held topics that left the list (the day rolled) are let go unless something else wants them.
-        if let Some(old) = self.held.insert(symbol.to_string(), topics.clone()) {
-            for t in old.into_iter().filter(|t| !topics.contains(t)) {
-                if self.wanted_chains.get(&t) == Some(&HELD) {
-                    self.wanted_chains.remove(&t);
-                    self.cancel_load(&LoadKey::Chain(t.clone()));
-                    self.cancel_load(&LoadKey::Refresh(t.clone()));
-                    self.chains.remove(&t);
-                    // No longer held: emptied, not left frozen (the analytics drop it).
-                    self.store.reset(&t, Items::new());
-                }
-            }
-        }
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_symbol_is_news_once_per_cool_down() {
+        let mut u = Unknown::default();
+        let cool = Duration::from_secs(300);
+        assert!(!u.contains("NOPE"));
+        assert!(u.mark("NOPE", cool), "first word of it");
+        assert!(u.contains("NOPE") && !u.contains("AAPL"));
+        tokio::time::advance(Duration::from_secs(100)).await;
+        assert!(!u.mark("NOPE", cool), "still cooling down: no news");
+        // The cool-down restarted at the second mark.
+        tokio::time::advance(Duration::from_secs(250)).await;
+        assert!(u.contains("NOPE"));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(!u.contains("NOPE"), "the cool-down passed");
+        assert!(u.mark("NOPE", cool), "news again");
     }
 
-    pub(super) fn on_loaded(&mut self, loaded: Loaded) {
-        match loaded {
-            Loaded::Failed { what, error } => {
-                warn!(%error, "cannot load {what} from Schwab; retrying");
-                self.status.set_error(Some(error));
-            }
-            Loaded::Quotes(v) => {
-                self.loading.remove(&LoadKey::Quotes);
-                let rows: Items = v
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    // Entries are `{SYMBOL: {"quote": {…}, "realtime": …}}`; `errors` lists invalid symbols.
-                    .filter(|(sym, entry)| {
-                        entry.get("quote").is_some_and(Value::is_object)
-                            && !self.streamed_quotes.contains(sym.as_str())
-                    })
-                    .map(|(sym, entry)| {
-                        let mut row = chain::underlying_row(&entry["quote"]);
-                        if let Some(rt) = entry.get("realtime").and_then(Value::as_bool) {
-                            row.insert("delayed".into(), json!(!rt));
-                        }
-                        (sym.clone(), row)
-                    })
-                    .collect();
-                self.store.publish(QUOTES_TOPIC, rows, vec![]);
-            }
-            Loaded::Unknown { symbol, why } => self.on_unknown(&symbol, &why),
-            Loaded::Bars {
-                symbol,
-                bars,
-                backfill,
-                generation,
-                refused,
-            } => self.on_bars_loaded(symbol, bars, backfill, generation, refused),
-            Loaded::Expirations { symbol, list } => {
-                self.loading.remove(&LoadKey::Expirations(symbol.clone()));
-                if list.is_empty() {
-                    return self.on_unknown(&symbol, "it lists no expirations");
-                }
-                let today = self.today;
-                let list: Vec<Expiration> = list
-                    .into_iter()
-                    .filter(|e| self.opts.filter.dte_allowed(e.dte))
-                    .collect();
-                let items: Items = list
-                    .iter()
-                    .map(|e| (e.date.to_string(), e.row(today)))
-                    .collect();
-                self.store
-                    .reset(&format!("{EXPIRATIONS_PREFIX}{symbol}"), items);
-                if let Some(slot @ None) = self.pinned.get_mut(&symbol) {
-                    match list.first() {
-                        Some(e) => {
-                            let topic = chain_topic(&symbol, e.date);
-                            info!(%topic, "streaming the nearest expiry of a start symbol");
-                            *slot = Some(topic.clone());
-                            let class = self.wanted_chains.entry(topic.clone()).or_insert(1);
-                            // Held before as a REST picture: now it streams.
-                            *class = (*class).min(1);
-                            self.load_chain(&topic);
-                        }
-                        None => {
-                            warn!(%symbol, "no expiry within the DTE window; nothing to stream for it")
-                        }
-                    }
-                }
-                self.hold_expiries(&symbol, &list);
-            }
-            Loaded::Refreshed { topic, picture } => self.on_refreshed(topic, picture),
-            Loaded::Chain { topic, picture } => {
-                self.loading.remove(&LoadKey::Chain(topic.clone()));
-                let expired = parse_chain_topic(&topic).is_some_and(|(_, e)| e < self.today);
-                // An answer that was already on its way when the day rolled must not bring an expired chain back.
-                if !self.wanted_chains.contains_key(&topic) || expired {
-                    return;
-                }
-                let picture = match picture {
-                    Ok(p) => p,
-                    Err(ChainError::Failed { symbol, status }) => {
-                        let u = parse_chain_topic(&topic).map_or(symbol, |(u, _)| u);
-                        return self
-                            .on_unknown(&u, &format!("its chain answer was status {status:?}"));
-                    }
-                    Err(e) => {
-                        warn!(%topic, error = %e, "Schwab has no chain for this topic; it stays empty");
-                        self.status.set_error(Some(e.to_string()));
-                        self.store.reset(&topic, Items::new());
-                        return;
-                    }
-                };
-                self.install_chain(topic, picture);
-            }
-        }
-    }
-
-    /// A chain's first picture: filter, publish as a fresh snapshot (reset), remember its keys.
-    pub(super) fn install_chain(&mut self, topic: String, picture: ChainPicture) {
-        self.refused = None;
-        let Some((underlying, expiry)) = parse_chain_topic(&topic) else {
-            return;
-        };
-        let of_expiry: Vec<Contract> = picture
-            .contracts
-            .into_iter()
-            .filter(|c| c.expiry == expiry)
-            .collect();
-        let contracts =
-            chain::filter_contracts(of_expiry, picture.underlying_price, &self.opts.filter);
-        let ranks = chain::money_rank(&contracts, picture.underlying_price);
-        let centre = contracts
-            .iter()
-            .zip(&ranks)
-            .min_by_key(|(_, r)| **r)
-            .map(|(c, _)| c.strike);
-        let ts = wall_ms();
-        let opts = self.subscribed.get(LEVELONE_OPTIONS);
-        let items = chain::chain_items(&contracts, |k| opts.is_some_and(|s| s.contains(k)), ts);
-        info!(%topic, contracts = contracts.len(), "loaded the chain's first picture");
-        self.store.reset(&topic, items);
-        if let Some(mut row) = picture.underlying {
-            if !self.streamed_quotes.contains(&underlying) {
-                row.insert("delayed".into(), json!(picture.delayed));
-                self.store.publish(
-                    QUOTES_TOPIC,
-                    [(underlying.clone(), row)].into_iter().collect(),
-                    vec![],
-                );
-            }
-        }
-        if picture.delayed {
-            self.delayed_keys.insert(format!("chain {topic}"));
-            self.status.set_delayed(true);
-        }
-        for c in &contracts {
-            self.key_topic.insert(c.symbol.clone(), topic.clone());
-        }
-        self.chains.insert(
-            topic,
-            Chain {
-                contracts,
-                ranks,
-                centre,
-            },
-        );
+    #[test]
+    fn rest_quotes_leave_out_the_streamed_symbols_and_say_whether_they_are_delayed() {
+        let v = json!({
+            "AAPL": {"quote": {"lastPrice": 1.0}, "realtime": false},
+            "SPY": {"quote": {"lastPrice": 2.0}, "realtime": true},
+            "MSFT": {"quote": {"lastPrice": 3.0}},
+            "errors": {"invalidSymbols": ["NOPE"]},
+        });
+        let rows = quote_rows(&v, |s| s == "SPY");
+        assert_eq!(rows.keys().collect::<Vec<_>>(), ["AAPL", "MSFT"]);
+        assert_eq!(rows["AAPL"]["delayed"], json!(true));
+        assert!(!rows["MSFT"].contains_key("delayed"));
     }
 }

@@ -1,228 +1,64 @@
 //! The orchestrator: one streamer connection for the whole relay, driven by what browsers watch.
 //!
-//! One task owns everything and reacts to one event at a time, so there are no locks around the plan:
-//! - **Demand** ([`Demand`]): `chain:{U}:{DATE}`, `expirations:{U}` and `bars:{SYMBOL}` topics that browsers
-//!   subscribe to, plus the nearest expiry of every start symbol (`TICKDESK_SYMBOLS`), which streams even before a
-//!   browser connects.
-//! - **REST loads**, run as tasks (a slow reply never stalls the stream) that retry with backoff until they
-//!   succeed or are no longer wanted: expirations, a chain's first picture (`store.reset`: a new epoch, so every
-//!   subscriber gets a fresh snapshot), the start symbols' quotes.
-//! - **The streamer link** ([`Link`]): connecting and LOGIN run as a task; the logged-in session then lives in
-//!   its own task, which runs the [`plan`] — the union of what is watched, within the key budget — as SUBS/ADD/UNSUBS
-//!   one command at a time, each awaited *there*: this loop only sends the next command and hears its outcome as an
-//!   event, so it never waits on a streamer round trip. Switching an underlying or an expiry changes the
-//!   subscription, never the connection.
-//! - **Timers**: the access token's refresh (a few minutes before expiry), websocket pings and stale detection,
-//!   the reconnect backoff (full jitter), and the throttled status item.
-//! - **The market clock** (checked every `market_check`): the session's phase for the status (`closed` with the
-//!   next open outside the regular session); the **day roll** at New York midnight — expired chains are reset to
-//!   an empty snapshot and no longer loaded, the start symbols' nearest expiry re-pins, expirations and chains
-//!   reload so DTE counts move; the **strike window re-centres** when the underlying has moved a quarter of the
-//!   window away from the chain's centre; and every `chain_refresh` the contracts outside the key budget get a
-//!   fresh REST picture instead of keeping their first one.
+//! One task reacts to one event at a time (demand, a load's answer, the link, a timer), so nothing is locked. Its
+//! state is in parts that each own theirs: `chains::Chains` (which chains are wanted and why, their pictures),
+//! `bars::Bars` (the `bars:` topics), `loads::Loads` (the REST tasks in flight) and `loads::Unknown`,
+//! `subscription::Subscription` (what is streamed, the one command in flight), `connection::Connection` (tokens,
+//! reconnects) and `inbound::Feed` (what the stream delivered). The parts never reach into each other: the
+//! handlers of `Upstream` below read one and act on another.
 //!
-//! Response codes, each on purpose:
-//! - **3** (login denied): refresh the token, then reconnect.
-//! - **12** (another session took the connection): stop streaming and say so; fighting for the one connection
-//!   Schwab allows would only kick the other session off in turn.
-//! - **19** (over the symbol limit): lower the budget by 10% and replan until Schwab accepts; the status says so.
-//! - **20** (no session for these ids): log in again on the same socket and resubscribe; reconnect if that fails.
-//! - **30** (stop streaming, usually "empty subscription"): the plan never empties a subscription, but if Schwab
-//!   stops the stream anyway, reconnect and resubscribe.
+//! The link ([`Link`]) runs the plan's SUBS/ADD/UNSUBS one at a time in its own task; this loop only sends the
+//! next command and hears its outcome, so it never waits on a streamer round trip. After a reconnect the
+//! subscription starts from nothing, and each key's first item is a snapshot applied whole.
 //!
-//! After a reconnect the subscription starts from nothing (SUBS), and the first item of each key is a snapshot:
-//! it is applied whole, so the topics are right again whatever happened while the link was down.
+//! Response codes: **3** (login denied) refreshes the token, then reconnects; **12** (another session took the
+//! connection) stops for good and says so; **19** (over the symbol limit) lowers the budget by 10% and replans;
+//! **20** (no session for these ids) logs in again on the same socket, reconnecting if that fails; **30** (stop
+//! streaming) reconnects and resubscribes.
 
 mod bars;
+mod chains;
 mod connection;
 mod demand;
 mod inbound;
 mod loads;
-mod market_time;
+mod options;
 mod subscription;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{json, Value};
-use tickdesk_wire::backoff::Backoff;
-use tickdesk_wire::{Fields, Items};
+use serde_json::json;
+use tickdesk_wire::Items;
 use tokio::sync::{mpsc, watch};
-use tokio::task::{AbortHandle, JoinHandle};
-use tracing::{debug, error, info, warn};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
 
-use super::auth::{self, AuthError, Credentials, TokenManager};
+use super::auth::{self, TokenManager};
 use super::budget::{Priority, RestBudget};
-use super::chain::{self, ChainError, ChainFilter, ChainPicture, Contract, Expiration};
-use super::link::{Link, LinkCommand, LinkEvent, LinkTiming};
-use super::plan::{self, Candidates, KeySets};
+use super::chain::{self, ChainError, ChainPicture, Expiration};
+use super::link::{Link, LinkCommand, LinkEvent};
+use super::plan;
 use super::rest::{Rest, RestError};
 use super::status::{MarketNote, State, Status};
 use super::streamer::{DataItem, Inbound, Session, StreamError};
-use super::token::{now_s, LOGIN_HINT};
-use super::{BARS_PREFIX, CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES_TOPIC};
-use crate::config::SchwabConfig;
+use bars::{bars_topic, Bars};
+pub use chains::{chain_of, chain_topic};
+use chains::{Chain, Chains};
+use connection::{obtain_tokens, stopping, ConnectFailed, Connection};
+use demand::Wanted;
+use inbound::Feed;
+use loads::{fetch_chain, LoadKey, Loaded, Loads, Unknown};
+pub use options::{Auth, Options, Timing};
+use subscription::{Outcome, Subscription};
 use tickdesk_hub::broker::Publisher;
 use tickdesk_hub::demand::Demand;
 use tickdesk_market::clock::wall_ms;
 use tickdesk_market::zone::et_date;
-use tickdesk_market::{calendar, Clock, Date, Phase};
-use tickdesk_schwab_proto::codes;
-use tickdesk_schwab_proto::fields::{self, CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
-
-/// Where the tokens come from.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    /// A Schwab app: its credentials and the token file (schwab-py's format), rewritten on every refresh.
-    App {
-        creds: Credentials,
-        token_file: PathBuf,
-    },
-    /// The built-in simulator: tokens from its token endpoint, kept in memory (never written over a real file).
-    Simulator,
-    /// The settings are incomplete; the words say what to set.
-    Misconfigured(String),
-}
-
-/// Intervals and timeouts. The defaults suit Schwab; tests shorten them.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// Each REST call.
-    pub http_timeout: Duration,
-    /// Connecting, and waiting for each streamer response.
-    pub command_timeout: Duration,
-    /// Websocket pings (Schwabdev pings every 20 s).
-    pub ping_interval: Duration,
-    /// No frame at all (data, heartbeat, pong) for this long: the link is dead, reconnect.
-    pub stale_after: Duration,
-    /// Reconnect backoff (full jitter) bounds.
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
-    /// A connection that lived this long resets the backoff when it drops.
-    pub stable_after: Duration,
-    /// How often to look for a new token file while waiting for `auth login`.
-    pub token_poll: Duration,
-    /// The status item's `last_msg` is published at most this often.
-    pub status_throttle: Duration,
-    /// How often the market clock is read: session phase, day roll, strike-window centre.
-    pub market_check: Duration,
-    /// How often chains with contracts outside the key budget are refreshed from REST.
-    pub chain_refresh: Duration,
-    /// The market-data REST budget's window: at most `Options::rest_per_window` calls start in any such span.
-    pub rest_window: Duration,
-    /// After Schwab says it does not know a symbol, no call is made for it for this long.
-    pub unknown_cooldown: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            http_timeout: Duration::from_secs(20),
-            command_timeout: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(20),
-            stale_after: Duration::from_secs(60),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
-            stable_after: Duration::from_secs(60),
-            token_poll: Duration::from_secs(15),
-            status_throttle: Duration::from_secs(1),
-            market_check: Duration::from_secs(5),
-            chain_refresh: Duration::from_secs(60),
-            rest_window: Duration::from_secs(60),
-            unknown_cooldown: Duration::from_secs(300),
-        }
-    }
-}
-
-/// Everything the client needs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// REST base URL (token endpoint, preferences, market data).
-    pub api: String,
-    pub auth: Auth,
-    /// Underlyings streamed from the start, with their nearest expiry.
-    pub symbols: Vec<String>,
-    /// Most streamer keys at once (underlyings + contracts).
-    pub key_budget: usize,
-    pub filter: ChainFilter,
-    /// Expiries per watched underlying held as REST pictures (class 2: loaded and refreshed, never streamed).
-    pub held_expiries: usize,
-    /// Market-data REST calls allowed per `Timing::rest_window` (a minute).
-    pub rest_per_window: usize,
-    /// Sessions of 1-minute bars a `bars:` topic keeps (the current one included; at least 1).
-    pub bars_sessions: usize,
-    /// Symbols whose `bars:` topics another source publishes (Binance's): never asked of Schwab.
-    pub foreign_bars: HashSet<String>,
-    pub timing: Timing,
-    /// The market clock: today, DTE, the session, the day roll.
-    pub clock: Clock,
-}
-
-impl Options {
-    /// From the relay's settings and the market clock. No app key: the simulator at `cfg.api`.
-    pub fn from_config(cfg: &SchwabConfig, clock: Clock) -> Options {
-        let auth = match (&cfg.app_key, &cfg.app_secret) {
-            (None, _) => Auth::Simulator,
-            (Some(_), None) => Auth::Misconfigured(
-                "TICKDESK_SCHWAB_APP_KEY is set but TICKDESK_SCHWAB_APP_SECRET is not: set both"
-                    .into(),
-            ),
-            (Some(k), Some(s)) => Auth::App {
-                creds: Credentials {
-                    app_key: k.clone(),
-                    app_secret: s.clone(),
-                },
-                token_file: cfg.token_file.clone(),
-            },
-        };
-        Options {
-            api: cfg.api.clone(),
-            auth,
-            symbols: normalize_symbols(&cfg.symbols),
-            key_budget: cfg.key_budget.max(1),
-            filter: ChainFilter {
-                min_open_interest: cfg.min_oi,
-                strike_window: (cfg.strike_window > 0).then_some(cfg.strike_window),
-                max_dte: cfg.max_dte.max(0),
-                ..ChainFilter::default()
-            },
-            held_expiries: cfg.held_expiries,
-            rest_per_window: cfg.rest_per_min.max(1),
-            bars_sessions: cfg.bars_sessions.max(1),
-            foreign_bars: normalize_symbols(&cfg.foreign_bars).into_iter().collect(),
-            timing: Timing::default(),
-            clock,
-        }
-    }
-}
-
-/// Upper case, trimmed, no blanks or repeats, order kept.
-pub fn normalize_symbols(symbols: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    symbols
-        .iter()
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty() && seen.insert(s.clone()))
-        .collect()
-}
-
-/// `chain:{UNDERLYING}:{YYYY-MM-DD}` → (underlying upper-cased, expiry).
-pub fn parse_chain_topic(topic: &str) -> Option<(String, Date)> {
-    let rest = topic.strip_prefix(CHAIN_PREFIX)?;
-    let (u, d) = rest.rsplit_once(':')?;
-    let u = u.trim();
-    if u.is_empty() || d.len() != 10 {
-        return None;
-    }
-    Some((u.to_ascii_uppercase(), Date::parse_iso(d)?))
-}
-
-/// The chain topic of an underlying and expiry.
-pub fn chain_topic(underlying: &str, expiry: Date) -> String {
-    format!("{CHAIN_PREFIX}{underlying}:{expiry}")
-}
+use tickdesk_market::{calendar, Date, Phase};
+use tickdesk_schwab_proto::fields::{CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS};
+use tickdesk_wire::topics::{CHAIN_PREFIX, EXPIRATIONS_PREFIX, QUOTES as QUOTES_TOPIC};
 
 /// Runs the client until shutdown.
 /// Expects the on-demand prefixes to be registered already ([`super::spawn_with`] does it before spawning, so a
@@ -248,301 +84,27 @@ pub(super) async fn run(
     up.run(demand, loads_rx, shutdown).await;
 }
 
-impl Upstream {
-    /// The orchestrator's state before its first step: nothing wanted, loaded or connected yet.
-    fn new(
-        store: Arc<dyn Publisher>,
-        opts: Options,
-        rest: Rest,
-        tokens: Arc<TokenManager>,
-        status: Status,
-        loads_tx: mpsc::UnboundedSender<Loaded>,
-    ) -> Upstream {
-        Upstream {
-            store,
-            budget: opts.key_budget,
-            backoff: Backoff::new(
-                opts.timing.backoff_min.as_millis() as f64,
-                opts.timing.backoff_max.as_millis() as f64,
-            ),
-            pinned: opts.symbols.iter().map(|s| (s.clone(), None)).collect(),
-            today: et_date(opts.clock.now_ms()),
-            in_flight: None,
-            refused: None,
-            relogged: false,
-            opts,
-            rest,
-            tokens,
-            status,
-            loads_tx,
-            loading: HashMap::new(),
-            wanted_chains: BTreeMap::new(),
-            held: BTreeMap::new(),
-            unknown: HashMap::new(),
-            chains: BTreeMap::new(),
-            wanted_exps: BTreeSet::new(),
-            key_topic: HashMap::new(),
-            subscribed: KeySets::new(),
-            stopped: false,
-            ever_connected: false,
-            connected_at: None,
-            next_connect: tokio::time::Instant::now(),
-            tokens_lapsed: false,
-            delayed_keys: HashSet::new(),
-            streamed_quotes: HashSet::new(),
-            budget_refused: None,
-            bars: BTreeMap::new(),
-            bars_loads: HashMap::new(),
-            next_bars_load: 0,
-        }
-    }
-}
-
-#[cfg(test)]
-impl Upstream {
-    /// An upstream on its own, no connection, against an address nothing answers (its loads keep retrying), for
-    /// the tests of its event handlers. The receiver holds what the loads report.
-    fn for_tests(clock: Clock) -> (Upstream, mpsc::UnboundedReceiver<Loaded>) {
-        let mut cfg = crate::config::SchwabConfig::defaults();
-        cfg.symbols = Vec::new();
-        let mut opts = Options::from_config(&cfg, clock);
-        opts.api = "http://127.0.0.1:9".into();
-        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 1 << 16));
-        let http = auth::http_client(Duration::from_secs(1));
-        let file: crate::token::TokenFile = serde_json::from_value(json!({
-            "creation_timestamp": now_s(),
-            "token": {"access_token": "a", "refresh_token": "r", "expires_in": 1800, "expires_at": now_s() + 1800},
-        }))
-        .unwrap();
-        let tokens = Arc::new(TokenManager::new(
-            http.clone(),
-            &opts.api,
-            auth::simulator_credentials(),
-            file,
-            None,
-        ));
-        let budget = Arc::new(RestBudget::new(100, Duration::from_secs(60)));
-        let rest = Rest::new(http, &opts.api, tokens.clone(), budget);
-        let (loads_tx, loads_rx) = mpsc::unbounded_channel();
-        let status = Status::new(store.clone(), Duration::from_millis(50));
-        let up = Upstream::new(store, opts, rest, tokens, status, loads_tx);
-        (up, loads_rx)
-    }
-}
-
-/// Gets the token manager: reads the token file (waiting for `auth login` if it is missing) or asks the simulator.
-async fn obtain_tokens(
-    opts: &Options,
-    http: &reqwest::Client,
-    status: &mut Status,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Option<Arc<TokenManager>> {
-    let mut backoff = Backoff::new(
-        opts.timing.backoff_min.as_millis() as f64,
-        opts.timing.backoff_max.as_millis() as f64,
-    );
-    let mut logged = false;
-    loop {
-        let wait = match &opts.auth {
-            Auth::Misconfigured(msg) => {
-                error!("Schwab client not started: {msg}");
-                status.set(State::Error, msg.clone());
-                let _ = shutdown.wait_for(|s| *s).await;
-                return None;
-            }
-            Auth::App { creds, token_file } => {
-                match TokenManager::from_file(
-                    http.clone(),
-                    &opts.api,
-                    creds.clone(),
-                    token_file.clone(),
-                ) {
-                    Ok(t) => return Some(t),
-                    Err(e) => {
-                        if !logged {
-                            error!("{e}");
-                            logged = true;
-                        }
-                        status.set(State::Error, e.to_string());
-                        opts.timing.token_poll
-                    }
-                }
-            }
-            Auth::Simulator => match auth::sim_tokens(&opts.api).await {
-                Ok(t) => {
-                    info!(api = %opts.api, "using the built-in Schwab simulator");
-                    return Some(Arc::new(TokenManager::new(
-                        http.clone(),
-                        &opts.api,
-                        auth::simulator_credentials(),
-                        t,
-                        None,
-                    )));
-                }
-                Err(e) => {
-                    warn!(error = %e, "no token from the Schwab simulator yet");
-                    status.set(State::Connecting, "waiting for the Schwab simulator");
-                    status.set_error(Some(e.to_string()));
-                    Duration::from_millis(backoff.next_delay_ms(rand::random::<f64>()) as u64)
-                }
-            },
-        };
-        tokio::select! {
-            _ = stopping(shutdown) => return None,
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
-}
-
-/// A REST load's identity (at most one task per identity).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LoadKey {
-    Chain(String),
-    /// A fresh REST picture of a loaded chain, for the contracts not streamed.
-    Refresh(String),
-    Expirations(String),
-    Quotes,
-    /// A `bars:` topic's first picture (pricehistory), by symbol.
-    Bars(String),
-    /// The minutes a `bars:` topic missed while the stream was down, by symbol.
-    Backfill(String),
-}
-
-/// What a load task reports.
-#[derive(Debug)]
-enum Loaded {
-    Chain {
-        topic: String,
-        picture: Result<ChainPicture, ChainError>,
-    },
-    Refreshed {
-        topic: String,
-        picture: ChainPicture,
-    },
-    Expirations {
-        symbol: String,
-        list: Vec<Expiration>,
-    },
-    Quotes(Value),
-    /// A pricehistory answer for a `bars:` topic: its first picture, or a backfill.
-    Bars {
-        symbol: String,
-        bars: Vec<tickdesk_wire::bars::Bar>,
-        backfill: bool,
-        /// The load's generation (see `Upstream::bars_loads`).
-        generation: u64,
-        /// Why Schwab refused the request (HTTP 400/404), answered as no bars.
-        refused: Option<String>,
-    },
-    /// Schwab refused the request for this symbol (HTTP 400/404): it does not know it.
-    Unknown {
-        symbol: String,
-        why: String,
-    },
-    /// A failed attempt (the task retries by itself).
-    Failed {
-        what: String,
-        error: String,
-    },
-}
-
-/// A loaded chain topic.
-#[derive(Debug)]
-struct Chain {
-    contracts: Vec<Contract>,
-    ranks: Vec<usize>,
-    /// The at-the-money strike the window was centred on when loaded.
-    centre: Option<f64>,
-}
-
-/// What to do after the session failed.
-enum After {
-    Retry,
-    RefreshThenRetry,
-    Stop(String),
-}
-
+/// The orchestrator's state: the shared sinks and settings, and the parts.
 struct Upstream {
     store: Arc<dyn Publisher>,
     opts: Options,
-    rest: Rest,
-    tokens: Arc<TokenManager>,
     status: Status,
-    loads_tx: mpsc::UnboundedSender<Loaded>,
-    loading: HashMap<LoadKey, AbortHandle>,
-    /// Chain topics wanted now → class (0: a browser watches, 1: only a start symbol, 2: held as a REST picture
-    /// for the analytics across expiries, never streamed).
-    wanted_chains: BTreeMap<String, u8>,
-    /// Underlying → its held chain topics (the first `held_expiries` listed expiries).
-    held: BTreeMap<String, Vec<String>>,
-    /// Underlyings Schwab does not know → until when no call is made for them.
-    unknown: HashMap<String, tokio::time::Instant>,
-    /// Loaded, wanted chain topics.
-    chains: BTreeMap<String, Chain>,
-    /// Underlyings whose expirations topic is wanted.
-    wanted_exps: BTreeSet<String>,
-    /// Start symbol → its nearest-expiry chain topic, once the expirations are known.
-    pinned: BTreeMap<String, Option<String>>,
-    /// Contract key → its chain topic.
-    key_topic: HashMap<String, String>,
-    /// What the streamer has acknowledged.
-    subscribed: KeySets,
-    /// The key budget in force (lowered by code 19).
-    budget: usize,
-    /// Set for good by code 12.
-    stopped: bool,
-    ever_connected: bool,
-    connected_at: Option<Instant>,
-    next_connect: tokio::time::Instant,
-    backoff: Backoff,
-    /// The refresh token was refused: waiting for `auth login`.
-    tokens_lapsed: bool,
-    /// Keys whose latest snapshot said `delayed: true`.
-    delayed_keys: HashSet<String>,
-    /// Underlyings with streamed quotes since connecting (REST must not overwrite them with older values).
-    streamed_quotes: HashSet<String>,
-    /// (attempted, lowered to) after a code 19.
-    budget_refused: Option<(usize, usize)>,
-    /// Watched `bars:` topics served by Schwab, by symbol.
-    bars: BTreeMap<String, bars::BarsTopic>,
-    /// The generation of the pricehistory load running for each bars key: an answer of another generation belongs
-    /// to a load cancelled meanwhile (the symbol dropped and watched again) and is ignored, so it neither removes
-    /// the running load's handle nor merges a picture asked for a topic that no longer exists.
-    bars_loads: HashMap<LoadKey, u64>,
-    /// The next bars load's generation.
-    next_bars_load: u64,
-    /// The market's date (New York) as of the last clock check: a change is the day roll.
-    today: Date,
-    /// The subscription command the link is running (one at a time, as Schwab wants).
-    in_flight: Option<LinkCommand>,
-    /// The last command Schwab refused: not sent again until something changes.
-    refused: Option<LinkCommand>,
-    /// Logged in again after a code 20 since the plan last converged (a second 20 ends the link).
-    relogged: bool,
-}
-
-/// The class of a held expiry in `wanted_chains`: a REST picture for the analytics, never streamed.
-const HELD: u8 = 2;
-
-/// Why a connection attempt failed.
-enum ConnectFailed {
-    Token(AuthError),
-    Retry(String),
-    Stream(StreamError),
+    loads: Loads,
+    unknown: Unknown,
+    chains: Chains,
+    bars: Bars,
+    subscription: Subscription,
+    connection: Connection,
+    feed: Feed,
 }
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
-            .field("chains", &self.chains.keys().collect::<Vec<_>>())
-            .field("budget", &self.budget)
+            .field("chains", &self.chains.loaded_topics())
+            .field("subscription", &self.subscription)
             .finish_non_exhaustive()
     }
-}
-
-/// Resolves once shutdown is asked for (without holding the watch's guard across awaits).
-async fn stopping(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 /// Waits for the link's next event, or forever without a link.
@@ -565,13 +127,35 @@ async fn connected(
     }
 }
 
-fn unix_to_instant(unix_s: i64) -> tokio::time::Instant {
-    let now = now_s();
-    let secs = (unix_s - now).clamp(0, 86_400 * 30) as u64;
-    tokio::time::Instant::now() + Duration::from_secs(secs)
-}
-
 impl Upstream {
+    /// The orchestrator's state before its first step: nothing wanted, loaded or connected yet.
+    fn new(
+        store: Arc<dyn Publisher>,
+        opts: Options,
+        rest: Rest,
+        tokens: Arc<TokenManager>,
+        status: Status,
+        loads_tx: mpsc::UnboundedSender<Loaded>,
+    ) -> Upstream {
+        Upstream {
+            loads: Loads::new(
+                rest,
+                loads_tx,
+                opts.timing.backoff_min,
+                opts.timing.backoff_max,
+            ),
+            unknown: Unknown::default(),
+            chains: Chains::new(&opts.symbols, et_date(opts.clock.now_ms())),
+            bars: Bars::new(store.clone(), opts.clock.clone(), opts.bars_sessions),
+            subscription: Subscription::new(opts.key_budget),
+            connection: Connection::new(tokens, &opts),
+            feed: Feed::default(),
+            store,
+            opts,
+            status,
+        }
+    }
+
     async fn run(
         &mut self,
         demand: Arc<Demand>,
@@ -583,10 +167,10 @@ impl Upstream {
         let mut attempt: Option<JoinHandle<Result<Session, ConnectFailed>>> = None;
         self.status
             .set(State::Connecting, "loading the start symbols");
-        self.check_token_health().await;
-        if !self.pinned.is_empty() {
-            let symbols: Vec<String> = self.pinned.keys().cloned().collect();
-            self.start_load(LoadKey::Quotes, move |rest| {
+        self.connection.check_token_health(&mut self.status).await;
+        let symbols = self.chains.start_symbols();
+        if !symbols.is_empty() {
+            self.loads.start(LoadKey::Quotes, move |rest| {
                 let symbols = symbols.clone();
                 async move {
                     rest.quotes(Priority::Start, &symbols)
@@ -602,7 +186,7 @@ impl Upstream {
                 .status_throttle
                 .max(Duration::from_millis(50)),
         );
-        let mut token_due = unix_to_instant(self.tokens.refresh_due_at().await);
+        let mut token_due = self.connection.refresh_due().await;
         let mut market_tick =
             tokio::time::interval(self.opts.timing.market_check.max(Duration::from_millis(20)));
         market_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -616,7 +200,7 @@ impl Upstream {
         // The first tick of an interval is immediate; the first refresh waits a period (the chain was just loaded).
         refresh_tick.reset();
         loop {
-            let want_connection = !self.stopped && !self.tokens_lapsed && self.has_wanted_keys();
+            let want_connection = self.connection.may_connect() && self.has_wanted_keys();
             tokio::select! {
                 biased;
                 _ = stopping(&mut shutdown) => break,
@@ -632,21 +216,22 @@ impl Upstream {
                     self.on_demand(&counts);
                     self.pump(&link);
                 }
-                _ = tokio::time::sleep_until(self.next_connect),
+                _ = tokio::time::sleep_until(self.connection.next_connect()),
                     if link.is_none() && attempt.is_none() && want_connection => {
-                    attempt = Some(self.start_connect());
+                    attempt = Some(self.connection.start(self.loads.rest(), &mut self.status));
                 }
                 r = connected(&mut attempt) => {
                     attempt = None;
                     self.on_connect_result(r, &mut link).await;
                 }
                 _ = tokio::time::sleep_until(token_due) => {
-                    let ok = self.on_token_timer().await;
+                    let words = self.subscription.streaming_words();
+                    let ok = self.connection.on_token_timer(&mut self.status, words).await;
                     let now = tokio::time::Instant::now();
-                    token_due = if self.tokens_lapsed || !ok {
+                    token_due = if self.connection.tokens_lapsed() || !ok {
                         now + self.opts.timing.token_poll.min(Duration::from_secs(5))
                     } else {
-                        unix_to_instant(self.tokens.refresh_due_at().await).max(now + Duration::from_millis(200))
+                        self.connection.refresh_due().await.max(now + Duration::from_millis(200))
                     };
                 }
                 _ = status_tick.tick() => self.status.flush(),
@@ -659,24 +244,845 @@ impl Upstream {
                 ev = next_link_event(&mut link) => self.on_link_event(ev, &mut link).await,
             }
         }
-        for (_, h) in self.loading.drain() {
-            h.abort();
-        }
+        self.loads.abort_all();
         if let Some(a) = attempt.take() {
             a.abort();
         }
         if let Some(l) = link.take() {
             l.close().await;
         }
-        self.subscribed.clear();
+        self.subscription.link_lost();
         self.publish_live_flags();
         self.status.set(State::Stopped, "relay shutting down");
         info!("Schwab client stopped");
     }
 }
 
+/// Demand: what browsers watch becomes what is wanted, and the loads that follow.
+impl Upstream {
+    /// Recomputes what is wanted from the demand counts and the start symbols; starts and cancels loads.
+    fn on_demand(&mut self, counts: &BTreeMap<String, usize>) {
+        self.subscription.clear_refused();
+        let wanted = Wanted::of(counts, self.opts.held_expiries > 0, &self.opts.foreign_bars);
+        let change = self.chains.set_demand(&wanted.chains, wanted.exps);
+        // Chains no longer wanted: stop loading, and empty them (their keys are forgotten; the plan drops them).
+        for topic in change.gone {
+            self.cancel_chain_loads(&topic);
+            // Emptied, not left frozen: nobody refreshes it any more, and views across expiries (the analytics)
+            // must not count a stale picture. A browser that comes back gets it loaded afresh.
+            self.store.reset(&topic, Items::new());
+            debug!(%topic, "chain no longer watched: emptied");
+        }
+        for topic in &change.added {
+            // A topic not wanted before is one a browser just asked for.
+            self.load_chain_at(topic, Priority::Browser);
+        }
+        for sym in change.exps_gone {
+            self.loads.cancel(&LoadKey::Expirations(sym));
+        }
+        for sym in &change.exps_added {
+            self.load_expirations(sym);
+        }
+        self.set_wanted_bars(wanted.bars);
+    }
+
+    fn cancel_chain_loads(&mut self, topic: &str) {
+        self.loads.cancel(&LoadKey::Chain(topic.to_string()));
+        self.loads.cancel(&LoadKey::Refresh(topic.to_string()));
+    }
+
+    /// The `bars:` symbols watched now: new ones get their first picture, the ones let go are emptied.
+    fn set_wanted_bars(&mut self, wanted: BTreeSet<String>) {
+        let (gone, added) = self.bars.set_wanted(wanted);
+        for symbol in gone {
+            self.loads.cancel(&LoadKey::Bars(symbol.clone()));
+            self.loads.cancel(&LoadKey::Backfill(symbol));
+        }
+        for symbol in &added {
+            self.load_bars(symbol);
+        }
+    }
+
+    /// True while there is something to stream: a connection is worth having.
+    fn has_wanted_keys(&self) -> bool {
+        !self.opts.symbols.is_empty() || self.chains.has_wanted() || !self.bars.is_empty()
+    }
+}
+
+/// REST loads: starting them, and what they bring.
+impl Upstream {
+    fn load_chain(&mut self, topic: &str) {
+        self.load_chain_at(topic, self.chains.priority(topic));
+    }
+
+    fn load_chain_at(&mut self, topic: &str, priority: Priority) {
+        let Some((underlying, expiry)) = chain_of(topic) else {
+            warn!(%topic, "not a chain topic (expected chain:UNDERLYING:YYYY-MM-DD); it stays empty");
+            self.status
+                .set_error(Some(format!("{topic} is not chain:UNDERLYING:YYYY-MM-DD")));
+            return;
+        };
+        let dte = self.chains.today().days_until(expiry);
+        if !self.opts.filter.dte_allowed(dte) {
+            let (lo, hi) = (self.opts.filter.min_dte, self.opts.filter.max_dte);
+            warn!(%topic, dte, "expiry outside the DTE window {lo}–{hi} days; the chain stays empty");
+            self.status.set_error(Some(format!(
+                "{topic} is outside the DTE window ({lo}–{hi} days)"
+            )));
+            return;
+        }
+        if self.unknown.contains(&underlying) {
+            debug!(%topic, "not asked: Schwab does not know the symbol (cool-down)");
+            return;
+        }
+        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
+        let t = topic.to_string();
+        self.loads.start(LoadKey::Chain(t.clone()), move |rest| {
+            let (t, u) = (t.clone(), underlying.clone());
+            async move {
+                Ok(Loaded::Chain {
+                    topic: t,
+                    picture: fetch_chain(&rest, priority, &u, expiry, strike_count).await?,
+                })
+            }
+        });
+    }
+
+    fn load_expirations(&mut self, symbol: &str) {
+        if self.unknown.contains(symbol) {
+            return;
+        }
+        let s = symbol.to_string();
+        let clock = self.opts.clock.clone();
+        let priority = if self.chains.is_start_symbol(symbol) {
+            Priority::Start
+        } else {
+            Priority::Browser
+        };
+        self.loads
+            .start(LoadKey::Expirations(s.clone()), move |rest| {
+                let (s, clock) = (s.clone(), clock.clone());
+                async move {
+                    let v = rest.expiration_chain(priority, &s).await?;
+                    Ok(Loaded::Expirations {
+                        list: chain::parse_expirations(&v, et_date(clock.now_ms())),
+                        symbol: s,
+                    })
+                }
+            });
+    }
+
+    /// Asks REST for a fresh picture of a loaded chain (same window as its first load).
+    fn refresh_chain(&mut self, topic: &str) {
+        let Some((underlying, expiry)) = chain_of(topic) else {
+            return;
+        };
+        if self.loads.is_running(&LoadKey::Chain(topic.to_string())) {
+            return;
+        }
+        let strike_count = self.opts.filter.strike_window.map(|w| 2 * w + 2);
+        let t = topic.to_string();
+        self.loads.start(LoadKey::Refresh(t.clone()), move |rest| {
+            let (t, u) = (t.clone(), underlying.clone());
+            async move {
+                match fetch_chain(&rest, Priority::Background, &u, expiry, strike_count).await? {
+                    Ok(picture) => Ok(Loaded::Refreshed { topic: t, picture }),
+                    // A refresh that fails is dropped: the chain keeps what it has.
+                    Err(e) => Ok(Loaded::Failed {
+                        what: format!("a fresh picture of {t}"),
+                        error: e.to_string(),
+                    }),
+                }
+            }
+        });
+    }
+
+    /// The first picture of a `bars:` topic: every minute of the window so far, extended hours included.
+    fn load_bars(&mut self, symbol: &str) {
+        if self.unknown.contains(symbol) {
+            debug!(%symbol, "bars not asked: Schwab does not know the symbol (cool-down)");
+            return;
+        }
+        let start = self.bars.window();
+        self.fetch_bars(LoadKey::Bars(symbol.to_string()), symbol, start, false);
+    }
+
+    /// A pricehistory load from `from` to the market clock's now, reported as [`Loaded::Bars`].
+    fn fetch_bars(&mut self, key: LoadKey, symbol: &str, from: i64, backfill: bool) {
+        let (s, clock) = (symbol.to_string(), self.opts.clock.clone());
+        self.loads.start_generation(key, move |rest, generation| {
+            let (s, clock) = (s.clone(), clock.clone());
+            async move {
+                let now = clock.now_ms();
+                let v = match rest
+                    .price_history(Priority::Browser, &s, from.min(now), now)
+                    .await
+                {
+                    Ok(v) => v,
+                    // Refused (400/404): the same as no history; whether the symbol is unknown is decided with
+                    // what else is known of it.
+                    Err(RestError::Http {
+                        status: 400 | 404,
+                        message,
+                        ..
+                    }) if !backfill => {
+                        return Ok(Loaded::Bars {
+                            symbol: s,
+                            bars: Vec::new(),
+                            backfill,
+                            generation,
+                            refused: Some(message),
+                        })
+                    }
+                    Err(e) => return Err(e),
+                };
+                let bars =
+                    crate::bars::parse_price_history(&v).ok_or_else(|| RestError::BadReply {
+                        path: "/marketdata/v1/pricehistory".into(),
+                        message: "no candles list".into(),
+                    })?;
+                Ok(Loaded::Bars {
+                    symbol: s,
+                    bars,
+                    backfill,
+                    generation,
+                    refused: None,
+                })
+            }
+        });
+    }
+
+    fn on_loaded(&mut self, loaded: Loaded) {
+        match loaded {
+            Loaded::Failed { what, error } => {
+                warn!(%error, "cannot load {what} from Schwab; retrying");
+                self.status.set_error(Some(error));
+            }
+            Loaded::Quotes(v) => {
+                self.loads.finished(&LoadKey::Quotes);
+                let rows = loads::quote_rows(&v, |s| self.feed.streams_quote(s));
+                self.store.publish(QUOTES_TOPIC, rows, vec![]);
+            }
+            Loaded::Unknown { symbol, why } => self.on_unknown(&symbol, &why),
+            Loaded::Bars {
+                symbol,
+                bars,
+                backfill,
+                generation,
+                refused,
+            } => self.on_bars_loaded(symbol, bars, backfill, generation, refused),
+            Loaded::Expirations { symbol, list } => self.on_expirations(symbol, list),
+            Loaded::Refreshed { topic, picture } => self.on_refreshed(topic, picture),
+            Loaded::Chain { topic, picture } => {
+                self.loads.finished(&LoadKey::Chain(topic.clone()));
+                // An answer that was already on its way when the day rolled must not bring an expired chain back.
+                if !self.chains.is_wanted(&topic) || self.chains.is_expired(&topic) {
+                    return;
+                }
+                let picture = match picture {
+                    Ok(p) => p,
+                    Err(ChainError::Failed { symbol, status }) => {
+                        let u = chain_of(&topic).map_or(symbol, |(u, _)| u);
+                        return self
+                            .on_unknown(&u, &format!("its chain answer was status {status:?}"));
+                    }
+                    Err(e) => {
+                        warn!(%topic, error = %e, "Schwab has no chain for this topic; it stays empty");
+                        self.status.set_error(Some(e.to_string()));
+                        self.store.reset(&topic, Items::new());
+                        return;
+                    }
+                };
+                self.install_chain(topic, picture);
+            }
+        }
+    }
+
+    /// An expirations list: published, a start symbol pins its nearest expiry, the first ones are held.
+    fn on_expirations(&mut self, symbol: String, list: Vec<Expiration>) {
+        self.loads.finished(&LoadKey::Expirations(symbol.clone()));
+        if list.is_empty() {
+            return self.on_unknown(&symbol, "it lists no expirations");
+        }
+        let today = self.chains.today();
+        let list: Vec<Expiration> = list
+            .into_iter()
+            .filter(|e| self.opts.filter.dte_allowed(e.dte))
+            .collect();
+        let items: Items = list
+            .iter()
+            .map(|e| (e.date.to_string(), e.row(today)))
+            .collect();
+        self.store
+            .reset(&format!("{EXPIRATIONS_PREFIX}{symbol}"), items);
+        if let Some(topic) = self.chains.pin(&symbol, &list) {
+            self.load_chain(&topic);
+        }
+        if self.opts.held_expiries == 0 {
+            return;
+        }
+        let held = self.chains.hold(&symbol, &list, self.opts.held_expiries);
+        for t in &held.added {
+            self.load_chain(t);
+        }
+        for t in held.released {
+            self.cancel_chain_loads(&t);
+            // No longer held: emptied, not left frozen (the analytics drop it).
+            self.store.reset(&t, Items::new());
+        }
+    }
+
+    /// A chain's first picture: filter, publish as a fresh snapshot (reset), remember its keys.
+    fn install_chain(&mut self, topic: String, picture: ChainPicture) {
+        self.subscription.clear_refused();
+        let Some((underlying, expiry)) = chain_of(&topic) else {
+            return;
+        };
+        let chain = Chain::new(
+            expiry,
+            picture.contracts,
+            picture.underlying_price,
+            &self.opts.filter,
+        );
+        let items = chain::chain_items(
+            &chain.contracts,
+            |k| self.subscription.is_streamed(LEVELONE_OPTIONS, k),
+            wall_ms(),
+        );
+        info!(%topic, contracts = chain.contracts.len(), "loaded the chain's first picture");
+        self.store.reset(&topic, items);
+        if let Some(mut row) = picture.underlying {
+            if !self.feed.streams_quote(&underlying) {
+                row.insert("delayed".into(), json!(picture.delayed));
+                self.store.publish(
+                    QUOTES_TOPIC,
+                    [(underlying.clone(), row)].into_iter().collect(),
+                    vec![],
+                );
+            }
+        }
+        if picture.delayed {
+            self.feed.chain_delayed(&topic);
+            self.status.set_delayed(true);
+        }
+        self.chains.install(topic, chain);
+    }
+
+    /// A fresh picture: re-centre if the money moved, else update the contracts that are not streamed.
+    fn on_refreshed(&mut self, topic: String, picture: ChainPicture) {
+        self.loads.finished(&LoadKey::Refresh(topic.clone()));
+        if self.chains.is_expired(&topic) {
+            return;
+        }
+        let Some(c) = self.chains.get(&topic) else {
+            return;
+        };
+        let off = match (picture.underlying_price, self.opts.filter.strike_window) {
+            (Some(p), Some(w)) => c.off_centre(p, w),
+            _ => false,
+        };
+        if off {
+            self.install_chain(topic, picture);
+            return;
+        }
+        let mine = self.chains.keys_of(&topic);
+        let ts = wall_ms();
+        let rows: Items = picture
+            .contracts
+            .iter()
+            .filter(|k| {
+                mine.contains(k.symbol.as_str())
+                    && !self.subscription.is_streamed(LEVELONE_OPTIONS, &k.symbol)
+            })
+            .map(|k| (k.symbol.clone(), k.row(false, ts)))
+            .collect();
+        if !rows.is_empty() {
+            debug!(%topic, contracts = rows.len(), "refreshed the contracts outside the key budget");
+            self.store.publish(&topic, rows, vec![]);
+        }
+    }
+
+    /// A pricehistory answer (a first picture or a backfill), unless it belongs to a load cancelled meanwhile.
+    fn on_bars_loaded(
+        &mut self,
+        symbol: String,
+        bars: Vec<tickdesk_wire::bars::Bar>,
+        backfill: bool,
+        generation: u64,
+        refused: Option<String>,
+    ) {
+        let key = if backfill {
+            LoadKey::Backfill(symbol.clone())
+        } else {
+            LoadKey::Bars(symbol.clone())
+        };
+        if !self.loads.finish_current(&key, generation) {
+            debug!(%symbol, generation, "a cancelled bars load's answer: ignored");
+            return;
+        }
+        if !self.bars.contains(&symbol) {
+            return;
+        }
+        let first_empty = self.bars.is_first_empty(&symbol, backfill, &bars);
+        if first_empty && !self.otherwise_known(&symbol) {
+            // The window without a single minute and nothing else heard of it: Schwab does not know it.
+            let why = refused.map_or("it has no price history".to_string(), |m| {
+                format!("pricehistory refused it: {m}")
+            });
+            return self.on_unknown(&symbol, &why);
+        }
+        if first_empty {
+            // A symbol that trades (quotes, a chain) but has no minute in the window: an empty picture, not an
+            // unknown symbol, whose error would also reach its chain and expirations topics.
+            info!(%symbol, refused = ?refused, "no price history in the window: the bars start empty");
+        }
+        self.bars.merge(&symbol, bars, backfill);
+    }
+
+    /// True when `symbol` showed it trades otherwise: a streamed or REST quote, a loaded chain, listed expirations.
+    fn otherwise_known(&self, symbol: &str) -> bool {
+        let has_items = |topic: &str| {
+            self.store
+                .snapshot(topic)
+                .is_some_and(|s| !s.items.is_empty())
+        };
+        self.feed.streams_quote(symbol)
+            || self.chains.has_underlying(symbol)
+            || self
+                .store
+                .snapshot(QUOTES_TOPIC)
+                .is_some_and(|s| s.items.contains_key(symbol))
+            || has_items(&format!("{EXPIRATIONS_PREFIX}{symbol}"))
+    }
+
+    /// Schwab does not know `symbol`: its topics' subscribers get one `unknown_symbol` error frame each, and no call
+    /// is made for it until the cool-down has passed and someone asks again.
+    fn on_unknown(&mut self, symbol: &str, why: &str) {
+        self.loads
+            .finished(&LoadKey::Expirations(symbol.to_string()));
+        if !self.unknown.mark(symbol, self.opts.timing.unknown_cooldown) {
+            return;
+        }
+        warn!(%symbol, %why, "Schwab does not know this symbol; no more calls for it for a while");
+        let message = format!(
+            "Schwab does not know the symbol {symbol} ({why}); nothing will come for it. Asking again after {} s tries again.",
+            self.opts.timing.unknown_cooldown.as_secs()
+        );
+        self.loads.cancel(&LoadKey::Bars(symbol.to_string()));
+        let prefix = format!("{CHAIN_PREFIX}{symbol}:");
+        let exps = format!("{EXPIRATIONS_PREFIX}{symbol}");
+        let bars = bars_topic(symbol);
+        for topic in self.store.topic_names() {
+            if topic.starts_with(&prefix) || topic == exps || topic == bars {
+                self.loads.cancel(&LoadKey::Chain(topic.clone()));
+                self.store.notify(
+                    &topic,
+                    tickdesk_wire::ErrorCode::UnknownSymbol,
+                    message.clone(),
+                );
+            }
+        }
+        self.status.set_error(Some(message));
+    }
+}
+
+/// The subscription: the plan within the key budget, sent one command at a time, and the `live` flags.
+impl Upstream {
+    /// Every wanted key, most important first: the underlyings (start symbols, the wanted chains', the watched
+    /// charts' — a chart's current minute moves with its symbol's last price), the charts, the chains' contracts.
+    /// A symbol Schwab does not know takes no key: it would only spend the budget the others need.
+    fn wanted_keys(&self) -> Vec<(&'static str, String)> {
+        let mut underlyings: Vec<String> = self.opts.symbols.clone();
+        for u in self.chains.underlyings() {
+            if !underlyings.contains(&u) {
+                underlyings.push(u);
+            }
+        }
+        let charts: Vec<String> = self
+            .bars
+            .symbols()
+            .filter(|s| !self.unknown.contains(s))
+            .cloned()
+            .collect();
+        for s in &charts {
+            if !underlyings.contains(s) {
+                underlyings.push(s.clone());
+            }
+        }
+        plan::prioritize(&underlyings, &charts, &self.chains.candidates())
+    }
+
+    /// Brings the subscription one step closer to the plan: sends the next SUBS/ADD/UNSUBS the plan needs to the
+    /// link, unless one is in flight (its outcome calls this again). Once nothing is left to send, publishes the
+    /// `live` flags and the budget note.
+    fn pump(&mut self, link: &Option<Link>) {
+        if link.is_some() && self.subscription.busy() {
+            return;
+        }
+        let p = self.subscription.plan(&self.wanted_keys());
+        if let Some(l) = link {
+            if let Some(c) = self.subscription.next_command(&p) {
+                l.send(c);
+                return;
+            }
+        }
+        self.publish_live_flags();
+        if link.is_some() && matches!(self.status.state(), State::Connecting | State::Reconnecting)
+        {
+            // Connected and the subscription in place: live from here.
+            let state = if self.status.delayed() {
+                State::Delayed
+            } else {
+                State::Live
+            };
+            self.status.set(state, self.subscription.streaming_words());
+        }
+        if link.is_some() && matches!(self.status.state(), State::Live | State::Delayed) {
+            let state = self.status.state();
+            self.status.set(state, self.subscription.streaming_words());
+        }
+        let bars_not_live: Vec<String> = self
+            .bars
+            .symbols()
+            .filter(|s| !p.is_live(CHART_EQUITY, s) && !self.unknown.contains(s))
+            .cloned()
+            .collect();
+        let note = self.subscription.budget_note(&p, &bars_not_live);
+        self.status.set_budget_note(note);
+    }
+
+    /// What the link reports.
+    async fn on_link_event(&mut self, ev: LinkEvent, link: &mut Option<Link>) {
+        match ev {
+            LinkEvent::Inbound(ev) => {
+                if let Err(e) = self.on_inbound(ev) {
+                    self.drop_link(link, e).await;
+                }
+            }
+            LinkEvent::Done { command, result } => {
+                match self.subscription.on_done(command, result) {
+                    Outcome::Next => {}
+                    Outcome::Refused(words) => self.status.set_error(Some(words)),
+                    Outcome::Relogged => {
+                        self.feed.relogged();
+                        self.bars.connected();
+                    }
+                    Outcome::Relogin => {
+                        if let Some(l) = link.as_ref() {
+                            l.send(LinkCommand::Relogin);
+                            self.subscription.relogin_sent();
+                        }
+                        return;
+                    }
+                    Outcome::Failed(e) => return self.drop_link(link, e).await,
+                }
+                self.pump(link);
+            }
+            LinkEvent::Closed(e) => self.drop_link(link, e).await,
+        }
+    }
+
+    /// `live` of every loaded contract: streamed now or not.
+    fn publish_live_flags(&self) {
+        for (topic, c) in self.chains.loaded() {
+            let rows = c.live_rows(|k| self.subscription.is_streamed(LEVELONE_OPTIONS, k));
+            self.store.publish(topic, rows, vec![]);
+        }
+    }
+}
+
+/// The connection: an attempt's outcome, a link lost.
+impl Upstream {
+    /// The attempt's outcome: a link and the plan from nothing, or the failure handled.
+    async fn on_connect_result(
+        &mut self,
+        r: Result<Session, ConnectFailed>,
+        link: &mut Option<Link>,
+    ) {
+        let s = match r {
+            Ok(s) => s,
+            Err(ConnectFailed::Token(e)) => {
+                return self.connection.token_failed(e, &mut self.status)
+            }
+            Err(ConnectFailed::Retry(e)) => {
+                return self.connection.retry_later(e, &mut self.status)
+            }
+            Err(ConnectFailed::Stream(e)) => {
+                return self.connection.after_failure(e, &mut self.status).await
+            }
+        };
+        self.subscription.reset();
+        self.feed.connected();
+        self.bars.connected();
+        *link = Some(self.connection.connected(s));
+        self.status.set_error(None);
+        // Live once the plan's commands have landed (see `pump`), so "live" means streaming what is watched.
+        self.pump(link);
+    }
+
+    /// The link failed: drop it, mark everything not live, decide what next.
+    async fn drop_link(&mut self, link: &mut Option<Link>, e: StreamError) {
+        *link = None;
+        self.subscription.link_lost();
+        self.publish_live_flags();
+        self.connection.dropped();
+        self.connection.after_failure(e, &mut self.status).await;
+    }
+}
+
+/// What the streamer sends: data items become deltas of the chain, quote and bars topics.
+impl Upstream {
+    fn on_inbound(&mut self, ev: Inbound) -> Result<(), StreamError> {
+        self.status.message_seen();
+        match ev {
+            Inbound::Heartbeat(_) => Ok(()),
+            Inbound::Response(r) => {
+                debug!(requestid = %r.requestid, code = r.code, "unmatched Schwab response ignored");
+                Ok(())
+            }
+            Inbound::Notice { code: 0, .. } => Ok(()),
+            Inbound::Notice { code, msg, service } => Err(StreamError::Code {
+                code,
+                msg,
+                context: format!("a {service} notice"),
+            }),
+            Inbound::Data {
+                service,
+                timestamp,
+                items,
+            } => {
+                let ts = timestamp.unwrap_or_else(wall_ms);
+                match service.as_str() {
+                    LEVELONE_OPTIONS => self.on_option_items(items, ts),
+                    LEVELONE_EQUITIES => self.on_equity_items(items, ts),
+                    CHART_EQUITY => self.on_chart_items(items),
+                    other => debug!(service = other, "data for a service not used; ignored"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn note_delayed(&mut self, key: &str, delayed: Option<bool>) {
+        if let Some(any) = self.feed.note_delayed(key, delayed) {
+            self.status.set_delayed(any);
+        }
+    }
+
+    /// Options: only the fields each item carries, grouped per chain topic.
+    fn on_option_items(&mut self, items: Vec<DataItem>, ts: i64) {
+        let mut by_topic: HashMap<String, Items> = HashMap::new();
+        for item in items {
+            let subscribed = self.subscription.is_streamed(LEVELONE_OPTIONS, &item.key);
+            let Some(topic) = self
+                .chains
+                .topic_of(&item.key)
+                .filter(|_| subscribed)
+                .map(str::to_string)
+            else {
+                // Data for a key just unsubscribed can still trickle in.
+                continue;
+            };
+            self.note_delayed(&item.key, item.delayed);
+            let row = inbound::option_row(&item.fields, ts);
+            by_topic.entry(topic).or_default().insert(item.key, row);
+        }
+        for (topic, rows) in by_topic {
+            self.store.publish(&topic, rows, vec![]);
+        }
+    }
+
+    /// Underlyings: their quotes, and the current minute of their watched bars.
+    fn on_equity_items(&mut self, items: Vec<DataItem>, ts: i64) {
+        let mut rows = Items::new();
+        for item in items {
+            if !self.subscription.is_streamed(LEVELONE_EQUITIES, &item.key) {
+                continue;
+            }
+            self.note_delayed(&item.key, item.delayed);
+            if let Some(from) = self.bars.on_tick(&item.key, &item.fields) {
+                self.fetch_bars(LoadKey::Backfill(item.key.clone()), &item.key, from, true);
+            }
+            let row = inbound::equity_row(&item.fields, item.delayed, ts);
+            self.feed.quote_streamed(&item.key);
+            rows.insert(item.key, row);
+        }
+        if !rows.is_empty() {
+            self.store.publish(QUOTES_TOPIC, rows, vec![]);
+        }
+    }
+
+    /// `CHART_EQUITY` items: each completed minute replaces what the ticks built for it.
+    fn on_chart_items(&mut self, items: Vec<DataItem>) {
+        for item in items {
+            let subscribed = self.subscription.is_streamed(CHART_EQUITY, &item.key);
+            let Some(bar) = crate::bars::chart_bar(&item.fields).filter(|_| subscribed) else {
+                continue;
+            };
+            if let Some(from) = self.bars.on_completed(&item.key, bar) {
+                self.fetch_bars(LoadKey::Backfill(item.key.clone()), &item.key, from, true);
+            }
+        }
+    }
+}
+
+/// The market clock: the session's phase, the day roll, the strike windows following the money, fresh pictures.
+impl Upstream {
+    /// Reads the market clock: the session's phase for the status, the day roll, the bars' window, the strike
+    /// windows' centres.
+    fn on_market_clock(&mut self) {
+        let now = self.opts.clock.now_ms();
+        let phase = calendar::phase(now);
+        self.status.set_market(MarketNote {
+            phase,
+            next_open: (phase != Phase::Regular).then(|| calendar::next_open(now)),
+            market_time: now,
+            simulated: self.opts.clock.is_simulated(),
+        });
+        let today = et_date(now);
+        if today != self.chains.today() {
+            self.roll_day(today);
+        }
+        // The bars' window moves with the sessions (the day roll, and every later check is a no-op).
+        self.bars.trim();
+        self.retry_unloaded_bars();
+        self.recentre_windows();
+    }
+
+    /// The day changed (New York midnight, or a clock set forward): expired chains are reset to an empty
+    /// snapshot and dropped, the start symbols re-pin their nearest expiry, expirations and the remaining chains
+    /// reload so every DTE moves.
+    fn roll_day(&mut self, today: Date) {
+        info!(from = %self.chains.today(), to = %today, "market day roll");
+        for topic in self.chains.roll_day(today) {
+            info!(%topic, "expired at the day roll: reset to an empty snapshot");
+            self.cancel_chain_loads(&topic);
+            self.store.reset(&topic, Items::new());
+        }
+        for sym in self.chains.expirations_wanted() {
+            self.load_expirations(&sym);
+        }
+        for topic in self.chains.loaded_topics() {
+            self.load_chain(&topic);
+        }
+    }
+
+    /// Asks again for the first picture of every watched `bars:` topic still without one whose symbol is out of
+    /// its unknown cool-down and has no load running: demand only loads a symbol when it is first watched, so a
+    /// topic watched through the cool-down would otherwise never be asked again.
+    fn retry_unloaded_bars(&mut self) {
+        for symbol in self.bars.unloaded() {
+            if !self.unknown.contains(&symbol)
+                && !self.loads.is_running(&LoadKey::Bars(symbol.clone()))
+            {
+                debug!(%symbol, "bars still without a picture after the cool-down: asking again");
+                self.load_bars(&symbol);
+            }
+        }
+    }
+
+    /// Reloads a chain whose underlying moved a quarter of the strike window (at least two strikes) away from
+    /// the strike the window was centred on, so the window follows the money.
+    fn recentre_windows(&mut self) {
+        let Some(window) = self.opts.filter.strike_window else {
+            return;
+        };
+        let quotes = self
+            .store
+            .snapshot(QUOTES_TOPIC)
+            .map(|s| s.items)
+            .unwrap_or_default();
+        for topic in self.chains.off_centre(&quotes, window) {
+            if !self.loads.is_running(&LoadKey::Chain(topic.clone())) {
+                info!(%topic, "the underlying moved off the strike window's centre: re-centring");
+                self.load_chain(&topic);
+            }
+        }
+    }
+
+    /// Fresh REST pictures for the chains that have contracts outside the key budget.
+    fn refresh_not_live(&mut self) {
+        let due = self
+            .chains
+            .not_all_streamed(|k| self.subscription.is_streamed(LEVELONE_OPTIONS, k));
+        for topic in due {
+            self.refresh_chain(&topic);
+        }
+    }
+}
+
+/// Test support shared by the parts' tests: a REST client, a connection, an upstream, against an address nothing
+/// answers.
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+    use crate::token::now_s;
+
+    pub(super) fn tokens(api: &str) -> Arc<TokenManager> {
+        let http = auth::http_client(Duration::from_secs(1));
+        let file: crate::token::TokenFile = serde_json::from_value(json!({
+            "creation_timestamp": now_s(),
+            "token": {"access_token": "a", "refresh_token": "r", "expires_in": 1800, "expires_at": now_s() + 1800},
+        }))
+        .unwrap();
+        Arc::new(TokenManager::new(
+            http,
+            api,
+            auth::simulator_credentials(),
+            file,
+            None,
+        ))
+    }
+
+    pub(super) const NOWHERE: &str = "http://127.0.0.1:9";
+
+    pub(super) fn rest() -> Rest {
+        let http = auth::http_client(Duration::from_secs(1));
+        let budget = Arc::new(RestBudget::new(100, Duration::from_secs(60)));
+        Rest::new(http, NOWHERE, tokens(NOWHERE), budget)
+    }
+
+    pub(super) fn status() -> Status {
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 1 << 16));
+        Status::new(store, Duration::from_millis(50))
+    }
+
+    pub(super) fn connection() -> (Connection, Status) {
+        let cfg = crate::config::SchwabConfig::defaults();
+        let clock = tickdesk_market::Clock::frozen(Date::from_ymd(2026, 12, 2).at_et(11, 0));
+        let opts = Options::from_config(&cfg, clock);
+        (Connection::new(tokens(NOWHERE), &opts), status())
+    }
+}
+
+#[cfg(test)]
+impl Upstream {
+    /// An upstream on its own, no connection, against an address nothing answers (its loads keep retrying), for
+    /// the tests of its event handlers. The receiver holds what the loads report.
+    fn for_tests(clock: tickdesk_market::Clock) -> (Upstream, mpsc::UnboundedReceiver<Loaded>) {
+        let mut cfg = crate::config::SchwabConfig::defaults();
+        cfg.symbols = Vec::new();
+        let mut opts = Options::from_config(&cfg, clock);
+        opts.api = tests_support::NOWHERE.into();
+        let store = Arc::new(tickdesk_hub::memory::MemoryBroker::new(64, 1 << 16));
+        let (loads_tx, loads_rx) = mpsc::unbounded_channel();
+        let status = Status::new(store.clone(), Duration::from_millis(50));
+        let up = Upstream::new(
+            store,
+            opts,
+            tests_support::rest(),
+            tests_support::tokens(tests_support::NOWHERE),
+            status,
+            loads_tx,
+        );
+        (up, loads_rx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use tickdesk_market::Clock;
+
     #[test]
     fn settings_reach_the_chain_filter() {
         let mut cfg = crate::config::SchwabConfig::defaults();
@@ -699,14 +1105,9 @@ mod tests {
     #[test]
     fn chain_topics_parse_with_index_symbols_and_refuse_junk() {
         let d = Date::parse_iso("2026-11-21").unwrap();
-        assert_eq!(
-            parse_chain_topic("chain:$SPX:2026-11-21"),
-            Some(("$SPX".into(), d))
-        );
-        assert_eq!(
-            parse_chain_topic("chain:aapl:2026-11-21"),
-            Some(("AAPL".into(), d))
-        );
+        assert_eq!(chain_of("chain:$SPX:2026-11-21"), Some(("$SPX".into(), d)));
+        // Not a topic: the session refuses it (unknown_topic) before any source could see it.
+        assert_eq!(chain_of("chain:aapl:2026-11-21"), None);
         assert_eq!(chain_topic("$SPX", d), "chain:$SPX:2026-11-21");
         for bad in [
             "chain:AAPL",
@@ -715,10 +1116,15 @@ mod tests {
             "quotes",
             "chain:AAPL:2026-11-21x",
         ] {
-            assert_eq!(parse_chain_topic(bad), None, "{bad}");
+            assert_eq!(chain_of(bad), None, "{bad}");
         }
         assert_eq!(
-            normalize_symbols(&[" spy".into(), "SPY".into(), "".into(), "$spx".into()]),
+            tickdesk_wire::topics::normalise_symbols(&[
+                " spy".into(),
+                "SPY".into(),
+                "".into(),
+                "$spx".into()
+            ]),
             ["SPY", "$SPX"]
         );
     }
