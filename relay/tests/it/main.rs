@@ -14,6 +14,7 @@ mod access;
 mod analytics;
 mod bars;
 mod binance;
+mod edge;
 mod external_sim;
 mod fanout;
 mod fuzz;

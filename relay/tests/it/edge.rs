@@ -1,11 +1,12 @@
 //! The HTTP edge: a path that names nothing under `/api/` or `/ws/` is a JSON 404 (other paths are the app's), and
 //! the connection cap holds one permit per websocket.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
-use common::{eventually, test_config, Client, Relay};
+use common::{test_config, Relay};
+use tickdesk_testkit::{eventually, Client};
 
 #[tokio::test]
 async fn unknown_api_and_ws_paths_get_a_json_404_and_other_paths_the_app() {
