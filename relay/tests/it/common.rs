@@ -288,6 +288,8 @@ pub fn logs() -> Logs {
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(|| CaptureWriter)
             .with_ansi(false)
+            // The test's name (its thread's), so a test can tell its own lines from those of another one capturing.
+            .with_thread_names(true)
             .with_filter(here.and(EnvFilter::new("debug,tickdesk_relay=trace")));
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .expect("one global subscriber");

@@ -168,8 +168,8 @@ fn client_opts(api: &str, symbols: &[&str]) -> Options {
     }
 }
 
-/// [`tickdesk_testkit::eventually`] for a plain closure, with the client's recent log lines in the panic message
-/// of a timeout (from every test capturing at the time), to see why.
+/// [`tickdesk_testkit::eventually`] for a plain closure, with this test's last 80 log lines of the client in the
+/// panic message of a timeout, to see why.
 async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     tickdesk_testkit::eventually_or(
         what,
@@ -177,9 +177,13 @@ async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) 
         async || f(),
         || {
             let text = logs().all();
+            let test = std::thread::current()
+                .name()
+                .unwrap_or_default()
+                .to_string();
             let lines: Vec<&str> = text
                 .lines()
-                .filter(|l| l.contains("tickdesk_schwab") && !l.contains("tickdesk_schwab_sim"))
+                .filter(|l| l.contains(&test) && l.contains("tickdesk_schwab::"))
                 .collect();
             lines[lines.len().saturating_sub(80)..].join("\n")
         },
