@@ -76,7 +76,10 @@ if any(r["figure"] == "quiet" for r in rows):
 if any(r["figure"] == "storm" for r in rows):
     g = lambda w, k: [r["result"][k] for r in pick("storm", w) if r["result"].get(k) is not None]
     line("3. storm: kill → every client back", "ms", g("before", "all_back_ms"), g("after", "all_back_ms"), lambda v: f"{v:,.0f}")
+    line("3. storm: per client back, p50", "ms", g("before", "p50_back_ms"), g("after", "p50_back_ms"), lambda v: f"{v:,.0f}")
+    line("3. storm: per client back, p99", "ms", g("before", "p99_back_ms"), g("after", "p99_back_ms"), lambda v: f"{v:,.0f}")
     line("3. storm: kill → relay listening", "ms", g("before", "kill_to_listening_ms"), g("after", "kill_to_listening_ms"), lambda v: f"{v:,.0f}")
+    line("3. storm: kill → old relay gone (of the above)", "ms", g("before", "kill_to_exit_ms"), g("after", "kill_to_exit_ms"), lambda v: f"{v:,.0f}")
     line("3. storm: clients back", "of 1,000", g("before", "clients_back"), g("after", "clients_back"), lambda v: f"{v:.0f}")
     line("3. storm: upstream connections opened", "count", g("before", "upstream_connections_opened"), g("after", "upstream_connections_opened"), lambda v: f"{v:.0f}")
 if any(r["figure"] == "rest" for r in rows):
