@@ -701,10 +701,13 @@ async fn code_30_is_recovered_and_never_caused() {
         1,
         "no code 30, no reconnect"
     );
-    // Schwab stops the stream anyway: reconnect and resubscribe.
+    // Schwab stops the stream anyway: reconnect and resubscribe. Streaming again means subscribed at the simulator
+    // too (the chain's live flags alone come with its REST picture, before the SUBS lands): what is compared after
+    // the code 30 is taken then.
     c.demand.add(&t);
     eventually("AAPL streams again", 10, || {
-        (!c.live_keys(&t).is_empty()).then_some(())
+        let live = c.live_keys(&t);
+        (!live.is_empty() && live.is_subset(&sim.subs(OPTIONS))).then_some(())
     })
     .await;
     let before = sim.subs(OPTIONS);
