@@ -147,6 +147,7 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>) {
                         reason: reason.into(),
                     })))
                     .await;
+                close_handshake(&mut socket).await;
                 break;
             }
             Flow::Drop => break,
@@ -160,6 +161,20 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>) {
         }
     }
     debug!(conn = id, "schwab sim: streamer closed");
+}
+
+/// After our close frame, reads until the client's own (at most a second), as the websocket close handshake has it:
+/// a frame the client sent meanwhile (a ping) would otherwise meet a dropped socket, and the reset that follows
+/// can throw away the notice sent just before the close (the client never learns why, and reconnects).
+async fn close_handshake(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn str_field(v: &Value, k: &str) -> Option<String> {
