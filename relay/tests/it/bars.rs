@@ -8,18 +8,14 @@
 
 use crate::common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tickdesk_hub::demand::Demand;
-use tickdesk_hub::{broker::Event, memory::MemoryBroker};
+use tickdesk_hub::broker::Event;
 use tickdesk_market::{Clock, Date};
-use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options, Timing};
+use tickdesk_schwab::{chain::ChainFilter, Auth, Options, Timing};
 use tickdesk_schwab_sim::SimOptions;
 use tickdesk_testkit::{eventually, SchwabSim};
 use tickdesk_wire::bars::Bar;
-use tickdesk_wire::Fields;
-use tokio::sync::watch;
 
 /// What these tests read of the Schwab simulator's market.
 trait SimMarket {
@@ -57,11 +53,15 @@ async fn start_sim(clock: &Clock) -> SchwabSim {
     .await
 }
 
-struct Client {
-    store: Arc<MemoryBroker>,
-    demand: Arc<Demand>,
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+/// The Schwab source under test, with this module's readings of its topics.
+struct Client(common::SchwabSource);
+
+impl std::ops::Deref for Client {
+    type Target = common::SchwabSource;
+
+    fn deref(&self) -> &common::SchwabSource {
+        &self.0
+    }
 }
 
 impl Client {
@@ -108,16 +108,7 @@ impl Client {
             },
             clock: clock.clone(),
         };
-        let store = Arc::new(MemoryBroker::new(4096, 1 << 16));
-        let demand = Arc::new(Demand::default());
-        let (stop, rx) = watch::channel(false);
-        let task = schwab::spawn_with(store.clone(), demand.clone(), opts, rx);
-        Client {
-            store,
-            demand,
-            stop,
-            task: Some(task),
-        }
+        Client(common::SchwabSource::start(opts))
     }
 
     /// The bars of a topic, in time order.
@@ -134,21 +125,8 @@ impl Client {
             .and_then(|s| s.items.get(&Bar::key(t)).and_then(Bar::from_fields))
     }
 
-    fn status(&self) -> Fields {
-        self.store
-            .snapshot("status")
-            .and_then(|s| s.items.get("schwab").cloned())
-            .unwrap_or_default()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(5), t)
-                .await
-                .expect("the client stops within 5 s")
-                .unwrap();
-        }
+    async fn stop(self) {
+        self.0.stop().await
     }
 }
 

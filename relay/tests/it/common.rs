@@ -325,3 +325,44 @@ impl Drop for Logs {
         }
     }
 }
+
+/// A Schwab source on its own (no relay around it): its broker, its demand, and its task, stopped cleanly.
+pub struct SchwabSource {
+    pub store: Arc<MemoryBroker>,
+    pub demand: Arc<tickdesk_hub::demand::Demand>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SchwabSource {
+    pub fn start(opts: tickdesk_schwab::Options) -> SchwabSource {
+        let store = Arc::new(MemoryBroker::new(4096, 1 << 16));
+        let demand = Arc::new(tickdesk_hub::demand::Demand::default());
+        let (stop, rx) = watch::channel(false);
+        let task = tickdesk_schwab::spawn_with(store.clone(), demand.clone(), opts, rx);
+        SchwabSource {
+            store,
+            demand,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// The source's `schwab` item of the `status` topic.
+    pub fn status(&self) -> tickdesk_wire::Fields {
+        self.store
+            .snapshot("status")
+            .and_then(|s| s.items.get("schwab").cloned())
+            .unwrap_or_default()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("the client stops within 5 s")
+                .unwrap();
+        }
+    }
+}

@@ -14,15 +14,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tickdesk_hub::demand::Demand;
-use tickdesk_hub::memory::MemoryBroker;
 use tickdesk_hub::secret::Secret;
 use tickdesk_market::{Clock, Date};
 use tickdesk_schwab::{self as schwab, chain::ChainFilter, Auth, Options};
 use tickdesk_schwab_sim::SimOptions;
 use tickdesk_testkit::{in_session, SchwabSim};
 use tickdesk_wire::{Fields, Items};
-use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use common::logs;
@@ -75,32 +72,20 @@ fn sim_opts() -> SimOptions {
     }
 }
 
-struct Client {
-    store: Arc<MemoryBroker>,
-    demand: Arc<Demand>,
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+/// The Schwab source under test, with this module's readings of its topics.
+struct Client(common::SchwabSource);
+
+impl std::ops::Deref for Client {
+    type Target = common::SchwabSource;
+
+    fn deref(&self) -> &common::SchwabSource {
+        &self.0
+    }
 }
 
 impl Client {
     fn start(opts: Options) -> Client {
-        let store = Arc::new(MemoryBroker::new(4096, 1 << 16));
-        let demand = Arc::new(Demand::default());
-        let (stop, rx) = watch::channel(false);
-        let task = schwab::spawn_with(store.clone(), demand.clone(), opts, rx);
-        Client {
-            store,
-            demand,
-            stop,
-            task: Some(task),
-        }
-    }
-
-    fn status(&self) -> Fields {
-        self.store
-            .snapshot("status")
-            .and_then(|s| s.items.get("schwab").cloned())
-            .unwrap_or_default()
+        Client(common::SchwabSource::start(opts))
     }
 
     fn state(&self) -> String {
@@ -136,14 +121,8 @@ impl Client {
             .collect()
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(5), t)
-                .await
-                .expect("the client stops within 5 s")
-                .unwrap();
-        }
+    async fn stop(self) {
+        self.0.stop().await
     }
 }
 
